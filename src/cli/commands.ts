@@ -1,0 +1,11 @@
+// Every command of `vmx-debug`, in the order help lists them. Adding a command: write its
+// module (spec + run) and add it here.
+import { checkSpec } from './args';
+import { Command } from './command';
+import { decodeMsrCommand } from './decode';
+import { exitReasonCommand } from './exit-reason';
+import { tablesCommand } from './tables';
+
+export const COMMANDS: readonly Command[] = Object.freeze([tablesCommand, decodeMsrCommand, exitReasonCommand]);
+
+for (const c of COMMANDS) checkSpec(c.spec);

@@ -1,0 +1,578 @@
+// The emulated x86-64 processor: state, linear-memory access through a TLB, the decoded-block
+// cache, and the run loop. Instruction semantics live in exec-*.ts, decoding in decoder.ts.
+
+import { Ar, CpuState, Seg } from './cpu-state';
+import { IoBus } from './io-bus';
+import { Insn } from './insn';
+import { PhysicalMemory, PAGE_SIZE, CHUNK_MASK } from './memory';
+import { decodeBlock, DecodeMode } from './decoder';
+import { Tlb, TLB_MASK, Perm } from './tlb';
+import { deliverEvent } from './exceptions';
+import { CpuMsrFile } from './msr-file';
+import { CpuidTable, defaultCpuid } from './cpuid';
+import {
+  ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, PAGE_FAULT, PageWalker, loadPdptes,
+} from './paging';
+
+/** An exception raised while executing an instruction (SDM Vol. 3A, 6.3.1 vectors). */
+export class CpuFault {
+  constructor(readonly vector: number, readonly errorCode: number = -1, readonly detail = '') {}
+}
+
+export const enum Vector {
+  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, TS = 10, NP = 11, SS = 12, GP = 13, PF = 14,
+  MF = 16, AC = 17, MC = 18, XM = 19, VE = 20, CP = 21,
+}
+
+/** Places where VMX non-root operation may exit (SDM Vol. 3C, 26.1-26.2); the VMX layer hooks them. */
+export const enum Intercept {
+  CPUID = 1 << 0, HLT = 1 << 1, IO = 1 << 2, MSR_READ = 1 << 3, MSR_WRITE = 1 << 4, CR_READ = 1 << 5,
+  CR_WRITE = 1 << 6, INVLPG = 1 << 7, RDTSC = 1 << 8, DR_ACCESS = 1 << 9, PAUSE = 1 << 10, XSETBV = 1 << 11,
+  INVD = 1 << 12, WBINVD = 1 << 13, RDPMC = 1 << 14, MONITOR_MWAIT = 1 << 15, DESCRIPTOR_TABLE = 1 << 16,
+  EXCEPTION = 1 << 17, RDRAND = 1 << 18, VMX_INSTRUCTION = 1 << 19, GETSEC = 1 << 20, INTERRUPT = 1 << 21,
+}
+
+/** Why `run` returned. */
+export type RunOutcome =
+  | { kind: 'budget' }
+  | { kind: 'halt' }
+  | { kind: 'breakpoint' }
+  | { kind: 'intercept'; intercept: Intercept }
+  | { kind: 'triple-fault'; vector: number }
+  | { kind: 'exception'; vector: number; errorCode: number; detail: string }
+  | { kind: 'stop' };
+
+export interface CpuHooks {
+  /** Asked before an intercepted instruction executes; true stops the run before it. */
+  intercept(cpu: Cpu, what: Intercept, insn: Insn): boolean;
+  /**
+   * Asked when an instruction raises an exception, before delivery (RIP at the instruction);
+   * true stops the run instead of delivering it (the VMX exception bitmap, test harnesses).
+   */
+  exception?(cpu: Cpu, vector: number, errorCode: number): boolean;
+}
+
+interface Block {
+  insns: Insn[];
+  phys: number;
+  ripLo: number;
+  ripHi: number;
+  mode: number;
+  valid: boolean;
+}
+
+const BLOCK_CACHE_SIZE = 1 << 16;
+
+export class Cpu extends CpuState {
+  readonly mem: PhysicalMemory;
+  readonly io: IoBus;
+  readonly tlb = new Tlb();
+  /** Scratch results: the high word of a 64-bit read, computed addresses. */
+  hi = 0;
+  eaLo = 0;
+  eaHi = 0;
+  /** Instructions retired since reset. */
+  icount = 0;
+  /** Bits of Intercept that the hooks want to see; zero costs nothing per instruction. */
+  interceptMask = 0;
+  hooks: CpuHooks | undefined;
+  /** Set by an instruction that must end the current block after it completes. */
+  stopBlock = false;
+  /** Set by `requestStop` (another thread of control, e.g. a pause request between slices). */
+  private stopRequested = false;
+  private lastIntercept: Intercept = Intercept.CPUID;
+  private readonly blocks: Array<Block | undefined> = new Array<Block | undefined>(BLOCK_CACHE_SIZE).fill(undefined);
+  private readonly blocksByPage = new Map<number, Block[]>();
+  /** Linear addresses (as doubles, exact below 2^53) where execution stops before the instruction. */
+  private readonly breakpoints = new Set<number>();
+  /** Time stamp counter: derived from the instruction count (deterministic). */
+  tscOffset = 0n;
+  readonly msrs: CpuMsrFile;
+  cpuidTable: CpuidTable = defaultCpuid();
+  readonly walker: PageWalker;
+  /** PAE page-directory-pointer entries, loaded when CR3 is written in PAE mode (SDM 4.4.1). */
+  pdptes: bigint[] = [0n, 0n, 0n, 0n];
+
+  constructor(mem: PhysicalMemory, io: IoBus = new IoBus()) {
+    super();
+    this.mem = mem;
+    this.io = io;
+    mem.onWatchedWrite = (page) => this.invalidateCodePage(page);
+    this.msrs = new CpuMsrFile(this);
+    this.walker = new PageWalker(mem);
+    this.resetToRealMode();
+  }
+
+  /** Power-on state with CS:IP = 0000:0000 (the VMM sets the entry point; SDM Vol. 3A, 10.1.1). */
+  resetToRealMode(): void {
+    this.r.fill(0);
+    this.ip.fill(0);
+    this.flagsOther = 2;
+    this.lf.fill(0);
+    for (let s = 0; s < 6; s++) {
+      this.segSel[s] = 0;
+      this.segBase[2 * s] = 0;
+      this.segBase[2 * s + 1] = 0;
+      this.segLimit[s] = 0xffff;
+      this.segAr[s] = Ar.P | Ar.S | (s === Seg.CS ? 0xb : 0x3);
+    }
+    this.segLimit[Seg.LDTR] = 0xffff;
+    this.segAr[Seg.LDTR] = Ar.P | 0x2;
+    this.segLimit[Seg.TR] = 0xffff;
+    this.segAr[Seg.TR] = Ar.P | 0xb;
+    this.cr0 = 0x60000010;
+    this.cr3 = 0n;
+    this.cr4 = 0;
+    this.efer = 0;
+    this.cpl = 0;
+    this.halted = false;
+    this.flushTlb();
+  }
+
+  // ---- mode ---------------------------------------------------------------------------
+
+  /** The decode mode: 16, 32 or 64 from CS.L/CS.D and EFER.LMA. */
+  decodeMode(): DecodeMode {
+    const ar = this.segAr[Seg.CS];
+    if ((this.efer & 0x400) !== 0 && (ar & Ar.L) !== 0) return 64;
+    return (ar & Ar.DB) !== 0 && (this.cr0 & 1) !== 0 ? 32 : 16;
+  }
+
+  // ---- linear memory ------------------------------------------------------------------
+
+  flushTlb(): void {
+    this.tlb.flushAll();
+  }
+
+  /** Access kinds for the current privilege level. */
+  private permFor(kind: number): number {
+    return this.cpl === 3 ? kind << 3 : kind;
+  }
+
+  /** Translates a linear address to physical for an access, filling the TLB. Throws #PF. */
+  translate(lo: number, hi: number, kind: number): number {
+    const perm = this.permFor(kind);
+    const idx = ((lo >>> 12) | (hi << 20)) & TLB_MASK;
+    const t = this.tlb;
+    if (t.tagLo[idx] === ((lo >>> 12) | (hi << 20)) && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & perm) !== 0) {
+      return t.ppn[idx] * PAGE_SIZE + (lo & 0xfff);
+    }
+    return this.tlbMiss(lo, hi, kind, idx);
+  }
+
+  private tlbMiss(lo: number, hi: number, kind: number, idx: number): number {
+    if ((this.cr0 & 0x80000000) === 0) {
+      // paging off: linear is physical (32 bits outside IA-32e mode)
+      const phys = (lo >>> 0) + (this.longModeActive ? (hi >>> 0) * 4294967296 : 0);
+      this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), Perm.ALL);
+      return phys;
+    }
+    return this.walk(lo, hi, kind, idx);
+  }
+
+  /** Page walk through the guest's paging structures; fills the TLB or raises #PF with CR2. */
+  private walk(lo: number, hi: number, kind: number, idx: number): number {
+    let access = kind === Perm.W ? ACCESS_WRITE : kind === Perm.X ? ACCESS_FETCH : 0;
+    if (this.cpl === 3) access |= ACCESS_USER;
+    access |= this.flagsOther & 0x40000; // RFLAGS.AC for SMAP
+    const phys = this.walker.translate(lo, hi, access);
+    const r = this.walker.result;
+    if (phys === PAGE_FAULT) {
+      this.cr2 = (BigInt(r.faultHi >>> 0) << 32n) | BigInt(r.faultLo >>> 0);
+      throw new CpuFault(Vector.PF, r.errorCode, 'page fault');
+    }
+    this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), this.walker.allowedKinds(r.perms));
+    if (r.global) this.tlb.global[idx] = 1; else this.tlb.global[idx] = 0;
+    if (r.pageSize > PAGE_SIZE) this.largePages = true;
+    return phys;
+  }
+
+  /** Whether any TLB entry came from a large page (INVLPG must then drop more than one entry). */
+  private largePages = false;
+
+  /** Points the page walker at the current paging control registers. */
+  reconfigurePaging(): void {
+    this.walker.configure({ cr0: this.cr0, cr3: this.cr3, cr4: this.cr4, efer: this.efer, pdptes: this.pdptes });
+    this.tlb.flushAll();
+    this.largePages = false;
+  }
+
+  /** INVLPG: every TLB entry for the page (all of them if large pages are cached). */
+  invalidatePage(lo: number, hi: number): void {
+    if (this.largePages) this.tlb.flushAll(); else this.tlb.flushPage(lo, hi);
+  }
+
+  /** The time-stamp counter: instructions retired plus the offset software wrote. */
+  tsc(): bigint {
+    return BigInt(this.icount) + this.tscOffset;
+  }
+
+  /**
+   * MOV to CR0/CR2/CR3/CR4/CR8 with the checks and side effects of SDM Vol. 3A 2.5 and
+   * Vol. 2B "MOV—Move to/from Control Registers": reserved bits #GP, mode transitions
+   * (EFER.LMA), PDPTE loads in PAE mode, TLB flushes.
+   */
+  writeCr(n: number, v: bigint): void {
+    const gp = (why: string) => { throw new CpuFault(Vector.GP, 0, why); };
+    switch (n) {
+      case 0: {
+        if (v >> 32n !== 0n) gp('reserved CR0 bits 63:32 set');
+        const nv = Number(v) | 0x10; // ET is hardwired to 1
+        const pg = (nv & 0x80000000) !== 0, pe = (nv & 1) !== 0;
+        if (pg && !pe) gp('CR0.PG without CR0.PE');
+        if ((nv & 0x20000000) !== 0 && (nv & 0x40000000) === 0) gp('CR0.NW without CR0.CD');
+        const wasPg = (this.cr0 & 0x80000000) !== 0;
+        if (pg && !wasPg && (this.efer & 0x100) !== 0) {
+          if ((this.cr4 & 0x20) === 0) gp('enabling IA-32e paging without CR4.PAE');
+          if ((this.segAr[Seg.CS] & Ar.L) !== 0) gp('enabling IA-32e mode with CS.L set');
+          this.efer |= 0x400;
+        } else if (pg && !wasPg && (this.cr4 & 0x20) !== 0) {
+          this.loadPdptesOrFault();
+        }
+        if (!pg && wasPg) {
+          if (this.in64BitMode) gp('disabling paging in 64-bit mode');
+          this.efer &= ~0x400;
+        }
+        this.cr0 = nv >>> 0;
+        this.reconfigurePaging();
+        this.stopBlock = true;
+        return;
+      }
+      case 2: this.cr2 = v; return;
+      case 3: {
+        if (this.longModeActive && (v >> 52n) !== 0n) gp('reserved CR3 bits set');
+        this.cr3 = this.longModeActive ? v : v & 0xffffffffn;
+        if ((this.cr0 & 0x80000000) !== 0 && (this.cr4 & 0x20) !== 0 && !this.longModeActive) this.loadPdptesOrFault();
+        this.walker.configure({ cr0: this.cr0, cr3: this.cr3, cr4: this.cr4, efer: this.efer, pdptes: this.pdptes });
+        if ((this.cr4 & 0x80) !== 0) this.tlb.flushNonGlobal(); else this.tlb.flushAll();
+        return;
+      }
+      case 4: {
+        const nv = Number(v & 0xffffffffn);
+        if (v >> 32n !== 0n || (nv & ~CR4_WRITABLE) !== 0) gp('reserved or unsupported CR4 bit set');
+        if (this.longModeActive && (nv & 0x20) === 0) gp('clearing CR4.PAE in IA-32e mode');
+        const pagingOn = (this.cr0 & 0x80000000) !== 0;
+        if (pagingOn && !this.longModeActive && (nv & 0x20) !== 0 && ((this.cr4 ^ nv) & 0x30) !== 0) {
+          this.cr4 = nv;
+          this.loadPdptesOrFault();
+        }
+        this.cr4 = nv;
+        this.reconfigurePaging();
+        this.stopBlock = true;
+        return;
+      }
+      case 8:
+        if (v >> 4n !== 0n) gp('reserved CR8 bits set');
+        this.cr8 = Number(v);
+        return;
+      default:
+        throw new CpuFault(Vector.UD, -1, `CR${n} does not exist`);
+    }
+  }
+
+  private loadPdptesOrFault(): void {
+    const r = loadPdptes(this.mem, this.cr3);
+    if (!r.ok) throw new CpuFault(Vector.GP, 0, `invalid PDPTE ${r.index}: ${r.reason}`);
+    this.pdptes = [...r.pdptes];
+  }
+
+  fillTlb(idx: number, lo: number, hi: number, ppn: number, perm: number): void {
+    const t = this.tlb;
+    let p = perm;
+    if (this.mem.mmioPages[ppn] === 1 || ppn >= this.mem.mmioPages.length) {
+      p = 0; // devices and holes always take the slow path
+    } else if (this.mem.watchedPages[ppn] === 1) {
+      p &= ~(Perm.W | Perm.UW);
+    }
+    t.tagLo[idx] = (lo >>> 12) | (hi << 20);
+    t.tagHi[idx] = hi >>> 12;
+    t.ppn[idx] = ppn;
+    t.perm[idx] = p;
+    if (p !== 0) {
+      t.view[idx] = this.mem.chunkView(ppn * PAGE_SIZE);
+      t.off[idx] = (ppn * PAGE_SIZE) & CHUNK_MASK;
+    }
+  }
+
+  /** Reads 1, 2 or 4 bytes at a linear address: bytes and words unsigned, dwords as int32 like the registers. */
+  read(lo: number, hi: number, size: number): number {
+    const t = this.tlb;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UR : Perm.R)) !== 0 && off + size <= PAGE_SIZE) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      return size === 4 ? v.getInt32(o, true) : size === 1 ? v.getUint8(o) : v.getUint16(o, true);
+    }
+    return size === 4 ? this.readSlow(lo, hi, size, Perm.R) | 0 : this.readSlow(lo, hi, size, Perm.R);
+  }
+
+  /** Reads 8 bytes: returns the low word, the high word in `this.hi`. */
+  read64(lo: number, hi: number): number {
+    const t = this.tlb;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UR : Perm.R)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      this.hi = v.getInt32(o + 4, true);
+      return v.getInt32(o, true);
+    }
+    const l = this.readSlow(lo, hi, 4, Perm.R);
+    const nlo = (lo + 4) | 0;
+    this.hi = this.readSlow(nlo, (nlo >>> 0) < 4 ? (hi + 1) | 0 : hi, 4, Perm.R) | 0;
+    return l | 0;
+  }
+
+  /** Reads an instruction byte (fetch permission). */
+  fetch8(lo: number, hi: number): number {
+    return this.readSlow(lo, hi, 1, Perm.X);
+  }
+
+  private readSlow(lo: number, hi: number, size: number, kind: number): number {
+    const off = lo & 0xfff;
+    if (off + size > PAGE_SIZE) {
+      // crosses a page: both pages are checked before any byte is used
+      let v = 0;
+      const phys = new Array<number>(size);
+      for (let k = 0; k < size; k++) {
+        const a = (lo + k) | 0;
+        phys[k] = this.translate(a, (a >>> 0) < (lo >>> 0) ? (hi + 1) | 0 : hi, kind);
+      }
+      for (let k = size - 1; k >= 0; k--) v = v * 256 + this.mem.read8(phys[k]);
+      return v;
+    }
+    const phys = this.translate(lo, hi, kind);
+    return this.mem.read(phys, size as 1 | 2 | 4);
+  }
+
+  write(lo: number, hi: number, size: number, value: number): void {
+    const t = this.tlb;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UW : Perm.W)) !== 0 && off + size <= PAGE_SIZE) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      if (size === 4) v.setInt32(o, value, true);
+      else if (size === 1) v.setUint8(o, value);
+      else v.setUint16(o, value, true);
+      return;
+    }
+    this.writeSlow(lo, hi, size, value);
+  }
+
+  write64(lo: number, hi: number, vlo: number, vhi: number): void {
+    const t = this.tlb;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UW : Perm.W)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      v.setInt32(o, vlo, true);
+      v.setInt32(o + 4, vhi, true);
+      return;
+    }
+    if (off > PAGE_SIZE - 8) {
+      // translate both halves first so a fault leaves memory untouched
+      const nlo = (lo + 4) | 0;
+      const nhi = (nlo >>> 0) < 4 ? (hi + 1) | 0 : hi;
+      this.checkWritable(lo, hi, 8);
+      this.writeSlow(lo, hi, 4, vlo);
+      this.writeSlow(nlo, nhi, 4, vhi);
+      return;
+    }
+    const phys = this.translate(lo, hi, Perm.W);
+    this.mem.write(phys, 4, vlo >>> 0);
+    this.mem.write(phys + 4, 4, vhi >>> 0);
+  }
+
+  /** Checks that every byte of a write is permitted before the first byte is stored. */
+  checkWritable(lo: number, hi: number, size: number): void {
+    this.translate(lo, hi, Perm.W);
+    const end = (lo + size - 1) | 0;
+    this.translate(end, (end >>> 0) < (lo >>> 0) ? (hi + 1) | 0 : hi, Perm.W);
+  }
+
+  private writeSlow(lo: number, hi: number, size: number, value: number): void {
+    const off = lo & 0xfff;
+    if (off + size > PAGE_SIZE) {
+      this.checkWritable(lo, hi, size);
+      for (let k = 0; k < size; k++) {
+        const a = (lo + k) | 0;
+        const p = this.translate(a, (a >>> 0) < (lo >>> 0) ? (hi + 1) | 0 : hi, Perm.W);
+        this.mem.write8(p, (value >>> (8 * k)) & 0xff);
+      }
+      return;
+    }
+    const phys = this.translate(lo, hi, Perm.W);
+    this.mem.write(phys, size as 1 | 2 | 4, size === 4 ? value >>> 0 : value & ((1 << (8 * size)) - 1));
+  }
+
+  // ---- decoded-code cache -------------------------------------------------------------
+
+  private invalidateCodePage(page: number): void {
+    const list = this.blocksByPage.get(page);
+    if (list !== undefined) {
+      for (const b of list) {
+        b.valid = false;
+        const slot = b.phys & (BLOCK_CACHE_SIZE - 1);
+        if (this.blocks[slot] === b) this.blocks[slot] = undefined;
+      }
+      this.blocksByPage.delete(page);
+    }
+    this.mem.watchedPages[page] = 0;
+    this.stopBlock = true; // the running block may have just been overwritten
+  }
+
+  /** Drops every decoded block (breakpoints changed, or a flush the architecture defines). */
+  flushCodeCache(): void {
+    this.blocks.fill(undefined);
+    for (const page of this.blocksByPage.keys()) this.mem.watchedPages[page] = 0;
+    this.blocksByPage.clear();
+    this.tlb.flushAll();
+  }
+
+  private watchPage(page: number, block: Block): void {
+    let list = this.blocksByPage.get(page);
+    if (list === undefined) {
+      list = [];
+      this.blocksByPage.set(page, list);
+      this.mem.watchedPages[page] = 1;
+      this.tlb.dropWrite(page);
+    }
+    list.push(block);
+  }
+
+  private lookupBlock(): Block {
+    const lo = this.ip[0], hi = this.ip[1];
+    const mode = this.decodeMode();
+    const csBaseLo = mode === 64 ? 0 : this.segBase[2 * Seg.CS];
+    const linLo = (lo + csBaseLo) | 0;
+    const linHi = mode === 64 ? hi : 0;
+    const phys = this.translate(linLo, linHi, Perm.X);
+    const slot = phys & (BLOCK_CACHE_SIZE - 1);
+    const b = this.blocks[slot];
+    if (b !== undefined && b.phys === phys && b.ripLo === lo && b.ripHi === hi && b.mode === mode) return b;
+    const insns = decodeBlock(this, lo, hi, mode, this.breakpoints.size > 0 ? this.breakpoints : undefined);
+    const block: Block = { insns, phys, ripLo: lo, ripHi: hi, mode, valid: true };
+    this.blocks[slot] = block;
+    const firstPage = Math.floor(phys / PAGE_SIZE);
+    this.watchPage(firstPage, block);
+    const last = insns[insns.length - 1];
+    const endLin = (linLo + (last.nextLo - lo) - 1) | 0;
+    if ((endLin >>> 12) !== (linLo >>> 12)) {
+      const p2 = this.translate(endLin, (endLin >>> 0) < (linLo >>> 0) ? (linHi + 1) | 0 : linHi, Perm.X);
+      this.watchPage(Math.floor(p2 / PAGE_SIZE), block);
+    }
+    return block;
+  }
+
+  // ---- breakpoints --------------------------------------------------------------------
+
+  static addressKey(lo: number, hi: number): number {
+    return (hi >>> 0) * 4294967296 + (lo >>> 0);
+  }
+
+  setBreakpoints(addresses: Iterable<bigint>): void {
+    this.breakpoints.clear();
+    for (const a of addresses) this.breakpoints.add(Number(a & 0xffffffffffffffffn));
+    this.blocks.fill(undefined);
+  }
+
+  hasBreakpointAt(lo: number, hi: number): boolean {
+    return this.breakpoints.size > 0 && this.breakpoints.has(Cpu.addressKey(lo, hi));
+  }
+
+  // ---- intercepts ---------------------------------------------------------------------
+
+  /** Called by handlers at a VM-exit point; throws StopBeforeInsn when the hook says stop. */
+  intercept(what: Intercept, insn: Insn): void {
+    if ((this.interceptMask & what) !== 0 && this.hooks !== undefined && this.hooks.intercept(this, what, insn)) {
+      this.lastIntercept = what;
+      throw STOP_BEFORE;
+    }
+  }
+
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  // ---- run loop -----------------------------------------------------------------------
+
+  /**
+   * Runs until an outcome: at most `budget` instructions. A breakpoint at the starting RIP is
+   * not taken (the caller is resuming from it).
+   */
+  run(budget: number): RunOutcome {
+    let remaining = budget;
+    let first = true;
+    this.stopRequested = false;
+    while (remaining > 0) {
+      if (this.halted) return { kind: 'halt' };
+      if (this.stopRequested) return { kind: 'stop' };
+      if (!first && this.breakpoints.size > 0 && this.hasBreakpointAt(this.ip[0], this.ip[1])) return { kind: 'breakpoint' };
+      first = false;
+      let block: Block;
+      try {
+        block = this.lookupBlock();
+      } catch (e) {
+        const r = this.onFault(e, undefined);
+        if (r !== undefined) return r;
+        continue;
+      }
+      const insns = block.insns;
+      const n = insns.length < remaining ? insns.length : remaining;
+      let i = 0;
+      let ins = insns[0];
+      this.stopBlock = false;
+      try {
+        for (; i < n; i++) {
+          ins = insns[i];
+          ins.exec(this, ins);
+          if (this.stopBlock) { i++; break; }
+        }
+      } catch (e) {
+        this.icount += i;
+        remaining -= i;
+        const r = this.onFault(e, ins);
+        if (r !== undefined) return r;
+        continue;
+      }
+      this.icount += i;
+      remaining -= i;
+      const last = insns[i - 1];
+      if (!last.endsBlock) {
+        this.ip[0] = last.nextLo;
+        this.ip[1] = last.nextHi;
+      }
+    }
+    return { kind: 'budget' };
+  }
+
+  /** Exception or stop raised inside an instruction: RIP points at the instruction. */
+  private onFault(e: unknown, ins: Insn | undefined): RunOutcome | undefined {
+    if (ins !== undefined) {
+      this.ip[0] = ins.ripLo;
+      this.ip[1] = ins.ripHi;
+    }
+    if (e === STOP_BEFORE) return { kind: 'intercept', intercept: this.lastIntercept };
+    if (e instanceof CpuFault) {
+      if ((this.interceptMask & Intercept.EXCEPTION) !== 0 && this.hooks?.exception?.(this, e.vector, e.errorCode)) {
+        return { kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail };
+      }
+      const r = deliverEvent(this, e.vector, e.errorCode, false, ins);
+      return r === 'triple-fault' ? { kind: 'triple-fault', vector: e.vector } : undefined;
+    }
+    throw e;
+  }
+}
+
+/** CR4 bits this processor implements: VME..OSXMMEXCPT, VMXE, OSXSAVE, SMEP, SMAP. */
+const CR4_WRITABLE = 0x7ff | (1 << 13) | (1 << 18) | (1 << 20) | (1 << 21);
+
+/** Thrown to leave an instruction before it has any effect. */
+export const STOP_BEFORE = { stopBeforeInstruction: true };
