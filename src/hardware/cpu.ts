@@ -161,6 +161,9 @@ export class Cpu extends CpuState {
   }
 
   private tlbMiss(lo: number, hi: number, kind: number, idx: number): number {
+    // a non-canonical address never hits the TLB (its tag differs), so the check costs nothing
+    // on the fast path (SDM Vol. 3A, 3.3.7.1; stack references should be #SS, not told apart yet)
+    if ((this.efer & 0x400) !== 0 && ((hi << 16) >> 16) !== hi) throw new CpuFault(Vector.GP, 0, 'non-canonical address');
     if ((this.cr0 & 0x80000000) === 0) {
       // paging off: linear is physical (32 bits outside IA-32e mode)
       const phys = (lo >>> 0) + (this.longModeActive ? (hi >>> 0) * 4294967296 : 0);
