@@ -221,15 +221,10 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
     i.nextHi = 0;
   }
   if (i.ripRelative) {
-    const t = (i.nextLo >>> 0) + i.dispLo;
-    const hi = (i.nextHi + (i.dispLo < 0 ? -1 : 0) + (t > 0xffffffff || (i.dispLo < 0 && t >= 0 && t < (i.nextLo >>> 0)) ? 0 : 0)) | 0;
-    // 64-bit add of next RIP and the sign-extended displacement
-    const big = ((BigInt(i.nextHi >>> 0) << 32n) | BigInt(i.nextLo >>> 0)) + BigInt(i.dispLo);
-    void hi;
-    const u = BigInt.asUintN(64, big);
+    // RIP-relative: fold next RIP + sign-extended displacement into an absolute address once
+    const u = BigInt.asUintN(64, ((BigInt(i.nextHi >>> 0) << 32n) | BigInt(i.nextLo >>> 0)) + BigInt(i.dispLo));
     i.dispLo = Number(u & 0xffffffffn) | 0;
-    i.dispHi = Number(u >> 32n) | 0;
-    if (i.asize === 4) i.dispHi = 0;
+    i.dispHi = i.asize === 4 ? 0 : Number(u >> 32n) | 0;
   }
   if (i.relative !== undefined) {
     relTarget(i, i.relative, mode);

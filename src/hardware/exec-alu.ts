@@ -4,7 +4,7 @@
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
 import { Flag, LazyOp } from './cpu-state';
-import { getCF, getStatusFlags, recordFlags, setStatusFlags } from './flags';
+import { getCF, recordFlags, setStatusFlags } from './flags';
 import { Insn } from './insn';
 import { readReg, readRm, writeReg, writeRmAgain, truncate } from './operands';
 
@@ -250,7 +250,3 @@ export function imulReg(c: Cpu, i: Insn, useImm: boolean): void {
 export function imulRegRm(c: Cpu, i: Insn): void { imulReg(c, i, false); }
 export function imulRegRmImm(c: Cpu, i: Insn): void { imulReg(c, i, true); }
 
-/** Materializes the status flags (for instructions that change only some of them). */
-export function currentFlags(c: Cpu): number {
-  return getStatusFlags(c);
-}

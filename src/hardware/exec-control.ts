@@ -7,7 +7,7 @@ import { Ar, Flag, Seg } from './cpu-state';
 import { deliverEvent } from './exceptions';
 import { getOF, getRflags, getZF, setRflags, testCondition } from './flags';
 import { Insn } from './insn';
-import { readReg, readRm } from './operands';
+import { readRm } from './operands';
 import { adjustSp, peek, pop, push } from './stack';
 import { descriptorAr, loadRealModeSegment, loadSegmentCache, readDescriptor } from './segments';
 
@@ -293,4 +293,3 @@ export function retFar(c: Cpu, i: Insn): void {
   }
 }
 
-export { readReg };

@@ -3,7 +3,7 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
-import { Flag, LazyOp, STATUS_FLAGS } from './cpu-state';
+import { Flag, LazyOp } from './cpu-state';
 import { getStatusFlags, recordFlags, setStatusFlags, testCondition } from './flags';
 import { alu, AluOp } from './exec-alu';
 import { Insn } from './insn';
@@ -294,4 +294,3 @@ export function logicFlags(c: Cpu, size: number, lo: number, hi: number): void {
   recordFlags(c, LazyOp.LOGIC, size, lo, hi, 0, 0, 0, 0);
 }
 
-export { STATUS_FLAGS };
