@@ -17,6 +17,9 @@ export const enum Flag {
 /** The six status flags that arithmetic computes lazily. */
 export const STATUS_FLAGS = 0x8d5;
 
+/** Interrupt blocking after STI or MOV SS/POP SS (SDM Vol. 3A, 6.8.3; VMX interruptibility bits 0-1). */
+export const enum Shadow { NONE = 0, STI = 1, MOV_SS = 2 }
+
 /** Lazy-flag operations: which instruction last set the status flags (see flags.ts). */
 export const enum LazyOp { EAGER = 0, ADD = 1, ADC = 2, SUB = 3, SBB = 4, LOGIC = 5, INC = 6, DEC = 7 }
 
@@ -60,8 +63,15 @@ export class CpuState {
 
   /** Current privilege level (CS.RPL once protected mode is on). */
   cpl = 0;
-  /** Set by the STI/MOV SS shadow: interrupts are blocked for one instruction. */
-  interruptShadow = false;
+  /**
+   * Blocking by STI (1) or by MOV SS/POP SS (2) for the next instruction, bits as in the VMX
+   * guest interruptibility state (SDM Vol. 3C, 25.4.2, Table 25-3).
+   */
+  interruptShadow = 0;
+  /** An NMI has been raised and not yet delivered. */
+  nmiPending = false;
+  /** NMIs are blocked from the delivery of one until the next IRET (SDM Vol. 3A, 6.7.1). */
+  nmiBlocked = false;
   halted = false;
 
   /** The fifteen general registers as x86_vcpu's GeneralRegisters sees them, sharing storage. */

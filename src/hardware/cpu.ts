@@ -8,6 +8,7 @@ import { PhysicalMemory, PAGE_SIZE, CHUNK_MASK } from './memory';
 import { decodeBlock, DecodeMode } from './decoder';
 import { Tlb, TLB_MASK, Perm } from './tlb';
 import { deliverEvent } from './exceptions';
+import { eventsMayBePending, InterruptController, takePendingEvent } from './events';
 import { CpuMsrFile } from './msr-file';
 import { CpuidTable, defaultCpuid } from './cpuid';
 import {
@@ -30,6 +31,8 @@ export const enum Intercept {
   CR_WRITE = 1 << 6, INVLPG = 1 << 7, RDTSC = 1 << 8, DR_ACCESS = 1 << 9, PAUSE = 1 << 10, XSETBV = 1 << 11,
   INVD = 1 << 12, WBINVD = 1 << 13, RDPMC = 1 << 14, MONITOR_MWAIT = 1 << 15, DESCRIPTOR_TABLE = 1 << 16,
   EXCEPTION = 1 << 17, RDRAND = 1 << 18, VMX_INSTRUCTION = 1 << 19, GETSEC = 1 << 20, INTERRUPT = 1 << 21,
+  /** An NMI about to be delivered; and an instruction boundary while `eventWatch` is set (window exiting). */
+  NMI = 1 << 23, EVENT_WINDOW = 1 << 24,
 }
 
 /** Why `run` returned. */
@@ -50,6 +53,12 @@ export interface CpuHooks {
    * true stops the run instead of delivering it (the VMX exception bitmap, test harnesses).
    */
   exception?(cpu: Cpu, vector: number, errorCode: number): boolean;
+  /**
+   * Asked at an instruction boundary before an NMI or external interrupt is taken (when its
+   * bit is in `interceptMask`), and at every boundary while `eventWatch` is set
+   * (Intercept.EVENT_WINDOW); true stops the run instead.
+   */
+  event?(cpu: Cpu, what: Intercept): boolean;
 }
 
 interface Block {
@@ -76,6 +85,10 @@ export class Cpu extends CpuState {
   /** Bits of Intercept that the hooks want to see; zero costs nothing per instruction. */
   interceptMask = 0;
   hooks: CpuHooks | undefined;
+  /** What drives INTR (see events.ts); undefined: no interrupt controller attached. */
+  interruptController: InterruptController | undefined;
+  /** Ask `hooks.event` at every instruction boundary (VMX interrupt- and NMI-window exiting). */
+  eventWatch = false;
   /** Set by an instruction that must end the current block after it completes. */
   stopBlock = false;
   /** Set by `requestStop` (another thread of control, e.g. a pause request between slices). */
@@ -504,6 +517,11 @@ export class Cpu extends CpuState {
     this.stopRequested = true;
   }
 
+  /** Raises the NMI pin; taken at the next boundary where NMIs are not blocked. */
+  raiseNmi(): void {
+    this.nmiPending = true;
+  }
+
   // ---- run loop -----------------------------------------------------------------------
 
   /**
@@ -515,8 +533,12 @@ export class Cpu extends CpuState {
     let first = true;
     this.stopRequested = false;
     while (remaining > 0) {
-      if (this.halted) return { kind: 'halt' };
       if (this.stopRequested) return { kind: 'stop' };
+      if (eventsMayBePending(this)) {
+        const r = takePendingEvent(this);
+        if (r !== undefined) return r;
+      }
+      if (this.halted) return { kind: 'halt' };
       if (!first && this.breakpoints.size > 0 && this.hasBreakpointAt(this.ip[0], this.ip[1])) return { kind: 'breakpoint' };
       first = false;
       let block: Block;
@@ -528,7 +550,10 @@ export class Cpu extends CpuState {
         continue;
       }
       const insns = block.insns;
-      const n = insns.length < remaining ? insns.length : remaining;
+      let n = insns.length < remaining ? insns.length : remaining;
+      // an STI/MOV SS shadow covers one instruction: run it alone, then events may be taken
+      const shadow = this.interruptShadow;
+      if (shadow !== 0) n = 1;
       let i = 0;
       let ins = insns[0];
       this.stopBlock = false;
@@ -541,12 +566,14 @@ export class Cpu extends CpuState {
       } catch (e) {
         this.icount += i;
         remaining -= i;
+        if (shadow !== 0) this.interruptShadow = 0;
         const r = this.onFault(e, ins);
         if (r !== undefined) return r;
         continue;
       }
       this.icount += i;
       remaining -= i;
+      if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
       const last = insns[i - 1];
       if (!last.endsBlock) {
         this.ip[0] = last.nextLo;

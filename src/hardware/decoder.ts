@@ -631,7 +631,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
     case 0xf8: set(i, 'clc', '', D.clc); return;
     case 0xf9: set(i, 'stc', '', D.stc); return;
     case 0xfa: set(i, 'cli', '', C.cli); return;
-    case 0xfb: set(i, 'sti', '', C.sti); i.endsBlock = true; return;
+    case 0xfb: set(i, 'sti', '', C.sti); return; // ends its block through stopBlock
     case 0xfc: set(i, 'cld', '', D.cld); return;
     case 0xfd: set(i, 'std', '', D.std); return;
     case 0xfe:

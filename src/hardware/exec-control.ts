@@ -3,7 +3,7 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Intercept, Vector } from './cpu';
-import { Ar, Flag, Seg } from './cpu-state';
+import { Ar, Flag, Seg, Shadow } from './cpu-state';
 import { deliverEvent } from './exceptions';
 import { getOF, getRflags, getZF, setRflags, testCondition } from './flags';
 import { Insn } from './insn';
@@ -131,6 +131,7 @@ export function iret(c: Cpu, i: Insn): void {
     c.ip[1] = 0;
     const old = getRflags(c);
     setRflags(c, size === 2 ? (old & 0xffff0000) | (fl & 0xffff) : (fl & 0x257fd5) | (old & 0x1a0000));
+    c.nmiBlocked = false;
     return;
   }
   try {
@@ -169,6 +170,7 @@ export function iret(c: Cpu, i: Insn): void {
       if (size === 8) { c.r[8] = spLo; c.r[9] = spHi; } else if (size === 4) { c.r[8] = spLo; c.r[9] = 0; } else c.r[8] = (c.r[8] & ~0xffff) | (spLo & 0xffff);
     }
     setRflags(c, (old & ~mask) | (fl & mask));
+    c.nmiBlocked = false; // IRET ends NMI blocking (SDM Vol. 3A, 6.7.1)
     c.ip[0] = size === 2 ? ipLo & 0xffff : ipLo;
     c.ip[1] = size === 8 && (c.segAr[Seg.CS] & Ar.L) !== 0 ? ipHi : 0;
   } catch (e) {
@@ -212,7 +214,7 @@ export function cli(c: Cpu): void {
 
 export function sti(c: Cpu): void {
   if ((c.cr0 & 1) !== 0 && c.cpl > ((c.flagsOther >> 12) & 3)) throw new CpuFault(Vector.GP, 0, 'STI with CPL > IOPL');
-  if ((c.flagsOther & Flag.IF) === 0) c.interruptShadow = true;
+  if ((c.flagsOther & Flag.IF) === 0) c.interruptShadow = Shadow.STI;
   c.flagsOther |= Flag.IF;
   c.stopBlock = true;
 }

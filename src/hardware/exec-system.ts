@@ -4,7 +4,7 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Intercept, Vector } from './cpu';
-import { Ar, Flag, Seg } from './cpu-state';
+import { Ar, Flag, Seg, Shadow } from './cpu-state';
 import { cpuidLookup } from './cpuid';
 import { getRflags, getStatusFlags, setRflags, setStatusFlags } from './flags';
 import { Handler, Insn } from './insn';
@@ -30,7 +30,10 @@ function realOrV86(c: Cpu): boolean {
 export function loadSegment(c: Cpu, seg: number, sel: number): void {
   if (realOrV86(c)) loadRealModeSegment(c, seg, sel);
   else loadDataSegment(c, seg, sel);
-  if (seg === Seg.SS) c.interruptShadow = true;
+  if (seg === Seg.SS) {
+    c.interruptShadow = Shadow.MOV_SS;
+    c.stopBlock = true; // the shadow covers exactly the next instruction (see Cpu.run)
+  }
 }
 
 export function movToSeg(c: Cpu, i: Insn): void {

@@ -5,28 +5,10 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu } from '../../src/hardware/cpu';
-import { enterLongMode } from '../../src/vmm/long-mode-setup';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
+import { gate64, longModeMachine } from '../support/guest-machine';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
-
-/** Writes a 64-bit interrupt gate (type 0xE, DPL 0) for `vector` into the IDT at `idt`. */
-function gate64(mem: PhysicalMemory, idt: number, vector: number, target: number, selector = 0x08): void {
-  const at = idt + 16 * vector;
-  mem.write(at, 4, ((selector << 16) | (target & 0xffff)) >>> 0);
-  mem.write(at + 4, 4, ((target & 0xffff0000) | 0x8e00) >>> 0);
-  mem.write(at + 8, 4, 0);
-  mem.write(at + 12, 4, 0);
-}
-
-function longModeMachine(): { mem: PhysicalMemory; cpu: Cpu } {
-  const mem = new PhysicalMemory(2 ** 32);
-  const cpu = new Cpu(mem);
-  enterLongMode(cpu);
-  cpu.idtrBase = 0x5000n;
-  cpu.idtrLimit = 256 * 16 - 1;
-  return { mem, cpu };
-}
 
 test('real mode: INT n goes through the IVT and IRET comes back (SDM 21.1.4)', { skip }, () => {
   const mem = new PhysicalMemory(1 << 20);

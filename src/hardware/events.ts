@@ -1,0 +1,58 @@
+// External interrupts and NMIs arriving at the processor, taken between instructions
+// (SDM Vol. 3A, 6.7-6.9): an NMI unless NMIs are blocked, then INTR when RFLAGS.IF is set,
+// neither in the shadow of STI or MOV SS. A halted processor wakes for either.
+
+import type { Cpu, RunOutcome } from './cpu';
+import { Intercept, Vector } from './cpu';
+import { Flag } from './cpu-state';
+import { deliverEvent } from './exceptions';
+
+/**
+ * What drives the INTR pin: an interrupt controller (the 8259 pair, a local APIC model).
+ * `acknowledge` is the INTA cycle: it returns the vector and moves the request to in-service.
+ */
+export interface InterruptController {
+  hasInterrupt(): boolean;
+  acknowledge(): number;
+}
+
+/** Whether anything could be taken now; checked once per block, so it stays cheap. */
+export function eventsMayBePending(cpu: Cpu): boolean {
+  return cpu.nmiPending || cpu.eventWatch || (cpu.interruptController !== undefined && (cpu.flagsOther & Flag.IF) !== 0);
+}
+
+/**
+ * Takes a pending NMI or external interrupt if one can be taken at this instruction boundary.
+ * The VMX layer sees each first through `hooks.event` (NMI exiting, external-interrupt
+ * exiting, interrupt- and NMI-window exiting) and may stop the run instead.
+ * Returns an outcome when the run must stop.
+ */
+export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
+  const hook = cpu.hooks?.event;
+  if (cpu.eventWatch && hook !== undefined && hook(cpu, Intercept.EVENT_WINDOW)) {
+    return { kind: 'intercept', intercept: Intercept.EVENT_WINDOW };
+  }
+  if (cpu.interruptShadow !== 0) return undefined;
+  if (cpu.nmiPending && !cpu.nmiBlocked) {
+    if ((cpu.interceptMask & Intercept.NMI) !== 0 && hook !== undefined && hook(cpu, Intercept.NMI)) {
+      return { kind: 'intercept', intercept: Intercept.NMI };
+    }
+    cpu.nmiPending = false;
+    cpu.nmiBlocked = true;
+    return deliver(cpu, Vector.NMI);
+  }
+  const pic = cpu.interruptController;
+  if (pic !== undefined && (cpu.flagsOther & Flag.IF) !== 0 && pic.hasInterrupt()) {
+    // with external-interrupt exiting the VMX layer decides whether to acknowledge
+    if ((cpu.interceptMask & Intercept.INTERRUPT) !== 0 && hook !== undefined && hook(cpu, Intercept.INTERRUPT)) {
+      return { kind: 'intercept', intercept: Intercept.INTERRUPT };
+    }
+    return deliver(cpu, pic.acknowledge() & 0xff);
+  }
+  return undefined;
+}
+
+function deliver(cpu: Cpu, vector: number): RunOutcome | undefined {
+  // RIP already points at the next instruction to run; an event is neither fault nor software
+  return deliverEvent(cpu, vector, -1, false) === 'triple-fault' ? { kind: 'triple-fault', vector } : undefined;
+}
