@@ -43,7 +43,9 @@ export type RunOutcome =
   | { kind: 'intercept'; intercept: Intercept }
   | { kind: 'triple-fault'; vector: number }
   | { kind: 'exception'; vector: number; errorCode: number; detail: string }
-  | { kind: 'stop' };
+  | { kind: 'stop' }
+  /** A VM exit returned control to a host that is not x86 code on this CPU (the VMM in TypeScript). */
+  | { kind: 'vm-exit'; reason: number };
 
 export interface CpuHooks {
   /** Asked before an intercepted instruction executes; true stops the run before it. */
@@ -59,6 +61,18 @@ export interface CpuHooks {
    * (Intercept.EVENT_WINDOW); true stops the run instead.
    */
   event?(cpu: Cpu, what: Intercept): boolean;
+  /**
+   * Told of every stop a hook asked for (and of a triple fault) with RIP where the SDM puts it,
+   * before `run` returns: the VMX core performs the VM exit here. Returns the outcome to report,
+   * or undefined to keep running (the exit loaded a host that runs as x86 code on this CPU).
+   */
+  takeStop?(cpu: Cpu, outcome: RunOutcome): RunOutcome | undefined;
+}
+
+/** VMX operation, when the processor has it (src/hardware/vmx/vmx-unit.ts). */
+export interface VmxPort {
+  /** Executes a VMX instruction (VMXON … VMFUNC, INVEPT, INVVPID). */
+  execute(cpu: Cpu, insn: Insn): void;
 }
 
 interface Block {
@@ -87,6 +101,22 @@ export class Cpu extends CpuState {
   hooks: CpuHooks | undefined;
   /** What drives INTR (see events.ts); undefined: no interrupt controller attached. */
   interruptController: InterruptController | undefined;
+  /** VMX operation; undefined: VMX instructions are #UD. */
+  vmx: VmxPort | undefined;
+  /** Execute one instruction per block (monitor trap flag), so boundaries can be watched. */
+  singleStep = false;
+  /** icount at which `hooks.event` is asked (Intercept.EVENT_WINDOW), e.g. the VMX-preemption timer. */
+  eventDeadline = Infinity;
+  /** CR0/CR4 bits that must be 1 and may be 1 (VMX operation narrows them; SDM Vol. 3C, 24.8). */
+  cr0Fixed0 = 0;
+  cr0Fixed1 = 0xffffffff;
+  cr4Fixed0 = 0;
+  cr4Fixed1 = 0xffffffff;
+  /** Guest/host masks and read shadows: masked bits read from the shadow (SDM Vol. 3C, 25.6.6). */
+  cr0Mask = 0;
+  cr0Shadow = 0;
+  cr4Mask = 0;
+  cr4Shadow = 0;
   /** Ask `hooks.event` at every instruction boundary (VMX interrupt- and NMI-window exiting). */
   eventWatch = false;
   /** Set by an instruction that must end the current block after it completes. */
@@ -194,7 +224,8 @@ export class Cpu extends CpuState {
     const phys = this.walker.translate(lo, hi, access);
     const r = this.walker.result;
     if (phys === PAGE_FAULT) {
-      this.cr2 = (BigInt(r.faultHi >>> 0) << 32n) | BigInt(r.faultLo >>> 0);
+      // CR2 is written when the #PF is delivered: a #PF that causes a VM exit leaves it alone
+      this.pfAddress = (BigInt(r.faultHi >>> 0) << 32n) | BigInt(r.faultLo >>> 0);
       throw new CpuFault(Vector.PF, r.errorCode, 'page fault');
     }
     this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), this.walker.allowedKinds(r.perms));
@@ -203,8 +234,20 @@ export class Cpu extends CpuState {
     return phys;
   }
 
+  /** Linear address of the last page fault, for CR2 or the VM-exit qualification. */
+  pfAddress = 0n;
+
   /** Whether any TLB entry came from a large page (INVLPG must then drop more than one entry). */
   private largePages = false;
+
+  /** CR0 as MOV from CR0 and SMSW read it: bits the VMX guest/host mask owns come from the read shadow. */
+  readCr0(): number {
+    return ((this.cr0 & ~this.cr0Mask) | (this.cr0Shadow & this.cr0Mask)) >>> 0;
+  }
+
+  readCr4(): number {
+    return ((this.cr4 & ~this.cr4Mask) | (this.cr4Shadow & this.cr4Mask)) >>> 0;
+  }
 
   /** Points the page walker at the current paging control registers. */
   reconfigurePaging(): void {
@@ -233,7 +276,9 @@ export class Cpu extends CpuState {
     switch (n) {
       case 0: {
         if (v >> 32n !== 0n) gp('reserved CR0 bits 63:32 set');
-        const nv = Number(v) | 0x10; // ET is hardwired to 1
+        // bits the VMX guest/host mask owns keep their value (SDM Vol. 3C, 26.3)
+        const nv = ((Number(v) & ~this.cr0Mask) | (this.cr0 & this.cr0Mask) | 0x10) >>> 0; // ET is hardwired to 1
+        if (((nv & this.cr0Fixed0) >>> 0) !== this.cr0Fixed0 >>> 0 || (nv & ~this.cr0Fixed1) !== 0) gp('CR0 bit fixed in VMX operation');
         const pg = (nv & 0x80000000) !== 0, pe = (nv & 1) !== 0;
         if (pg && !pe) gp('CR0.PG without CR0.PE');
         if ((nv & 0x20000000) !== 0 && (nv & 0x40000000) === 0) gp('CR0.NW without CR0.CD');
@@ -264,8 +309,9 @@ export class Cpu extends CpuState {
         return;
       }
       case 4: {
-        const nv = Number(v & 0xffffffffn);
+        const nv = ((Number(v & 0xffffffffn) & ~this.cr4Mask) | (this.cr4 & this.cr4Mask)) >>> 0;
         if (v >> 32n !== 0n || (nv & ~CR4_WRITABLE) !== 0) gp('reserved or unsupported CR4 bit set');
+        if (((nv & this.cr4Fixed0) >>> 0) !== this.cr4Fixed0 >>> 0 || (nv & ~this.cr4Fixed1) !== 0) gp('CR4 bit fixed in VMX operation');
         if (this.longModeActive && (nv & 0x20) === 0) gp('clearing CR4.PAE in IA-32e mode');
         const pagingOn = (this.cr0 & 0x80000000) !== 0;
         if (pagingOn && !this.longModeActive && (nv & 0x20) !== 0 && ((this.cr4 ^ nv) & 0x30) !== 0) {
@@ -536,7 +582,11 @@ export class Cpu extends CpuState {
       if (this.stopRequested) return { kind: 'stop' };
       if (eventsMayBePending(this)) {
         const r = takePendingEvent(this);
-        if (r !== undefined) return r;
+        if (r !== undefined) {
+          const f = this.finishStop(r);
+          if (f !== undefined) return f;
+          continue;
+        }
       }
       if (this.halted) return { kind: 'halt' };
       if (!first && this.breakpoints.size > 0 && this.hasBreakpointAt(this.ip[0], this.ip[1])) return { kind: 'breakpoint' };
@@ -553,7 +603,7 @@ export class Cpu extends CpuState {
       let n = insns.length < remaining ? insns.length : remaining;
       // an STI/MOV SS shadow covers one instruction: run it alone, then events may be taken
       const shadow = this.interruptShadow;
-      if (shadow !== 0) n = 1;
+      if (shadow !== 0 || this.singleStep) n = 1;
       let i = 0;
       let ins = insns[0];
       this.stopBlock = false;
@@ -589,15 +639,20 @@ export class Cpu extends CpuState {
       this.ip[0] = ins.ripLo;
       this.ip[1] = ins.ripHi;
     }
-    if (e === STOP_BEFORE) return { kind: 'intercept', intercept: this.lastIntercept };
+    if (e === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
     if (e instanceof CpuFault) {
       if ((this.interceptMask & Intercept.EXCEPTION) !== 0 && this.hooks?.exception?.(this, e.vector, e.errorCode)) {
-        return { kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail };
+        return this.finishStop({ kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail });
       }
       const r = deliverEvent(this, e.vector, e.errorCode, false, ins);
-      return r === 'triple-fault' ? { kind: 'triple-fault', vector: e.vector } : undefined;
+      return r === 'triple-fault' ? this.finishStop({ kind: 'triple-fault', vector: e.vector }) : undefined;
     }
     throw e;
+  }
+
+  private finishStop(outcome: RunOutcome): RunOutcome | undefined {
+    const h = this.hooks;
+    return h?.takeStop === undefined ? outcome : h.takeStop(this, outcome);
   }
 }
 

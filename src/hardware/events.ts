@@ -18,7 +18,8 @@ export interface InterruptController {
 
 /** Whether anything could be taken now; checked once per block, so it stays cheap. */
 export function eventsMayBePending(cpu: Cpu): boolean {
-  return cpu.nmiPending || cpu.eventWatch || (cpu.interruptController !== undefined && (cpu.flagsOther & Flag.IF) !== 0);
+  return cpu.nmiPending || cpu.eventWatch || cpu.icount >= cpu.eventDeadline ||
+    (cpu.interruptController !== undefined && (cpu.flagsOther & Flag.IF) !== 0);
 }
 
 /**
@@ -28,13 +29,13 @@ export function eventsMayBePending(cpu: Cpu): boolean {
  * Returns an outcome when the run must stop.
  */
 export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
-  const hook = cpu.hooks?.event;
-  if (cpu.eventWatch && hook !== undefined && hook(cpu, Intercept.EVENT_WINDOW)) {
+  const hooks = cpu.hooks;
+  if ((cpu.eventWatch || cpu.icount >= cpu.eventDeadline) && hooks?.event?.(cpu, Intercept.EVENT_WINDOW) === true) {
     return { kind: 'intercept', intercept: Intercept.EVENT_WINDOW };
   }
   if (cpu.interruptShadow !== 0) return undefined;
   if (cpu.nmiPending && !cpu.nmiBlocked) {
-    if ((cpu.interceptMask & Intercept.NMI) !== 0 && hook !== undefined && hook(cpu, Intercept.NMI)) {
+    if ((cpu.interceptMask & Intercept.NMI) !== 0 && hooks?.event?.(cpu, Intercept.NMI) === true) {
       return { kind: 'intercept', intercept: Intercept.NMI };
     }
     cpu.nmiPending = false;
@@ -44,7 +45,7 @@ export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
   const pic = cpu.interruptController;
   if (pic !== undefined && (cpu.flagsOther & Flag.IF) !== 0 && pic.hasInterrupt()) {
     // with external-interrupt exiting the VMX layer decides whether to acknowledge
-    if ((cpu.interceptMask & Intercept.INTERRUPT) !== 0 && hook !== undefined && hook(cpu, Intercept.INTERRUPT)) {
+    if ((cpu.interceptMask & Intercept.INTERRUPT) !== 0 && hooks?.event?.(cpu, Intercept.INTERRUPT) === true) {
       return { kind: 'intercept', intercept: Intercept.INTERRUPT };
     }
     return deliver(cpu, pic.acknowledge() & 0xff);

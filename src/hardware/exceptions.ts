@@ -44,6 +44,7 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, softwa
 }
 
 function deliverOnce(cpu: Cpu, vector: number, errorCode: number, software: boolean): void {
+  if (vector === Vector.PF && !software) cpu.cr2 = cpu.pfAddress;
   if ((cpu.cr0 & 1) === 0) {
     deliverReal(cpu, vector);
   } else if (cpu.longModeActive) {

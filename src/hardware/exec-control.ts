@@ -112,6 +112,8 @@ export function softInt(c: Cpu, i: Insn): void {
     if (c.in64BitMode) throw new CpuFault(Vector.UD, -1, 'INTO in 64-bit mode');
     if (!getOF(c)) { fallThrough(c, i); return; }
   }
+  // INT3 and INTO are exceptions: the VMX exception bitmap may turn them into VM exits
+  if (i.opcode !== 0xcd) c.intercept(Intercept.EXCEPTION, i);
   fallThrough(c, i);
   if (deliverEvent(c, vector, -1, i.opcode === 0xcd, i) === 'triple-fault') {
     throw new CpuFault(Vector.DF, 0, 'triple fault in software interrupt');

@@ -122,7 +122,7 @@ export function int1(c: Cpu, i: Insn): void {
 export function clts(c: Cpu, i: Insn): void {
   requireCpl0(c, 'CLTS');
   c.intercept(Intercept.CR_WRITE, i);
-  c.cr0 &= ~8;
+  if ((c.cr0Mask & 8) === 0) c.cr0 &= ~8; // a masked TS belongs to the VMM (SDM Vol. 3C, 26.3)
 }
 
 export function invd(c: Cpu, i: Insn): void {
@@ -230,7 +230,7 @@ export function movCr(c: Cpu, i: Insn): void {
   if (![0, 2, 3, 4, 8].includes(n)) throw new CpuFault(Vector.UD, -1, `CR${n} does not exist`);
   if (i.cc === 0) {
     c.intercept(Intercept.CR_READ, i);
-    const v = n === 0 ? BigInt(c.cr0) : n === 2 ? c.cr2 : n === 3 ? c.cr3 : n === 4 ? BigInt(c.cr4) : BigInt(c.cr8);
+    const v = n === 0 ? BigInt(c.readCr0()) : n === 2 ? c.cr2 : n === 3 ? c.cr3 : n === 4 ? BigInt(c.readCr4()) : BigInt(c.cr8);
     writeReg(c, i.rm, i.size, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
     return;
   }
@@ -381,7 +381,7 @@ export function decodeSystemGroup(d: { mode: number; rex: number; next(): number
 
 function smsw(c: Cpu, i: Insn): void {
   c.intercept(Intercept.CR_READ, i);
-  writeRm(c, i, i.size, i.size === 2 ? c.cr0 & 0xffff : c.cr0, 0);
+  writeRm(c, i, i.size, i.size === 2 ? c.readCr0() & 0xffff : c.readCr0() | 0, 0);
 }
 
 /** LMSW: loads CR0[3:0]; can set PE but never clear it */
@@ -441,10 +441,10 @@ function monitorMwait(c: Cpu, i: Insn): void {
   throw new CpuFault(Vector.UD, -1, 'MONITOR/MWAIT are not reported by CPUID');
 }
 
-/** VMX instructions: VMX operation is added by the VMX core; outside it they are #UD */
+/** VMX instructions: carried out by the VMX core (src/hardware/vmx/); #UD on a processor without one */
 export function vmxInstruction(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.VMX_INSTRUCTION, i);
-  throw new CpuFault(Vector.UD, -1, `${i.mnemonic} outside VMX operation`);
+  if (c.vmx !== undefined) c.vmx.execute(c, i);
+  else throw new CpuFault(Vector.UD, -1, `${i.mnemonic}: this processor has no VMX`);
 }
 
 export function decodeVmxGroup9(i: Insn): void {

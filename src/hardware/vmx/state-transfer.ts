@@ -1,0 +1,162 @@
+// Moving processor state between the CPU and the current VMCS: loading guest state on VM entry
+// (SDM Vol. 3C, 27.3.2), saving it on VM exit (28.3) and loading host state (28.5).
+
+import type { Cpu } from '../cpu';
+import { Ar, Seg, Shadow } from '../cpu-state';
+import { getRflags, setRflags } from '../flags';
+import { Msr } from '../../msr';
+import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS } from '../../vmx/controls';
+import { F, VmcsData } from './vmcs';
+
+export const ENTRY_IA32E_GUEST = controlMask(ENTRY_CONTROLS, 'IA-32e mode guest');
+const ENTRY_LOAD_DEBUG = controlMask(ENTRY_CONTROLS, 'load debug controls');
+const ENTRY_LOAD_PAT = controlMask(ENTRY_CONTROLS, 'load IA32_PAT');
+const ENTRY_LOAD_EFER = controlMask(ENTRY_CONTROLS, 'load IA32_EFER');
+const EXIT_SAVE_DEBUG = controlMask(EXIT_CONTROLS, 'save debug controls');
+export const EXIT_HOST_64 = controlMask(EXIT_CONTROLS, 'host address-space size');
+const EXIT_SAVE_PAT = controlMask(EXIT_CONTROLS, 'save IA32_PAT');
+const EXIT_LOAD_PAT = controlMask(EXIT_CONTROLS, 'load IA32_PAT');
+const EXIT_SAVE_EFER = controlMask(EXIT_CONTROLS, 'save IA32_EFER');
+const EXIT_LOAD_EFER = controlMask(EXIT_CONTROLS, 'load IA32_EFER');
+
+/** Guest interruptibility state bits (25.4.2, Table 25-3). */
+export const enum Interruptibility { STI = 1, MOV_SS = 2, SMI = 4, NMI = 8 }
+/** Guest activity states (25.4.2, Table 25-4). */
+export const enum Activity { ACTIVE = 0, HLT = 1, SHUTDOWN = 2, WAIT_FOR_SIPI = 3 }
+
+/** Loads the guest-state area into the processor (27.3.2). EFER.LMA follows the IA-32e mode guest control. */
+export function loadGuestState(c: Cpu, v: VmcsData): void {
+  const entry = v.lo(F.VM_ENTRY_CONTROLS);
+  c.cr0 = (v.lo(F.GUEST_CR0) | 0x10) >>> 0;
+  c.cr3 = v.get(F.GUEST_CR3);
+  c.cr4 = v.lo(F.GUEST_CR4) >>> 0;
+  if ((entry & ENTRY_LOAD_DEBUG) !== 0) c.dr[7] = v.get(F.GUEST_DR7);
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.GUEST_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.GUEST_SYSENTER_ESP));
+  c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.GUEST_SYSENTER_EIP));
+  if ((entry & ENTRY_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.GUEST_IA32_PAT));
+  const ia32e = (entry & ENTRY_IA32E_GUEST) !== 0;
+  let efer = (entry & ENTRY_LOAD_EFER) !== 0 ? v.lo(F.GUEST_IA32_EFER) : c.efer;
+  efer = ia32e ? efer | 0x500 : efer & ~0x500;
+  c.efer = efer >>> 0;
+  for (let s = 0; s < 8; s++) {
+    c.segSel[s] = v.lo(F.GUEST_ES_SELECTOR + s) & 0xffff;
+    c.segBase[2 * s] = v.lo(F.GUEST_ES_BASE + s);
+    c.segBase[2 * s + 1] = v.hi(F.GUEST_ES_BASE + s);
+    c.segLimit[s] = v.lo(F.GUEST_ES_LIMIT + s) >>> 0;
+    c.segAr[s] = v.lo(F.GUEST_ES_AR_BYTES + s) & 0x1f0ff;
+  }
+  c.gdtrBase = v.get(F.GUEST_GDTR_BASE);
+  c.gdtrLimit = v.lo(F.GUEST_GDTR_LIMIT) & 0xffff;
+  c.idtrBase = v.get(F.GUEST_IDTR_BASE);
+  c.idtrLimit = v.lo(F.GUEST_IDTR_LIMIT) & 0xffff;
+  c.r[8] = v.lo(F.GUEST_RSP);
+  c.r[9] = v.hi(F.GUEST_RSP);
+  c.ip[0] = v.lo(F.GUEST_RIP);
+  c.ip[1] = v.hi(F.GUEST_RIP);
+  setRflags(c, v.lo(F.GUEST_RFLAGS) | 2);
+  // the CPL is SS.DPL after VM entry (27.3.2.2), 0 in real-address mode
+  c.cpl = (c.cr0 & 1) === 0 ? 0 : (c.segAr[Seg.SS] >> Ar.DPL_SHIFT) & 3;
+  const intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO);
+  c.interruptShadow = (intr & Interruptibility.MOV_SS) !== 0 ? Shadow.MOV_SS : (intr & Interruptibility.STI) !== 0 ? Shadow.STI : Shadow.NONE;
+  c.nmiBlocked = (intr & Interruptibility.NMI) !== 0;
+  const activity = v.lo(F.GUEST_ACTIVITY_STATE);
+  c.halted = activity === Activity.HLT;
+  if (c.cr0 & 0x80000000 && c.cr4 & 0x20 && !c.longModeActive) {
+    c.pdptes = [v.get(F.GUEST_PDPTR0), v.get(F.GUEST_PDPTR1), v.get(F.GUEST_PDPTR2), v.get(F.GUEST_PDPTR3)];
+  }
+}
+
+/** Saves the processor's state into the guest-state area (28.3) at a VM exit. */
+export function saveGuestState(c: Cpu, v: VmcsData): void {
+  const exit = v.lo(F.VM_EXIT_CONTROLS);
+  v.set(F.GUEST_CR0, c.cr0);
+  v.setBig(F.GUEST_CR3, c.cr3);
+  v.set(F.GUEST_CR4, c.cr4);
+  if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
+  for (let s = 0; s < 8; s++) {
+    v.set(F.GUEST_ES_SELECTOR + s, c.segSel[s]);
+    v.set(F.GUEST_ES_BASE + s, c.segBase[2 * s], c.segBase[2 * s + 1]);
+    v.set(F.GUEST_ES_LIMIT + s, c.segLimit[s] | 0);
+    v.set(F.GUEST_ES_AR_BYTES + s, c.segAr[s] & 0x1f0ff);
+  }
+  v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
+  v.set(F.GUEST_GDTR_LIMIT, c.gdtrLimit);
+  v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);
+  v.set(F.GUEST_IDTR_LIMIT, c.idtrLimit);
+  v.set(F.GUEST_RSP, c.r[8], c.r[9]);
+  v.set(F.GUEST_RIP, c.ip[0], c.ip[1]);
+  v.set(F.GUEST_RFLAGS, getRflags(c));
+  v.setBig(F.GUEST_SYSENTER_ESP, c.msrs.rdmsr(Msr.IA32_SYSENTER_ESP.address));
+  v.setBig(F.GUEST_SYSENTER_EIP, c.msrs.rdmsr(Msr.IA32_SYSENTER_EIP.address));
+  v.set(F.GUEST_SYSENTER_CS, Number(c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address) & 0xffffffffn) | 0);
+  if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, c.msrs.rdmsr(Msr.IA32_PAT.address));
+  if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
+  // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
+  const entry = v.lo(F.VM_ENTRY_CONTROLS);
+  v.set(F.VM_ENTRY_CONTROLS, c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST);
+  let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
+  if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
+  if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
+  if (c.nmiBlocked) intr |= Interruptibility.NMI;
+  v.set(F.GUEST_INTERRUPTIBILITY_INFO, intr);
+  v.set(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE);
+  v.set(F.GUEST_PENDING_DBG_EXCEPTIONS, 0);
+  if ((c.cr0 & 0x80000000) !== 0 && (c.cr4 & 0x20) !== 0 && !c.longModeActive) {
+    v.setBig(F.GUEST_PDPTR0, c.pdptes[0]); v.setBig(F.GUEST_PDPTR1, c.pdptes[1]);
+    v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);
+  }
+}
+
+/** Loads the host-state area (28.5.1-28.5.3): the processor continues at HOST_RIP in the host's mode. */
+export function loadHostState(c: Cpu, v: VmcsData): void {
+  const exit = v.lo(F.VM_EXIT_CONTROLS);
+  const host64 = (exit & EXIT_HOST_64) !== 0;
+  c.cr0 = (v.lo(F.HOST_CR0) | 0x10) >>> 0;
+  c.cr3 = v.get(F.HOST_CR3);
+  c.cr4 = v.lo(F.HOST_CR4) >>> 0;
+  c.dr[7] = 0x400n;
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.HOST_IA32_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.HOST_IA32_SYSENTER_ESP));
+  c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.HOST_IA32_SYSENTER_EIP));
+  if ((exit & EXIT_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.HOST_IA32_PAT));
+  let efer = (exit & EXIT_LOAD_EFER) !== 0 ? v.lo(F.HOST_IA32_EFER) : c.efer;
+  efer = host64 ? efer | 0x500 : efer & ~0x500;
+  c.efer = efer >>> 0;
+  const flat = Ar.S | Ar.P | Ar.G;
+  c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
+  c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
+  for (const s of [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS]) {
+    const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
+    c.segSel[s] = sel;
+    c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);
+  }
+  for (let s = 0; s < 6; s++) {
+    c.segBase[2 * s] = 0; c.segBase[2 * s + 1] = 0;
+    c.segLimit[s] = 0xffffffff;
+  }
+  c.segBase[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); c.segBase[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
+  c.segBase[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); c.segBase[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
+  c.segSel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
+  c.segBase[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); c.segBase[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
+  c.segLimit[Seg.TR] = 0x67;
+  c.segAr[Seg.TR] = Ar.P | 0xb;
+  c.segSel[Seg.LDTR] = 0;
+  c.segAr[Seg.LDTR] = Ar.UNUSABLE;
+  c.gdtrBase = v.get(F.HOST_GDTR_BASE);
+  c.gdtrLimit = 0xffff;
+  c.idtrBase = v.get(F.HOST_IDTR_BASE);
+  c.idtrLimit = 0xffff;
+  c.r[8] = v.lo(F.HOST_RSP); c.r[9] = v.hi(F.HOST_RSP);
+  c.ip[0] = v.lo(F.HOST_RIP); c.ip[1] = v.hi(F.HOST_RIP);
+  setRflags(c, 2);
+  c.cpl = 0;
+  c.interruptShadow = Shadow.NONE;
+  c.halted = false;
+}
+
+/** The guest's view of its paging registers changed wholesale: re-point the walker and drop translations. */
+export function switchAddressSpace(c: Cpu): void {
+  c.reconfigurePaging();
+  c.flushTlb();
+}

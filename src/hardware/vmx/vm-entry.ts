@@ -1,0 +1,66 @@
+// VM entry (SDM Vol. 3C, chapter 27): checks on controls and host state (VMfailValid 7 and 8),
+// checks on guest state (VM-entry failure, exit reason 33), loading guest state, the VM-entry
+// MSR-load list (failure: exit reason 34), and event injection (27.6).
+
+import { deliverEvent } from '../exceptions';
+import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
+import { checkControls, checkGuestState, checkHostState } from './entry-checks';
+import { loadGuestState, switchAddressSpace } from './state-transfer';
+import { F } from './vmcs';
+import type { VmxUnit } from './vmx-unit';
+import { loadMsrList } from './msr-lists';
+import { entryFailure } from './vm-exit';
+
+export type EntryResult =
+  | { kind: 'vmfail'; error: E; detail: string }
+  | { kind: 'entry-failed'; reason: number; qualification: number; detail: string }
+  | { kind: 'entered' };
+
+/** Exit reasons of VM-entry failures (Appendix C), bit 31 set on the exit-reason field. */
+const INVALID_GUEST_STATE = 33, MSR_LOADING = 34;
+
+export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
+  const c = unit.cpu, v = unit.vmcs, caps = unit.caps;
+  const controls = checkControls(v, caps);
+  if (controls !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_CONTROL_FIELDS, detail: controls });
+  const host = checkHostState(v, caps, c.longModeActive);
+  if (host !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_HOST_STATE_FIELDS, detail: host });
+  const guest = checkGuestState(v, caps);
+  if (guest !== undefined) {
+    entryFailure(unit, INVALID_GUEST_STATE, guest.qualification);
+    return unit.noteEntryProblem({ kind: 'entry-failed', reason: INVALID_GUEST_STATE, qualification: guest.qualification, detail: guest.detail });
+  }
+  if (launch) unit.markLaunched();
+  loadGuestState(c, v);
+  const bad = loadMsrList(c, v.get(F.VM_ENTRY_MSR_LOAD_ADDR), v.lo(F.VM_ENTRY_MSR_LOAD_COUNT) >>> 0);
+  if (bad !== undefined) {
+    entryFailure(unit, MSR_LOADING, bad.index + 1);
+    return unit.noteEntryProblem({ kind: 'entry-failed', reason: MSR_LOADING, qualification: bad.index + 1, detail: bad.detail });
+  }
+  unit.nonRootOps.begin();
+  switchAddressSpace(c);
+  injectEvent(unit);
+  return { kind: 'entered' };
+}
+
+/** 27.6: delivers the event in the VM-entry interruption-information field through the guest's IDT. */
+function injectEvent(unit: VmxUnit): void {
+  const c = unit.cpu, v = unit.vmcs;
+  const info = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);
+  if ((info & 0x80000000) === 0) return;
+  const type = (info >>> 8) & 7, vector = info & 0xff;
+  const error = (info & 0x800) !== 0 ? v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff : -1;
+  const software = type === 4 || type === 5 || type === 6;
+  if (software) {
+    // the return address pushed is RIP plus the VM-entry instruction length
+    const len = v.lo(F.VM_ENTRY_INSTRUCTION_LEN) >>> 0;
+    const s = (c.ip[0] >>> 0) + len;
+    c.ip[0] = s | 0;
+    if (s > 0xffffffff) c.ip[1] = (c.ip[1] + 1) | 0;
+  }
+  if (type === 2) c.nmiBlocked = true;
+  // an injected #PF does not write CR2: the VMM sets the guest's CR2 (27.6.1)
+  if (vector === 14) c.pfAddress = c.cr2;
+  c.halted = false;
+  if (deliverEvent(c, vector, error, software) === 'triple-fault') unit.nonRootOps.tripleFaultOnEntry();
+}

@@ -1,0 +1,55 @@
+// VM exit (SDM Vol. 3C, chapter 28): record the exit information (28.2), save guest state
+// (28.3) and MSRs (28.4), load host state (28.5) and MSRs (28.6). A failure while loading host
+// MSRs is a VMX abort (28.7): the abort indicator is written and the processor shuts down.
+
+import { F } from './vmcs';
+import { loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
+import { loadMsrList, storeMsrList } from './msr-lists';
+import type { VmxUnit } from './vmx-unit';
+
+/** What an exit records besides the guest state; absent fields are written as 0. */
+export interface ExitInfo {
+  reason: number;
+  qualification?: bigint;
+  instructionLength?: number;
+  instructionInfo?: number;
+  guestLinear?: bigint;
+  guestPhysical?: bigint;
+  /** VM-exit interruption information and error code (exceptions, NMIs, acknowledged interrupts). */
+  interruptionInfo?: number;
+  interruptionError?: number;
+}
+
+export function performExit(unit: VmxUnit, info: ExitInfo): void {
+  const c = unit.cpu, v = unit.vmcs;
+  v.set(F.VM_EXIT_REASON, info.reason & 0xffff);
+  v.setBig(F.EXIT_QUALIFICATION, info.qualification ?? 0n);
+  v.set(F.VM_EXIT_INSTRUCTION_LEN, info.instructionLength ?? 0);
+  v.set(F.VMX_INSTRUCTION_INFO, info.instructionInfo ?? 0);
+  v.setBig(F.GUEST_LINEAR_ADDRESS, info.guestLinear ?? 0n);
+  v.setBig(F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical ?? 0n);
+  v.set(F.VM_EXIT_INTR_INFO, info.interruptionInfo ?? 0);
+  v.set(F.VM_EXIT_INTR_ERROR_CODE, info.interruptionError ?? 0);
+  v.set(F.IDT_VECTORING_INFO_FIELD, unit.idtVectoringInfo);
+  v.set(F.IDT_VECTORING_ERROR_CODE, unit.idtVectoringError);
+  unit.idtVectoringInfo = 0;
+  // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
+  v.set(F.VM_ENTRY_INTR_INFO_FIELD, v.lo(F.VM_ENTRY_INTR_INFO_FIELD) & 0x7fffffff);
+  saveGuestState(c, v);
+  unit.nonRootOps.end();
+  const bad = storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0);
+  if (bad !== undefined) { unit.vmxAbort(2); return; }
+  loadHostState(c, v);
+  switchAddressSpace(c);
+  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+}
+
+/** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */
+export function entryFailure(unit: VmxUnit, reason: number, qualification: number): void {
+  const c = unit.cpu, v = unit.vmcs;
+  v.set(F.VM_EXIT_REASON, (reason | 0x80000000) | 0);
+  v.setBig(F.EXIT_QUALIFICATION, BigInt(qualification));
+  loadHostState(c, v);
+  switchAddressSpace(c);
+  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+}

@@ -1,0 +1,97 @@
+// The current VMCS as the processor holds it, and its region in physical memory.
+//
+// SDM Vol. 3C, 25.2: the VMCS region starts with the revision identifier (bits 30:0, bit 31
+// the shadow-VMCS indicator) and the VMX-abort indicator; the layout of the rest is the
+// processor's own. Ours: each field of Appendix B in a fixed 8-byte slot (the order of
+// VMCS_FIELDS) from offset 8, then the launch state. Like real hardware, the processor works
+// on a cached copy; VMCLEAR (and loading another VMCS) writes it back, VMPTRLD reads it.
+
+import { VMCS_FIELDS, VmcsFieldName, vmcsFieldByEncoding } from '../../vmx/vmcs-fields';
+import type { PhysicalMemory } from '../memory';
+
+/** Slot index of each field by name: `F.GUEST_RIP`. */
+export const F: { readonly [K in VmcsFieldName]: number } = Object.freeze(
+  Object.fromEntries(VMCS_FIELDS.map((f, i) => [f.name, i])),
+) as { readonly [K in VmcsFieldName]: number };
+
+export const FIELD_COUNT = VMCS_FIELDS.length;
+const DATA_OFFSET = 8;
+const LAUNCH_STATE_OFFSET = DATA_OFFSET + 8 * FIELD_COUNT;
+export const LAUNCH_STATE_CLEAR = 0;
+export const LAUNCH_STATE_LAUNCHED = 1;
+
+/** Width of each slot in bits: 16, 32, 64, or 0 for natural width. */
+const SLOT_BITS = Int8Array.from(VMCS_FIELDS, (f) => (f.width === 'natural' ? 0 : Number(f.width)));
+const READ_ONLY = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'readonly' ? 1 : 0));
+
+const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
+
+/** Resolves an encoding to a slot; bit 0 of `high` set when it names a 64-bit field's high half. -1: unsupported. */
+export function slotOfEncoding(encoding: number): { slot: number; high: boolean } | undefined {
+  const exact = SLOT_OF_ENCODING.get(encoding);
+  if (exact !== undefined) return { slot: exact, high: false };
+  const a = vmcsFieldByEncoding(encoding);
+  if (a === undefined) return undefined;
+  const slot = SLOT_OF_ENCODING.get(a.field.encoding);
+  return slot === undefined ? undefined : { slot, high: a.high };
+}
+
+export function slotIsReadOnly(slot: number): boolean {
+  return READ_ONLY[slot] === 1;
+}
+
+/** The working copy of one VMCS: every field as a pair of 32-bit words. */
+export class VmcsData {
+  readonly w = new Int32Array(2 * FIELD_COUNT);
+  launchState = LAUNCH_STATE_CLEAR;
+
+  /** Low 32 bits of a field (16- and 32-bit fields are all of it). */
+  lo(slot: number): number {
+    return this.w[2 * slot];
+  }
+
+  hi(slot: number): number {
+    return this.w[2 * slot + 1];
+  }
+
+  set(slot: number, lo: number, hi = 0): void {
+    const bits = SLOT_BITS[slot];
+    this.w[2 * slot] = bits === 16 ? lo & 0xffff : lo;
+    this.w[2 * slot + 1] = bits === 16 || bits === 32 ? 0 : hi;
+  }
+
+  get(slot: number): bigint {
+    return (BigInt(this.w[2 * slot + 1] >>> 0) << 32n) | BigInt(this.w[2 * slot] >>> 0);
+  }
+
+  setBig(slot: number, v: bigint): void {
+    this.set(slot, Number(v & 0xffffffffn) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
+  }
+
+  /** Writes the cached copy back into its region (VMCLEAR, switching VMCS). */
+  store(mem: PhysicalMemory, region: number): void {
+    for (let s = 0; s < FIELD_COUNT; s++) {
+      mem.write(region + DATA_OFFSET + 8 * s, 4, this.w[2 * s] >>> 0);
+      mem.write(region + DATA_OFFSET + 8 * s + 4, 4, this.w[2 * s + 1] >>> 0);
+    }
+    mem.write(region + LAUNCH_STATE_OFFSET, 4, this.launchState);
+  }
+
+  /** Reads a region into the cache (VMPTRLD). */
+  load(mem: PhysicalMemory, region: number): void {
+    for (let s = 0; s < FIELD_COUNT; s++) {
+      this.w[2 * s] = mem.read(region + DATA_OFFSET + 8 * s, 4) | 0;
+      this.w[2 * s + 1] = mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
+    }
+    this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
+  }
+}
+
+/** VMCLEAR on a VMCS that is not current: only its launch state in memory changes. */
+export function clearRegionLaunchState(mem: PhysicalMemory, region: number): void {
+  mem.write(region + LAUNCH_STATE_OFFSET, 4, LAUNCH_STATE_CLEAR);
+}
+
+export function slotBits(slot: number): number {
+  return SLOT_BITS[slot];
+}

@@ -1,0 +1,364 @@
+// VMX operation of the emulated processor (SDM Vol. 3C, chapters 24 and 31): VMXON/VMXOFF,
+// the current-VMCS pointer, VMCLEAR/VMPTRLD/VMPTRST, VMREAD/VMWRITE, VMLAUNCH/VMRESUME,
+// INVEPT/INVVPID and VMCALL, each with the #UD/#GP conditions and VMsucceed / VMfailInvalid /
+// VMfailValid(n) outcomes of its instruction reference page.
+//
+// One implementation, reached two ways: `execute` runs the instruction for x86 code on this
+// CPU (a bare-metal hypervisor), and the methods vmxon(), vmread() … are what src/vmx's
+// wrappers call, the way x86_vcpu's inline assembly reaches silicon. Either way the status
+// is in RFLAGS and the error number in the VM-instruction error field.
+
+import type { Cpu, RunOutcome } from '../cpu';
+import { CpuFault, Intercept, Vector } from '../cpu';
+import { Ar, Flag, Seg } from '../cpu-state';
+import { getRflags, setRflags } from '../flags';
+import { Insn } from '../insn';
+import { effectiveAddress, readReg, readRm, writeRm } from '../operands';
+import { Msr } from '../../msr';
+import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
+import { capabilityMsrValues, defaultVmxCapabilities, meetsFixedBits, VMCS_REVISION_ID, VmxCapabilities } from './capabilities';
+import { clearRegionLaunchState, F, LAUNCH_STATE_CLEAR, LAUNCH_STATE_LAUNCHED, slotIsReadOnly, slotOfEncoding, VmcsData } from './vmcs';
+import { enterGuest, EntryResult } from './vm-entry';
+import { NonRoot } from './non-root';
+
+const STATUS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
+const NO_POINTER = -1;
+/** MAXPHYADDR of this processor (CPUID 80000008H). */
+const MAX_PHYS_BITS = 46;
+
+export class VmxUnit {
+  /** In VMX operation (after VMXON, until VMXOFF). */
+  inVmxOperation = false;
+  /** In VMX non-root operation: a guest is running. */
+  nonRoot = false;
+  vmxonPointer = NO_POINTER;
+  /** Physical address of the current VMCS, or -1 (SDM: FFFFFFFF_FFFFFFFFH). */
+  currentVmcs = NO_POINTER;
+  readonly vmcs = new VmcsData();
+  /** A launched VMCS stays launched across VMXOFF only in its region (SDM 31.3, error 6 is for dual-monitor). */
+  readonly caps: VmxCapabilities;
+  /**
+   * When the host is not x86 code on this CPU (the VMM written in TypeScript), a VM exit ends
+   * `cpu.run` with a `vm-exit` outcome instead of continuing at HOST_RIP.
+   */
+  hostIsExternal = true;
+  readonly nonRootOps: NonRoot;
+  /** IDT-vectoring information for the next exit: an event whose delivery the exit interrupted (28.2.4). */
+  idtVectoringInfo = 0;
+  idtVectoringError = 0;
+  /** Why the last VM entry failed, in the words of the rule (for the debugger and the CLI). */
+  lastEntryProblem = '';
+  /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
+  aborted = 0;
+
+  constructor(readonly cpu: Cpu, caps: VmxCapabilities = defaultVmxCapabilities()) {
+    this.caps = caps;
+    for (const [address, value] of capabilityMsrValues(caps)) cpu.msrs.define(address, value, true);
+    cpu.msrs.define(Msr.IA32_FEATURE_CONTROL.address, 0n);
+    cpu.vmx = this;
+    this.nonRootOps = new NonRoot(this);
+  }
+
+  // ---- status ---------------------------------------------------------------------
+
+  private succeed(): void {
+    setRflags(this.cpu, getRflags(this.cpu) & ~STATUS);
+  }
+
+  private failInvalid(): void {
+    setRflags(this.cpu, (getRflags(this.cpu) & ~STATUS) | Flag.CF);
+  }
+
+  /** VMfail(n): VMfailValid with the error number when there is a current VMCS, else VMfailInvalid. */
+  private fail(error: E): void {
+    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return; }
+    setRflags(this.cpu, (getRflags(this.cpu) & ~STATUS) | Flag.ZF);
+    this.vmcs.set(F.VM_INSTRUCTION_ERROR, error);
+  }
+
+  /** The #UD and #GP conditions every VMX instruction but VMXON shares (checked before non-root exits). */
+  private checkOperation(name: string): void {
+    if (!this.inVmxOperation) throw new CpuFault(Vector.UD, -1, `${name} outside VMX operation`);
+    this.checkMode(name);
+  }
+
+  private checkMode(name: string): void {
+    const c = this.cpu;
+    if ((c.cr0 & 1) === 0 || (c.flagsOther & Flag.VM) !== 0) throw new CpuFault(Vector.UD, -1, `${name} in real-address or virtual-8086 mode`);
+    if (c.longModeActive && (c.segAr[Seg.CS] & Ar.L) === 0) throw new CpuFault(Vector.UD, -1, `${name} in compatibility mode`);
+  }
+
+  private requireCpl0(name: string): void {
+    if (this.cpu.cpl !== 0) throw new CpuFault(Vector.GP, 0, `${name} at CPL ${this.cpu.cpl}`);
+  }
+
+  private validPhysical(pa: number): boolean {
+    return pa % 4096 === 0 && pa >= 0 && pa < 2 ** MAX_PHYS_BITS;
+  }
+
+  // ---- VMXON / VMXOFF ---------------------------------------------------------------
+
+  vmxon(pa: number): void {
+    const c = this.cpu;
+    if ((c.cr4 & 0x2000) === 0) throw new CpuFault(Vector.UD, -1, 'VMXON with CR4.VMXE clear');
+    this.checkMode('VMXON');
+    if (this.inVmxOperation) {
+      this.requireCpl0('VMXON');
+      this.fail(E.VMXON_IN_VMX_ROOT);
+      return;
+    }
+    this.requireCpl0('VMXON');
+    const caps = this.caps;
+    if (!meetsFixedBits(c.cr0, caps.cr0Fixed0, caps.cr0Fixed1)) throw new CpuFault(Vector.GP, 0, 'VMXON: CR0 does not meet IA32_VMX_CR0_FIXED0/1');
+    if (!meetsFixedBits(c.cr4, caps.cr4Fixed0, caps.cr4Fixed1)) throw new CpuFault(Vector.GP, 0, 'VMXON: CR4 does not meet IA32_VMX_CR4_FIXED0/1');
+    const fc = c.msrs.rdmsr(Msr.IA32_FEATURE_CONTROL.address);
+    if ((fc & 1n) === 0n) throw new CpuFault(Vector.GP, 0, 'VMXON: IA32_FEATURE_CONTROL is not locked');
+    if ((fc & 4n) === 0n) throw new CpuFault(Vector.GP, 0, 'VMXON: VMX outside SMX is not enabled in IA32_FEATURE_CONTROL');
+    if (!this.validPhysical(pa) || (c.mem.read(pa, 4) >>> 0) !== VMCS_REVISION_ID) {
+      this.failInvalid();
+      return;
+    }
+    this.inVmxOperation = true;
+    this.vmxonPointer = pa;
+    this.currentVmcs = NO_POINTER;
+    // in VMX operation CR0/CR4 bits are fixed (SDM 24.8)
+    c.cr0Fixed0 = caps.cr0Fixed0; c.cr0Fixed1 = caps.cr0Fixed1;
+    c.cr4Fixed0 = caps.cr4Fixed0; c.cr4Fixed1 = caps.cr4Fixed1;
+    this.succeed();
+  }
+
+  vmxoff(): void {
+    this.checkOperation('VMXOFF');
+    this.requireCpl0('VMXOFF');
+    if (this.currentVmcs !== NO_POINTER) this.vmcs.store(this.cpu.mem, this.currentVmcs);
+    this.inVmxOperation = false;
+    this.vmxonPointer = NO_POINTER;
+    this.currentVmcs = NO_POINTER;
+    const c = this.cpu;
+    c.cr0Fixed0 = 0; c.cr0Fixed1 = 0xffffffff; c.cr4Fixed0 = 0; c.cr4Fixed1 = 0xffffffff;
+    this.succeed();
+  }
+
+  // ---- VMCS pointer -----------------------------------------------------------------
+
+  vmclear(pa: number): void {
+    this.checkOperation('VMCLEAR');
+    this.requireCpl0('VMCLEAR');
+    if (!this.validPhysical(pa)) { this.fail(E.VMCLEAR_INVALID_ADDRESS); return; }
+    if (pa === this.vmxonPointer) { this.fail(E.VMCLEAR_VMXON_POINTER); return; }
+    if (pa === this.currentVmcs) {
+      this.vmcs.launchState = LAUNCH_STATE_CLEAR;
+      this.vmcs.store(this.cpu.mem, pa);
+      this.currentVmcs = NO_POINTER;
+    } else {
+      clearRegionLaunchState(this.cpu.mem, pa);
+    }
+    this.succeed();
+  }
+
+  vmptrld(pa: number): void {
+    this.checkOperation('VMPTRLD');
+    this.requireCpl0('VMPTRLD');
+    if (!this.validPhysical(pa)) { this.fail(E.VMPTRLD_INVALID_ADDRESS); return; }
+    if (pa === this.vmxonPointer) { this.fail(E.VMPTRLD_VMXON_POINTER); return; }
+    // bit 31 (shadow VMCS) must be 0: this processor has no VMCS shadowing
+    if ((this.cpu.mem.read(pa, 4) >>> 0) !== VMCS_REVISION_ID) { this.fail(E.VMPTRLD_INCORRECT_REVISION_ID); return; }
+    if (pa !== this.currentVmcs) {
+      if (this.currentVmcs !== NO_POINTER) this.vmcs.store(this.cpu.mem, this.currentVmcs);
+      this.vmcs.load(this.cpu.mem, pa);
+      this.currentVmcs = pa;
+    }
+    this.succeed();
+  }
+
+  vmptrst(): number {
+    this.checkOperation('VMPTRST');
+    this.requireCpl0('VMPTRST');
+    this.succeed();
+    return this.currentVmcs;
+  }
+
+  // ---- VMREAD / VMWRITE -------------------------------------------------------------
+
+  /** Returns the field's value, or undefined when the instruction failed (status in RFLAGS). */
+  vmread(encoding: number): bigint | undefined {
+    this.checkOperation('VMREAD');
+    this.requireCpl0('VMREAD');
+    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return undefined; }
+    const at = encoding >>> 0 === encoding ? slotOfEncoding(encoding) : undefined;
+    if (at === undefined) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return undefined; }
+    this.succeed();
+    return at.high ? BigInt(this.vmcs.hi(at.slot) >>> 0) : this.vmcs.get(at.slot);
+  }
+
+  vmwrite(encoding: number, value: bigint): void {
+    this.checkOperation('VMWRITE');
+    this.requireCpl0('VMWRITE');
+    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return; }
+    const at = encoding >>> 0 === encoding ? slotOfEncoding(encoding) : undefined;
+    if (at === undefined) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return; }
+    // IA32_VMX_MISC bit 29: software may write the VM-exit information fields
+    if (slotIsReadOnly(at.slot) && (this.caps.misc & (1n << 29n)) === 0n) { this.fail(E.VMWRITE_READ_ONLY_COMPONENT); return; }
+    if (at.high) this.vmcs.set(at.slot, this.vmcs.lo(at.slot), Number(value & 0xffffffffn) | 0);
+    else this.vmcs.setBig(at.slot, value);
+    this.succeed();
+  }
+
+  // ---- VM entry -----------------------------------------------------------------------
+
+  vmlaunch(): EntryResult { return this.vmEntry(true); }
+  vmresume(): EntryResult { return this.vmEntry(false); }
+
+  private vmEntry(launch: boolean): EntryResult {
+    const name = launch ? 'VMLAUNCH' : 'VMRESUME';
+    this.checkOperation(name);
+    this.requireCpl0(name);
+    const refuse = (error: E, detail: string): EntryResult => {
+      this.fail(error);
+      return this.noteEntryProblem({ kind: 'vmfail', error, detail });
+    };
+    if (this.currentVmcs === NO_POINTER) return refuse(0 as E, `${name} without a current VMCS (VMfailInvalid)`);
+    if ((this.cpu.interruptShadow & 2) !== 0) return refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
+    if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
+    if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
+    const r = enterGuest(this, launch);
+    // on success RFLAGS are the guest's; after a VM-entry failure they are the host's (2)
+    if (r.kind === 'vmfail') this.fail(r.error);
+    return r;
+  }
+
+  noteEntryProblem(r: EntryResult): EntryResult {
+    this.lastEntryProblem = r.kind === 'entered' ? '' : r.detail;
+    return r;
+  }
+
+  /** VMX abort (28.7): the indicator is written to the VMCS region and the processor shuts down. */
+  vmxAbort(indicator: number): void {
+    this.aborted = indicator;
+    if (this.currentVmcs !== NO_POINTER) this.cpu.mem.write(this.currentVmcs + 4, 4, indicator);
+    this.cpu.halted = true;
+    this.cpu.interruptController = undefined;
+  }
+
+  /** Marks the current VMCS launched (a VM entry by VMLAUNCH got past the checks, SDM 27.3). */
+  markLaunched(): void {
+    this.vmcs.launchState = LAUNCH_STATE_LAUNCHED;
+  }
+
+  // ---- INVEPT / INVVPID / VMCALL ------------------------------------------------------
+
+  invept(type: number, eptp: bigint): void {
+    this.checkOperation('INVEPT');
+    this.requireCpl0('INVEPT');
+    const single = (this.caps.eptVpidCap & (1n << 25n)) !== 0n, all = (this.caps.eptVpidCap & (1n << 26n)) !== 0n;
+    if (!((type === 1 && single) || (type === 2 && all))) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
+    // the TLB holds combined (linear → host-physical) translations, which INVEPT invalidates too
+    void eptp;
+    this.cpu.flushTlb();
+    this.succeed();
+  }
+
+  invvpid(type: number, vpid: number, linear: bigint): void {
+    this.checkOperation('INVVPID');
+    this.requireCpl0('INVVPID');
+    const cap = this.caps.eptVpidCap;
+    if (type < 0 || type > 3 || (cap & (1n << BigInt(40 + type))) === 0n) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
+    if (type !== 2 && vpid === 0) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
+    if (type === 0) {
+      const top = linear >> 47n;
+      if (top !== 0n && top !== 0x1ffffn) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
+    }
+    // translations of linear addresses are tagged by VPID on silicon; ours are flushed whole
+    this.cpu.flushTlb();
+    this.succeed();
+  }
+
+  /** VMCALL in VMX root operation (without the dual-monitor treatment) fails with error 1. */
+  vmcallInRoot(): void {
+    this.checkOperation('VMCALL');
+    this.fail(E.VMCALL_IN_VMX_ROOT);
+  }
+
+  // ---- x86 code executing VMX instructions ---------------------------------------------
+
+  execute(c: Cpu, i: Insn): void {
+    const m = i.mnemonic;
+    if (m === 'vmfunc') throw new CpuFault(Vector.UD, -1, 'VMFUNC: VM functions are not enabled');
+    if (this.nonRoot) {
+      // every VMX instruction exits unconditionally in non-root operation (SDM 26.1.2)
+      if (m !== 'vmxon' || (c.cr4 & 0x2000) !== 0) {
+        if (m !== 'vmxon') this.checkMode(m.toUpperCase());
+        c.intercept(Intercept.VMX_INSTRUCTION, i);
+      }
+    }
+    switch (m) {
+      case 'vmxon': this.vmxon(this.readPointer(c, i)); return;
+      case 'vmxoff': this.vmxoff(); break;
+      case 'vmclear': this.vmclear(this.readPointer(c, i)); return;
+      case 'vmptrld': this.vmptrld(this.readPointer(c, i)); return;
+      case 'vmptrst': {
+        effectiveAddress(c, i);
+        const lo = c.eaLo, hi = c.eaHi;
+        const p = this.vmptrst();
+        const v = BigInt.asUintN(64, BigInt(p));
+        c.write64(lo, hi, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
+        return;
+      }
+      case 'vmread': {
+        const size = c.in64BitMode ? 8 : 4;
+        const enc = readReg(c, i.reg, size) >>> 0;
+        const v = this.vmread(enc);
+        if (v !== undefined) writeRm(c, i, size, Number(v & 0xffffffffn) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
+        return;
+      }
+      case 'vmwrite': {
+        const size = c.in64BitMode ? 8 : 4;
+        const lo = readRm(c, i, size), hi = size === 8 ? c.hi : 0;
+        const enc = readReg(c, i.reg, size) >>> 0;
+        this.vmwrite(enc, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+        return;
+      }
+      case 'vmlaunch': case 'vmresume': {
+        c.ip[0] = i.nextLo; c.ip[1] = i.nextHi;
+        try {
+          const r = m === 'vmlaunch' ? this.vmlaunch() : this.vmresume();
+          if (r.kind === 'entered' || r.kind === 'entry-failed') return;
+        } catch (e) {
+          c.ip[0] = i.ripLo; c.ip[1] = i.ripHi;
+          throw e;
+        }
+        return;
+      }
+      case 'vmcall': this.vmcallInRoot(); break;
+      case 'invept': case 'invvpid': {
+        const size = c.in64BitMode ? 8 : 4;
+        const type = readReg(c, i.reg, size) >>> 0;
+        effectiveAddress(c, i);
+        const lo0 = c.read64(c.eaLo, c.eaHi), hi0 = c.hi;
+        const a1 = (c.eaLo + 8) | 0;
+        const lo1 = c.read64(a1, (a1 >>> 0) < (c.eaLo >>> 0) ? (c.eaHi + 1) | 0 : c.eaHi), hi1 = c.hi;
+        const q0 = (BigInt(hi0 >>> 0) << 32n) | BigInt(lo0 >>> 0);
+        const q1 = (BigInt(hi1 >>> 0) << 32n) | BigInt(lo1 >>> 0);
+        if (m === 'invept') this.invept(type, q0);
+        else if ((q0 >> 16n) !== 0n) { this.checkOperation('INVVPID'); this.requireCpl0('INVVPID'); this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); }
+        else this.invvpid(type, Number(q0 & 0xffffn), q1);
+        return;
+      }
+      default: throw new CpuFault(Vector.UD, -1, `${m} is not a VMX instruction`);
+    }
+    // instructions that end their block advance RIP themselves
+    if (i.endsBlock) { c.ip[0] = i.nextLo; c.ip[1] = i.nextHi; }
+  }
+
+  private readPointer(c: Cpu, i: Insn): number {
+    effectiveAddress(c, i);
+    const lo = c.read64(c.eaLo, c.eaHi), hi = c.hi;
+    return (hi >>> 0) * 4294967296 + (lo >>> 0);
+  }
+
+  /** Called by the CPU's run loop (hooks.takeStop) when non-root operation stopped. */
+  takeStop(outcome: RunOutcome): RunOutcome | undefined {
+    return this.nonRootOps.takeStop(this.cpu, outcome);
+  }
+}
+
