@@ -1,6 +1,8 @@
 // Cached guest-physical mappings (Intel SDM Vol. 3C, 29.4): a direct-mapped cache from a
 // guest-physical 4-KByte page to its host page and the rights of the walk that found it, tagged
-// by the EP4TA (the EPTP's table address, bits 51:12) as the SDM tags them (29.4.1).
+// by the EP4TA (the EPTP's table address, bits 51:12) as the SDM tags them (29.4.1). The slot
+// mixes in the context so that two hierarchies' mappings of one page do not evict each other;
+// a mapping may still be displaced by another page's, which hardware is free to do as well.
 //
 // Only INVEPT empties it (29.4.3.1): single-context for one EP4TA, all-context for every one.
 // MOV to CR3, INVLPG and INVVPID act on linear and combined mappings only, so a guest that
@@ -55,7 +57,7 @@ export class EptCache {
 
   /** Index of the entry for guest-physical page (lo, hi), or -1 when it is not cached for `ctx`. */
   lookup(lo: number, hi: number, ctx: number): number {
-    const i = (lo >>> 12) & MASK;
+    const i = ((lo >>> 12) ^ (ctx * 97)) & MASK;
     if (this.attr[i] !== 0 && this.ctx[i] === ctx && this.tagLo[i] === ((lo >>> 12) | (hi << 20)) &&
       this.tagHi[i] === (hi >>> 12)) return i;
     return -1;
@@ -63,7 +65,7 @@ export class EptCache {
 
   /** Caches a translation of guest-physical page (lo, hi). */
   fill(lo: number, hi: number, ctx: number, frame: number, leaf: number, attr: number): void {
-    const i = (lo >>> 12) & MASK;
+    const i = ((lo >>> 12) ^ (ctx * 97)) & MASK;
     this.tagLo[i] = (lo >>> 12) | (hi << 20);
     this.tagHi[i] = hi >>> 12;
     this.ctx[i] = ctx;

@@ -57,10 +57,11 @@ export const EPT_LINEAR_USER = 0x200;
 export const EPT_LINEAR_WRITABLE = 0x400;
 export const EPT_LINEAR_XD = 0x800;
 /**
- * The access reads or updates a guest paging-structure entry while translating a linear address.
- * With EPT A/D on, such accesses are writes for EPT (29.3.3.2, 29.3.5): W is required, the
- * qualification reports bits 0 and 1, and the leaf's dirty flag is set. Loads of the PAE PDPTEs
- * by MOV to CR are not such accesses: pass them as a plain READ without EPT_LINEAR_VALID.
+ * With READ (an entry read) or WRITE (an A/D update): the access is to a guest paging-structure
+ * entry while translating a linear address. With EPT A/D on, such accesses are writes for EPT
+ * (29.3.3.2, 29.3.5): W is required, the qualification reports bits 0 and 1, and the leaf's dirty
+ * flag is set; with A/D off the kinds are as given. Loads of the PAE PDPTEs by MOV to CR are not
+ * such accesses: pass them as a plain READ without EPT_LINEAR_VALID.
  */
 export const EPT_GUEST_PAGING = 0x10000;
 /** Probe only (a debugger's view): use the cache but never fill it, set no accessed/dirty flag. */
@@ -277,9 +278,9 @@ export class EptWalker {
    */
   translate(lo: number, hi: number, access: number): number {
     if (this.levels === 0) throw new EptNotConfiguredError(this.notConfigured);
-    // Kinds the EPT checks: guest paging-structure accesses read, and write too with A/D on.
+    // With A/D on, a guest paging-structure access is checked, reported and flagged as a write.
     let kinds = access & (EPT_ACCESS_READ | EPT_ACCESS_WRITE | EPT_ACCESS_FETCH);
-    if ((access & EPT_GUEST_PAGING) !== 0) kinds |= this.ad ? EPT_ACCESS_READ | EPT_ACCESS_WRITE : EPT_ACCESS_READ;
+    if ((access & EPT_GUEST_PAGING) !== 0 && this.ad) kinds |= EPT_ACCESS_READ | EPT_ACCESS_WRITE;
     const probe = (access & EPT_NO_AD) !== 0;
     const cache = this.cache;
     const i = cache.lookup(lo, hi, this.ctx);
