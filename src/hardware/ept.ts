@@ -12,6 +12,11 @@
 // Entries are 64 bits, read as two 32-bit words. Accessed/dirty updates rewrite only the low word
 // with one 4-byte write. Translations are cached (ept-cache.ts) until `invalidate` (INVEPT).
 //
+// Where the SDM leaves a choice, this model takes one and keeps to it: a walk that faults sets
+// no accessed flag; a cached translation whose rights do not allow an access is walked again
+// (so raising rights needs no INVEPT here, where hardware may report a spurious violation);
+// violations and misconfigurations drop the cached mapping of that page (29.4.3.1).
+//
 // Not modelled: mode-based execute control (bit 10 is ignored), sub-page write permissions,
 // #VE (bit 63 ignored), HLAT/paging-write/verify bits, supervisor shadow-stack (bit 60).
 
