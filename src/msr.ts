@@ -467,7 +467,8 @@ export abstract class MsrReadWrite {
   }
 }
 
-function fieldNamed(msr: MsrInfo, name: string): BitField {
+/** The field of `msr` called `name` in the table above; an Error when there is none. */
+export function fieldNamed(msr: MsrInfo, name: string): BitField {
   const field = msr.fields?.find((f) => f.name === name);
   if (field === undefined) throw new Error(`${msr.name} has no field '${name}'`);
   return field;
