@@ -69,6 +69,17 @@ export interface CpuHooks {
   takeStop?(cpu: Cpu, outcome: RunOutcome): RunOutcome | undefined;
 }
 
+/**
+ * A second translation stage after paging: EPT while a guest runs with it (the VMX core sets
+ * it). `translate` maps a guest-physical address for an access kind (Perm) at a linear address
+ * and leaves in `permMask` the Perm kinds a TLB entry may serve; on an EPT violation or
+ * misconfiguration it throws (the VM exit), so the instruction has no effect.
+ */
+export interface SecondStage {
+  translate(gpa: number, kind: number, linLo: number, linHi: number): number;
+  permMask: number;
+}
+
 /** VMX operation, when the processor has it (src/hardware/vmx/vmx-unit.ts). */
 export interface VmxPort {
   /** Executes a VMX instruction (VMXON … VMFUNC, INVEPT, INVVPID). */
@@ -101,6 +112,13 @@ export class Cpu extends CpuState {
   hooks: CpuHooks | undefined;
   /** What drives INTR (see events.ts); undefined: no interrupt controller attached. */
   interruptController: InterruptController | undefined;
+  /** Guest-physical → host-physical (EPT); undefined: physical addresses are host addresses. */
+  secondStage: SecondStage | undefined;
+  /** True while the decoder fetches beyond a block's first instruction (see decodeBlock). */
+  speculativeFetch = false;
+  /** The linear address being translated (for EPT's guest-linear-address reporting). */
+  walkLo = 0;
+  walkHi = 0;
   /** VMX operation; undefined: VMX instructions are #UD. */
   vmx: VmxPort | undefined;
   /** Execute one instruction per block (monitor trap flag), so boundaries can be watched. */
@@ -209,8 +227,14 @@ export class Cpu extends CpuState {
     if ((this.efer & 0x400) !== 0 && ((hi << 16) >> 16) !== hi) throw new CpuFault(Vector.GP, 0, 'non-canonical address');
     if ((this.cr0 & 0x80000000) === 0) {
       // paging off: linear is physical (32 bits outside IA-32e mode)
-      const phys = (lo >>> 0) + (this.longModeActive ? (hi >>> 0) * 4294967296 : 0);
-      this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), Perm.ALL);
+      let phys = (lo >>> 0) + (this.longModeActive ? (hi >>> 0) * 4294967296 : 0);
+      let perms: number = Perm.ALL;
+      const stage = this.secondStage;
+      if (stage !== undefined) {
+        phys = stage.translate(phys, kind, lo, hi);
+        perms = stage.permMask;
+      }
+      this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), perms);
       return phys;
     }
     return this.walk(lo, hi, kind, idx);
@@ -221,14 +245,22 @@ export class Cpu extends CpuState {
     let access = kind === Perm.W ? ACCESS_WRITE : kind === Perm.X ? ACCESS_FETCH : 0;
     if (this.cpl === 3) access |= ACCESS_USER;
     access |= this.flagsOther & 0x40000; // RFLAGS.AC for SMAP
-    const phys = this.walker.translate(lo, hi, access);
+    this.walkLo = lo;
+    this.walkHi = hi;
+    let phys = this.walker.translate(lo, hi, access);
     const r = this.walker.result;
     if (phys === PAGE_FAULT) {
       // CR2 is written when the #PF is delivered: a #PF that causes a VM exit leaves it alone
       this.pfAddress = (BigInt(r.faultHi >>> 0) << 32n) | BigInt(r.faultLo >>> 0);
       throw new CpuFault(Vector.PF, r.errorCode, 'page fault');
     }
-    this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), this.walker.allowedKinds(r.perms));
+    let perms = this.walker.allowedKinds(r.perms);
+    const stage = this.secondStage;
+    if (stage !== undefined) {
+      phys = stage.translate(phys, kind, lo, hi);
+      perms &= stage.permMask;
+    }
+    this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), perms);
     if (r.global) this.tlb.global[idx] = 1; else this.tlb.global[idx] = 0;
     if (r.pageSize > PAGE_SIZE) this.largePages = true;
     return phys;

@@ -893,6 +893,8 @@ export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: Decode
     const linLo = (lo + csLo) | 0;
     let insn: Insn;
     try {
+      // fetching past the first instruction is speculative: a fault there just ends the block
+      cpu.speculativeFetch = out.length > 0;
       insn = decodeInsn(new FetchSource(cpu, linLo, mode === 64 ? hi : 0), mode, lo, hi);
     } catch (e) {
       // a fault while fetching a later instruction ends the block before it
@@ -907,5 +909,6 @@ export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: Decode
     if ((nextLin >>> 12) !== firstPage) break;
     if (breakpoints !== undefined && breakpoints.has((hi >>> 0) * 4294967296 + (lo >>> 0))) break;
   }
+  cpu.speculativeFetch = false;
   return out;
 }

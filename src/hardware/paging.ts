@@ -262,6 +262,12 @@ export class PageWalker {
   /** PAE: physical address of each PDPTE's page directory, -1 where the PDPTE is not present. */
   private readonly pdBase = [-1, -1, -1, -1];
 
+  /**
+   * Where a paging-structure entry at a (guest-)physical address really is: set while EPT is on,
+   * so each entry read goes through EPT (SDM Vol. 3C, 29.3.2); undefined: the address itself.
+   */
+  tableAddress: ((address: number) => number) | undefined;
+
   constructor(readonly mem: PhysicalMemory, options: PagingOptions = {}) {
     const m = options.maxPhysAddr ?? 46;
     checkMaxPhysAddr(m);
@@ -399,6 +405,11 @@ export class PageWalker {
 
   // ---- walks -------------------------------------------------------------------------------
 
+  private entryAt(address: number): number {
+    const t = this.tableAddress;
+    return t === undefined ? address : t(address);
+  }
+
   private errorCode(access: number, base: number): number {
     let e = base | (access & ACCESS_WRITE);
     if ((access & (ACCESS_USER | ACCESS_IMPLICIT)) === ACCESS_USER) e |= PF_U;
@@ -449,7 +460,7 @@ export class PageWalker {
   private walk32(lo: number, access: number): number {
     const mem = this.mem;
     const noAd = (access & ACCESS_NO_AD) !== 0;
-    const pdeAddr = this.root + ((lo >>> 22) << 2);
+    const pdeAddr = this.entryAt(this.root + ((lo >>> 22) << 2));
     const pde = mem.read(pdeAddr, 4);
     if ((pde & 1) === 0) return this.fault(lo, 0, access, 0);
     if ((pde & 0x80) !== 0 && this.pse) {
@@ -460,7 +471,7 @@ export class PageWalker {
       return this.leaf(lo, 0, access, perms, pdeAddr, pde, base, PAGE_SIZE_4M);
     }
     if ((pde & 0x20) === 0 && !noAd) mem.write(pdeAddr, 4, (pde | 0x20) >>> 0);
-    const pteAddr = ((pde & 0xfffff000) >>> 0) + (((lo >>> 12) & 0x3ff) << 2);
+    const pteAddr = this.entryAt(((pde & 0xfffff000) >>> 0) + (((lo >>> 12) & 0x3ff) << 2));
     const pte = mem.read(pteAddr, 4);
     if ((pte & 1) === 0) return this.fault(lo, 0, access, 0);
     const perms = (pde & pte & 0x6) | (pte & 0x40) | (pte & this.globalMask) | PERM_EXEC;
@@ -486,7 +497,7 @@ export class PageWalker {
         case 2: idx = (lo >>> 21) & 0x1ff; break; // bits 29:21
         default: idx = (lo >>> 12) & 0x1ff; break; // bits 20:12
       }
-      const ea = table + idx * 8;
+      const ea = this.entryAt(table + idx * 8);
       const elo = mem.read(ea, 4);
       if ((elo & 1) === 0) return this.fault(lo, hi, access, 0);
       const ehi = mem.read(ea + 4, 4);

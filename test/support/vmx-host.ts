@@ -88,3 +88,53 @@ export function prepareGuest(h: VmxHost, extra: { pin?: number; proc?: number; p
   write('GUEST_RIP', GUEST_CODE);
   write('GUEST_RSP', GUEST_STACK);
 }
+
+/**
+ * EPT tables at `root` mapping guest-physical 0 .. `bytes` to the same host addresses with
+ * 4-KiB pages, read/write/execute and write-back, except the pages listed in `holes`.
+ * Returns the EPTP (WB, 4-level walk; SDM Vol. 3C, 25.6.11 and 29.3.2).
+ */
+export function identityEpt(mem: PhysicalMemory, root: number, bytes: number, holes: number[] = []): bigint {
+  let next = root + 0x1000;
+  const alloc = () => { const a = next; next += 0x1000; return a; };
+  const entry = (table: number, index: number, create: () => number): number => {
+    const at = table + 8 * index;
+    const lo = mem.read(at, 4);
+    if ((lo & 7) !== 0) return lo & ~0xfff;
+    const t = create();
+    mem.write(at, 4, (t | 7) >>> 0);
+    return t;
+  };
+  for (let gpa = 0; gpa < bytes; gpa += 0x1000) {
+    if (holes.includes(gpa)) continue;
+    const pdpt = entry(root, Math.floor(gpa / 2 ** 39) & 511, alloc);
+    const pd = entry(pdpt, Math.floor(gpa / 2 ** 30) & 511, alloc);
+    const pt = entry(pd, Math.floor(gpa / 2 ** 21) & 511, alloc);
+    mem.write(pt + 8 * (Math.floor(gpa / 4096) & 511), 4, (gpa | 7 | 6 << 3) >>> 0);
+  }
+  return BigInt(root) | 6n | 3n << 3n;
+}
+
+/** A real-mode unrestricted guest at 0000:`ip` under EPT (as x86_vcpu starts guests). */
+export function prepareRealModeGuest(h: VmxHost, ip: number, eptp: bigint, extra: { pin?: number; proc?: number; proc2?: number } = {}): void {
+  prepareGuest(h, { ...extra, proc2: (extra.proc2 ?? 0) | 1 << 1 | 1 << 7 });
+  const { write, read } = h;
+  write('VM_ENTRY_CONTROLS', read('VM_ENTRY_CONTROLS') & ~(1n << 9n));
+  write('EPT_POINTER', eptp);
+  write('GUEST_CR0', 0x30);
+  write('GUEST_CR3', 0);
+  write('GUEST_CR4', 0x2000);
+  for (const s of ['ES', 'CS', 'SS', 'DS', 'FS', 'GS']) {
+    write(`GUEST_${s}_SELECTOR`, 0);
+    write(`GUEST_${s}_BASE`, 0);
+    write(`GUEST_${s}_LIMIT`, 0xffff);
+    write(`GUEST_${s}_AR_BYTES`, s === 'CS' ? 0x9b : 0x93);
+  }
+  write('GUEST_TR_SELECTOR', 0);
+  write('GUEST_TR_AR_BYTES', 0x8b);
+  write('GUEST_GDTR_BASE', 0);
+  write('GUEST_IDTR_BASE', 0);
+  write('GUEST_IDTR_LIMIT', 0x3ff);
+  write('GUEST_RIP', ip);
+  write('GUEST_RSP', 0x7000);
+}

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
-import { GUEST_CODE, prepareGuest, vmxHost } from '../support/vmx-host';
+import { GUEST_CODE, identityEpt, prepareGuest, prepareRealModeGuest, vmxHost } from '../support/vmx-host';
 import { getRflags } from '../../src/hardware/flags';
 import { VmxExitReason } from '../../src/vmx/definitions';
 
@@ -22,4 +22,24 @@ test('a 64-bit guest executing CPUID exits with reason 10, RIP at the instructio
   assert.equal(h.read('VM_EXIT_INSTRUCTION_LEN'), 2n);
   assert.equal(h.cpu.rip, 0xdead000n, 'host state loaded');
   assert.equal(getRflags(h.cpu), 2);
+});
+
+test('an unrestricted real-mode guest under EPT: I/O exits, then a read of an unmapped page is an EPT violation', { skip }, () => {
+  const h = vmxHost();
+  const eptp = identityEpt(h.mem, 0x400000, 0x100000, [0x9000]);
+  prepareRealModeGuest(h, 0x7c00, eptp, { proc: 1 << 24 /* unconditional I/O exiting */ });
+  h.mem.writeBytes(0x7c00, assembleIntel(['.code16', 'mov al, 0x41', 'out 0xe9, al', 'mov bx, word ptr [0x9002]', 'hlt']));
+  assert.equal(h.vmx.vmlaunch().kind, 'entered', h.vmx.lastEntryProblem);
+  assert.deepEqual(h.cpu.run(100), { kind: 'vm-exit', reason: VmxExitReason.IO_INSTRUCTION.number });
+  // Table 28-5: size 1 → 0, OUT → bit 3 clear, immediate operand → bit 6, port in bits 31:16
+  assert.equal(h.read('EXIT_QUALIFICATION'), (0xe9n << 16n) | 0x40n);
+  assert.equal(h.read('VM_EXIT_INSTRUCTION_LEN'), 2n);
+  h.write('GUEST_RIP', h.read('GUEST_RIP') + h.read('VM_EXIT_INSTRUCTION_LEN'));
+  assert.equal(h.vmx.vmresume().kind, 'entered', h.vmx.lastEntryProblem);
+  assert.deepEqual(h.cpu.run(100), { kind: 'vm-exit', reason: VmxExitReason.EPT_VIOLATION.number });
+  assert.equal(h.read('GUEST_PHYSICAL_ADDRESS'), 0x9002n);
+  assert.equal(h.read('GUEST_LINEAR_ADDRESS'), 0x9002n);
+  // Table 28-7: data read (bit 0), entry not present (bits 5:3 = 0), linear address valid (7), final translation (8)
+  assert.equal(h.read('EXIT_QUALIFICATION'), 0x181n);
+  assert.equal(h.read('GUEST_RIP'), 0x7c04n, 'RIP at the faulting MOV');
 });

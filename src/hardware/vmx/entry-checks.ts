@@ -8,6 +8,8 @@ import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY
 import { vectorHasErrorCode } from '../../vmx/definitions';
 import { Allowed, CR3_TARGET_COUNT, meetsFixedBits, VmxCapabilities } from './capabilities';
 import { F, VmcsData } from './vmcs';
+import { checkEptp } from '../eptp';
+import { decodeEptCapabilities } from '../ept-capabilities';
 
 const MAX_PHYS_BITS = 46;
 
@@ -88,15 +90,10 @@ function canonical(v: VmcsData, slot: number): boolean {
   return (hi << 16) >> 16 === hi;
 }
 
-/** EPTP checks (27.2.1.1): memory type, walk length, A/D enable, reserved bits. */
-export function eptpProblem(lo: number, hi: number, caps: VmxCapabilities): string | undefined {
-  const type = lo & 7;
-  if (!((type === 0 && (caps.eptVpidCap & (1n << 8n)) !== 0n) || (type === 6 && (caps.eptVpidCap & (1n << 14n)) !== 0n))) return `EPTP memory type ${type} is not supported`;
-  if (((lo >>> 3) & 7) !== 3) return 'EPTP page-walk length must be 3 (4-level EPT)';
-  if ((lo & 0x40) !== 0 && (caps.eptVpidCap & (1n << 21n)) === 0n) return 'EPTP enables accessed and dirty flags, which this processor does not support';
-  if ((lo & 0xf80) !== 0) return 'EPTP bits 11:7 are reserved';
-  if ((hi >>> 0) >= 2 ** (MAX_PHYS_BITS - 32)) return `EPTP sets bits beyond MAXPHYADDR (${MAX_PHYS_BITS})`;
-  return undefined;
+/** EPTP checks (27.2.1.1), by the EPT unit's own rules. */
+function eptpProblem(eptp: bigint, caps: VmxCapabilities): string | undefined {
+  const r = checkEptp(eptp, decodeEptCapabilities(caps.eptVpidCap), MAX_PHYS_BITS);
+  return r.ok ? undefined : r.reason;
 }
 
 /** 27.2.1: VM-execution, VM-exit and VM-entry control fields. */
@@ -112,7 +109,7 @@ export function checkControls(v: VmcsData, caps: VmxCapabilities): string | unde
     ((pin & PIN.NMI) === 0 && (pin & PIN.VIRTUAL_NMI) !== 0 ? '"virtual NMIs" requires "NMI exiting"' : undefined) ??
     ((pin & PIN.VIRTUAL_NMI) === 0 && (proc & PROC.NMI_WINDOW) !== 0 ? '"NMI-window exiting" requires "virtual NMIs"' : undefined) ??
     ((proc2 & PROC2.UNRESTRICTED) !== 0 && (proc2 & PROC2.EPT) === 0 ? '"unrestricted guest" requires "enable EPT"' : undefined) ??
-    ((proc2 & PROC2.EPT) !== 0 ? eptpProblem(v.lo(F.EPT_POINTER), v.hi(F.EPT_POINTER), caps) : undefined) ??
+    ((proc2 & PROC2.EPT) !== 0 ? eptpProblem(v.get(F.EPT_POINTER), caps) : undefined) ??
     ((proc2 & PROC2.VPID) !== 0 && (v.lo(F.VIRTUAL_PROCESSOR_ID) & 0xffff) === 0 ? '"enable VPID" requires a VPID other than 0000H' : undefined) ??
     bitsAllowed(exit, caps.trueExit, 'VM-exit controls') ??
     ((pin & PIN.PREEMPTION) === 0 && (exit & EXIT.SAVE_PREEMPTION) !== 0 ? '"save VMX-preemption timer value" requires "activate VMX-preemption timer"' : undefined) ??

@@ -14,6 +14,7 @@ import { VmxExitReason as R } from '../../vmx/definitions';
 import { EXIT, PIN, PROC, PROC2, secondaryControls } from './entry-checks';
 import { PREEMPTION_TIMER_RATE } from './capabilities';
 import { F } from './vmcs';
+import { decodeEptCapabilities } from '../ept-capabilities';
 import { ExitInfo, performExit } from './vm-exit';
 import type { VmxUnit } from './vmx-unit';
 
@@ -74,6 +75,12 @@ export class NonRoot implements CpuHooks {
     c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
+    if ((proc2 & PROC2.EPT) !== 0) {
+      // the entry checks validated the EPTP against these same capabilities
+      this.unit.eptStage.walker.configure(v.get(F.EPT_POINTER), decodeEptCapabilities(caps.eptVpidCap));
+      c.secondStage = this.unit.eptStage;
+      c.walker.tableAddress = this.unit.eptStage.tableAddress;
+    }
     this.savedTscOffset = c.tscOffset;
     if (proc & PROC.TSC_OFFSET) c.tscOffset += v.get(F.TSC_OFFSET);
     this.entryIcount = c.icount;
@@ -94,6 +101,8 @@ export class NonRoot implements CpuHooks {
     c.singleStep = false;
     c.eventDeadline = Infinity;
     c.tscOffset = this.savedTscOffset;
+    c.secondStage = undefined;
+    c.walker.tableAddress = undefined;
   }
 
   // ---- instructions -----------------------------------------------------------------
@@ -307,6 +316,13 @@ export class NonRoot implements CpuHooks {
       return true;
     }
     return false;
+  }
+
+  /** An EPT violation (48) or misconfiguration (49) found while translating for the guest (28.2.1). */
+  pendEptExit(misconfig: boolean, gpa: bigint, linear: bigint, qualification: number): void {
+    this.pending = misconfig
+      ? { reason: R.EPT_MISCONFIG.number, guestPhysical: gpa }
+      : { reason: R.EPT_VIOLATION.number, guestPhysical: gpa, qualification: BigInt(qualification >>> 0), guestLinear: (qualification & 0x80) !== 0 ? linear : 0n };
   }
 
   /** A triple fault while injecting an event at VM entry. */

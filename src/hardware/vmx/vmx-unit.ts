@@ -20,6 +20,8 @@ import { capabilityMsrValues, defaultVmxCapabilities, meetsFixedBits, VMCS_REVIS
 import { clearRegionLaunchState, F, LAUNCH_STATE_CLEAR, LAUNCH_STATE_LAUNCHED, slotIsReadOnly, slotOfEncoding, VmcsData } from './vmcs';
 import { enterGuest, EntryResult } from './vm-entry';
 import { NonRoot } from './non-root';
+import { EptStage } from './ept-stage';
+import { EptWalker } from '../ept';
 
 const STATUS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 const NO_POINTER = -1;
@@ -43,6 +45,8 @@ export class VmxUnit {
    */
   hostIsExternal = true;
   readonly nonRootOps: NonRoot;
+  /** The EPT walker and its translation cache, used as the CPU's second stage in non-root operation. */
+  readonly eptStage: EptStage;
   /** IDT-vectoring information for the next exit: an event whose delivery the exit interrupted (28.2.4). */
   idtVectoringInfo = 0;
   idtVectoringError = 0;
@@ -57,6 +61,7 @@ export class VmxUnit {
     cpu.msrs.define(Msr.IA32_FEATURE_CONTROL.address, 0n);
     cpu.vmx = this;
     this.nonRootOps = new NonRoot(this);
+    this.eptStage = new EptStage(this, new EptWalker(cpu.mem));
   }
 
   // ---- status ---------------------------------------------------------------------
@@ -253,7 +258,7 @@ export class VmxUnit {
     const single = (this.caps.eptVpidCap & (1n << 25n)) !== 0n, all = (this.caps.eptVpidCap & (1n << 26n)) !== 0n;
     if (!((type === 1 && single) || (type === 2 && all))) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
     // the TLB holds combined (linear → host-physical) translations, which INVEPT invalidates too
-    void eptp;
+    if (type === 1) this.eptStage.walker.invalidate(eptp); else this.eptStage.walker.invalidate();
     this.cpu.flushTlb();
     this.succeed();
   }
