@@ -26,10 +26,13 @@ export const MACHINE_NAMES: Readonly<Record<number, string>> = {
   [EM_386]: 'EM_386', [EM_X86_64]: 'EM_X86_64', 40: 'EM_ARM', 183: 'EM_AARCH64', 243: 'EM_RISCV', 8: 'EM_MIPS', 20: 'EM_PPC', 21: 'EM_PPC64',
 };
 
-/** Sizes of the ELF header, a program header, a section header and a symbol, per class. */
+/**
+ * Sizes of the ELF header, a program header, a section header and a symbol, per class, and
+ * where e_phoff/e_shoff sit in the ELF header (for errors that point at them).
+ */
 export const LAYOUT = {
-  32: { ehdr: 52, phdr: 32, shdr: 40, sym: 16, word: 4 },
-  64: { ehdr: 64, phdr: 56, shdr: 64, sym: 24, word: 8 },
+  32: { ehdr: 52, phdr: 32, shdr: 40, sym: 16, word: 4, phoffField: 0x1c, shoffField: 0x20 },
+  64: { ehdr: 64, phdr: 56, shdr: 64, sym: 24, word: 8, phoffField: 0x20, shoffField: 0x28 },
 } as const;
 
 /** p_type. */

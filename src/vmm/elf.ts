@@ -7,10 +7,10 @@ import { ByteReader, ReadFailure } from './byte-reader';
 import * as D from './elf-defs';
 import { GuestSymbol, SymbolBinding, SymbolTable, SymbolType } from './symbol-table';
 
-/** A file that is not a loadable x86 ELF executable, or is damaged. */
+/** A file that is not a loadable x86 ELF executable, or is damaged; `offset` is where in the file. */
 export class ElfError extends Error {
   constructor(message: string, readonly offset: number) {
-    super(`ELF: ${message}`);
+    super(`ELF: ${message} (file offset 0x${offset.toString(16)})`);
     this.name = 'ElfError';
   }
 }
@@ -74,12 +74,12 @@ function checkIdent(r: ByteReader): 32 | 64 {
     throw new ElfError(`truncated ELF identification: file is ${b.length} bytes, needs ${D.EI_NIDENT}`, b.length);
   }
   for (let i = 0; i < 4; i++) {
-    if (b[i] !== D.ELF_MAGIC[i]) throw new ElfError(`not an ELF file: bad magic byte ${hex(b[i])} at offset ${i}`, i);
+    if (b[i] !== D.ELF_MAGIC[i]) throw new ElfError(`not an ELF file: bad magic byte ${hex(b[i])}`, i);
   }
   const cls = b[D.EI_CLASS];
-  if (cls !== D.ELFCLASS32 && cls !== D.ELFCLASS64) throw new ElfError(`bad class ${cls} at offset ${D.EI_CLASS} (expected 1 for ELF32 or 2 for ELF64)`, D.EI_CLASS);
-  if (b[D.EI_DATA] !== D.ELFDATA2LSB) throw new ElfError(`data encoding ${b[D.EI_DATA]} at offset ${D.EI_DATA} is not little-endian (1)`, D.EI_DATA);
-  if (b[D.EI_VERSION] !== D.EV_CURRENT) throw new ElfError(`ELF version ${b[D.EI_VERSION]} at offset ${D.EI_VERSION} is not 1`, D.EI_VERSION);
+  if (cls !== D.ELFCLASS32 && cls !== D.ELFCLASS64) throw new ElfError(`bad class ${cls} (expected 1 for ELF32 or 2 for ELF64)`, D.EI_CLASS);
+  if (b[D.EI_DATA] !== D.ELFDATA2LSB) throw new ElfError(`data encoding ${b[D.EI_DATA]} is not little-endian (1)`, D.EI_DATA);
+  if (b[D.EI_VERSION] !== D.EV_CURRENT) throw new ElfError(`ELF version ${b[D.EI_VERSION]} in e_ident is not 1`, D.EI_VERSION);
   return cls === D.ELFCLASS32 ? 32 : 64;
 }
 
@@ -110,20 +110,22 @@ export function parseElf(bytes: Uint8Array): ElfFile {
     notes.push('ET_DYN (position-independent) image: loaded at its link addresses without relocation');
   } else if (type !== D.ET_EXEC) {
     const what = type === D.ET_REL ? 'a relocatable object (ET_REL); link it first' : type === D.ET_CORE ? 'a core dump (ET_CORE)' : `of type ${type}`;
-    throw new ElfError(`file is ${what}, not an executable (ET_EXEC or ET_DYN) (e_type at offset 0x10)`, 0x10);
+    throw new ElfError(`file is ${what}, not an executable (ET_EXEC or ET_DYN)`, 0x10);
   }
   const expected = elfClass === 64 ? D.EM_X86_64 : D.EM_386;
   if (machine !== expected) {
     const name = D.MACHINE_NAMES[machine] ?? `machine ${machine}`;
-    throw new ElfError(`ELF${elfClass} file for ${name}; this loader takes ${D.MACHINE_NAMES[expected]} in ELF${elfClass} (e_machine at offset 0x12)`, 0x12);
+    throw new ElfError(`ELF${elfClass} file for ${name}; this loader takes ${D.MACHINE_NAMES[expected]} in ELF${elfClass}`, 0x12);
   }
-  if (version !== D.EV_CURRENT) throw new ElfError(`e_version ${version} at offset 0x14 is not 1`, 0x14);
+  if (version !== D.EV_CURRENT) throw new ElfError(`e_version ${version} is not 1`, 0x14);
 
   // Section headers come first: extended numbering keeps real counts in section 0.
-  const shOffset = Number(shoff > BigInt(bytes.length) ? BigInt(bytes.length) + 1n : shoff);
+  const shBeyond = (count: number): ElfError => new ElfError(
+    `section header table at e_shoff ${hex(shoff)} (${count} × ${shentsize} bytes) lies beyond the end of the file (${hex(bytes.length)})`, L.shoffField);
+  if (shoff !== 0n && shoff + BigInt(L.shdr) > BigInt(bytes.length)) throw shBeyond(Math.max(shnum, 1));
+  const shOffset = Number(shoff);
   if (shoff !== 0n) {
     if (shentsize < L.shdr) throw new ElfError(`e_shentsize ${shentsize} is smaller than an ELF${elfClass} section header (${L.shdr})`, L.ehdr - 6);
-    r.need(shOffset, L.shdr, 'section header table (e_shoff) beyond the file');
     const s0 = readSectionHeader(r, elfClass, shOffset, 0);
     if (shnum === 0) shnum = numberOr(s0.size, bytes.length, 'section count in section 0 sh_size', shOffset);
     if (shstrndx === D.SHN_XINDEX) shstrndx = s0.link;
@@ -133,9 +135,7 @@ export function parseElf(bytes: Uint8Array): ElfFile {
   }
   if (shnum > 0) {
     const tableSize = shnum * shentsize;
-    if (shOffset + tableSize > bytes.length) {
-      throw new ElfError(`section header table at ${hex(shOffset)} (${shnum} × ${shentsize} bytes) lies beyond the end of the file (${hex(bytes.length)})`, shOffset);
-    }
+    if (shOffset + tableSize > bytes.length) throw shBeyond(shnum);
   }
 
   const programHeaders = readProgramHeaders(r, elfClass, phoff, phnum, phentsize);
@@ -155,11 +155,10 @@ export function parseElf(bytes: Uint8Array): ElfFile {
     }
     return bytes.subarray(s.offset, s.offset + size);
   };
-  let names: ByteReader | undefined;
-  if (shnum > 0 && shstrndx !== D.SHN_UNDEF) names = new ByteReader(contents(raw[shstrndx]), failElf);
+  const names = shnum > 0 && shstrndx !== D.SHN_UNDEF ? contents(raw[shstrndx]) : undefined;
   const sections: ElfSection[] = raw.map((s) => ({
     ...s,
-    name: names === undefined ? '' : names.cstringAt(s.nameIndex, `name of section [${s.index}] (section header at ${hex(s.headerOffset)})`),
+    name: names === undefined ? '' : stringAt(names, s.nameIndex, `name of section [${s.index}]`, s.headerOffset),
   })).map(({ index, name, type: t, flags, addr, offset, size, link, entsize }) => ({ index, name, type: t, flags, addr, offset, size, link, entsize }));
 
   const symbols = readSymbols(elfClass, sections, contents);
@@ -173,6 +172,11 @@ export function parseElf(bytes: Uint8Array): ElfFile {
       return s === undefined || s.type === D.SHT_NOBITS ? undefined : contents(s);
     },
   };
+}
+
+/** A NUL-terminated name from a string table; errors point at the entry (`at`) holding the index. */
+function stringAt(table: Uint8Array, index: number, what: string, at: number): string {
+  return new ByteReader(table, (m) => new ElfError(m, at)).cstringAt(index, what);
 }
 
 function numberOr(v: bigint, limit: number, what: string, at: number): number {
@@ -204,7 +208,7 @@ function readProgramHeaders(r: ByteReader, elfClass: 32 | 64, phoff: bigint, phn
   if (phentsize < L.phdr) throw new ElfError(`e_phentsize ${phentsize} is smaller than an ELF${elfClass} program header (${L.phdr})`, L.ehdr - 10);
   const tableEnd = phoff + BigInt(phnum * phentsize);
   if (tableEnd > BigInt(r.length)) {
-    throw new ElfError(`program header table at ${hex(phoff)} (${phnum} × ${phentsize} bytes) lies beyond the end of the file (${hex(r.length)})`, Number(phoff > BigInt(r.length) ? BigInt(r.length) : phoff));
+    throw new ElfError(`program header table at e_phoff ${hex(phoff)} (${phnum} × ${phentsize} bytes) lies beyond the end of the file (${hex(r.length)})`, L.phoffField);
   }
   const out: ElfProgramHeader[] = [];
   const word = (what: string): bigint => r.unsigned(L.word, what);
@@ -274,7 +278,7 @@ function readSymbols(elfClass: 32 | 64, sections: readonly ElfSection[], content
   if (strtab.type !== D.SHT_STRTAB) {
     throw new ElfError(`symbol table section [${table.index}] links to section [${strtab.index}], which is not a string table`, table.offset);
   }
-  const strings = new ByteReader(contents(strtab), failElf);
+  const strings = contents(strtab);
   const data = contents(table);
   const r = new ByteReader(data, (m, o) => new ElfError(m, table.offset + o));
   const count = Math.floor(data.length / L.sym);
@@ -288,7 +292,7 @@ function readSymbols(elfClass: 32 | 64, sections: readonly ElfSection[], content
     } else {
       nameIndex = r.u32(what); value = BigInt(r.u32(what)); size = BigInt(r.u32(what)); info = r.u8(what); r.u8(what); shndx = r.u16(what);
     }
-    const name = strings.cstringAt(nameIndex, `name of symbol [${i}] in string table ${strtab.name || `[${strtab.index}]`} (symbol at file offset ${hex(table.offset + i * L.sym)})`);
+    const name = stringAt(strings, nameIndex, `name of symbol [${i}] in string table ${strtab.name || `[${strtab.index}]`}`, table.offset + i * L.sym);
     const type: SymbolType = D.SYMBOL_TYPES[info & 0xf] ?? 'OTHER';
     const binding: SymbolBinding = D.SYMBOL_BINDINGS[info >> 4] ?? 'OTHER';
     const defined = shndx !== D.SHN_UNDEF;

@@ -29,6 +29,13 @@ helper:
   nop
   ret
 .size helper, .-helper
+# Gaps that need DW_LNS_const_add_pc and DW_LNS_advance_pc to step over.
+.skip 25
+far:
+  nop
+.skip 300
+farther:
+  ret
 `;
 const ASM_LINES = ASM.split('\n');
 /** 1-based number of the first source line at or after `from` that holds an instruction. */
@@ -93,7 +100,7 @@ for (const bits of [64, 32] as const) {
       assertRowsMatchObjdump(img.lines.rows, b.path);
       const nm = new Map(nmSymbols(b.path).map((s) => [s.name, s.address as bigint]));
       const src = path.basename(b.source);
-      for (const label of ['_start', 'l_loop', 'helper']) {
+      for (const label of ['_start', 'l_loop', 'helper', 'far', 'farther']) {
         const address = nm.get(label) as bigint;
         const expected = codeLineFrom(lineOf(`${label}:`));
         const row = img.lines.lookup(address);

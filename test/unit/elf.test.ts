@@ -249,22 +249,24 @@ test('malformed headers give ElfError naming the problem and the offset', { skip
   const e32 = built().elf32.bytes;
   const elf = parseElf(e64);
   assertElfError(e64.subarray(0, 3), /bad magic/);
-  assertElfError(patched(e64, 1, 1, 0x45n + 1n), /bad magic byte 0x46 at offset 1/, 1);
+  assertElfError(patched(e64, 1, 1, 0x45n + 1n), /bad magic byte 0x46 \(file offset 0x1\)/, 1);
   assertElfError(e64.subarray(0, 40), /truncated ELF64 header/);
-  assertElfError(patched(e64, 4, 1, 3n), /bad class 3 at offset 4/, 4);
+  assertElfError(patched(e64, 4, 1, 3n), /bad class 3 .*\(file offset 0x4\)/, 4);
   assertElfError(patched(e64, 5, 1, 2n), /not little-endian/, 5);
   assertElfError(patched(e64, 0x12, 2, 183n), /ELF64 file for EM_AARCH64; this loader takes EM_X86_64/, 0x12);
   assertElfError(patched(e32, 0x12, 2, 62n), /ELF32 file for EM_X86_64; this loader takes EM_386/, 0x12);
   assertElfError(patched(e64, 0x10, 2, 4n), /core dump/);
   // e_phoff (0x20) pointing past the end of the file.
-  assertElfError(patched(e64, 0x20, 8, BigInt(e64.length - 8)), /program header table at 0x[0-9a-f]+ \(\d+ × 56 bytes\) lies beyond the end of the file/);
+  assertElfError(patched(e64, 0x20, 8, BigInt(e64.length - 8)), new RegExp(`program header table at e_phoff 0x${(e64.length - 8).toString(16)} \\(\\d+ × 56 bytes\\) lies beyond the end of the file`), 0x20);
+  assertElfError(patched(e32, 0x1c, 4, BigInt(e32.length)), /program header table at e_phoff .* lies beyond the end of the file/, 0x1c);
   // e_shoff (0x28) pointing past the end.
-  assertElfError(patched(e64, 0x28, 8, BigInt(e64.length + 100)), /section header table \(e_shoff\) beyond the file/);
+  assertElfError(patched(e64, 0x28, 8, BigInt(e64.length + 100)), /section header table at e_shoff 0x[0-9a-f]+ .* lies beyond the end of the file/, 0x28);
+  assertElfError(patched(e64, 0x3c, 2, 0xfffn), /section header table at e_shoff .*\(4095 × 64 bytes\) lies beyond the end of the file/, 0x28);
   const phoff = 0x40;
   const load = elf.loadSegments[elf.loadSegments.length - 1];
   const ph = phoff + load.index * 56;
   // p_offset (+8) so that the file range runs off the end.
-  assertElfError(patched(e64, ph + 8, 8, BigInt(e64.length - 4)), new RegExp(`segment \\[${load.index}\\] \\(program header at 0x${ph.toString(16)}\\): file range .* lies beyond the end of the file`), ph);
+  assertElfError(patched(e64, ph + 8, 8, BigInt(e64.length - 4)), new RegExp(`segment \\[${load.index}\\] \\(program header at 0x${ph.toString(16)}\\): file range .* lies beyond the end of the file \\(0x${e64.length.toString(16)}\\)`), ph);
   // p_filesz (+32) larger than p_memsz (+40).
   assertElfError(patched(e64, ph + 32, 8, load.memSize + 1n), /p_filesz 0x[0-9a-f]+ is larger than p_memsz/, ph);
   // p_paddr (+24) of the last segment moved onto the first one.
@@ -280,7 +282,7 @@ test('a symbol whose name index lies outside .strtab gives ElfError', { skip }, 
   const symtab = elf.sections.find((s) => s.name === '.symtab');
   assert.ok(symtab !== undefined);
   // Symbol 1's st_name (first word of the entry) set far beyond the string table.
-  assertElfError(patched(bytes, symtab.offset + 24, 4, 0x7fffffffn), /name of symbol \[1\] in string table \.strtab .*string offset 0x7fffffff is out of range/);
+  assertElfError(patched(bytes, symtab.offset + 24, 4, 0x7fffffffn), /name of symbol \[1\] in string table \.strtab: string offset 0x7fffffff is out of range/, symtab.offset + 24);
 });
 
 /** Loads and exercises an image; only the project's own error types may come out. */
