@@ -246,3 +246,32 @@ test('2000 seeded corruptions of a gcc .debug_line decode or throw DwarfError, n
   }
   assert.ok(counts.decoded >= 100 && counts.DwarfError >= 100, JSON.stringify(counts));
 });
+
+test('.file/.loc directives: columns, is_stmt, directories and MD5 entries come through as written', { skip }, () => {
+  for (const version of [4, 5]) {
+    // DWARF 5 lists the compilation directory as directory 0 and may carry MD5s (DW_FORM_data16);
+    // DWARF 4 has no compilation directory in the table, so a relative directory stays relative.
+    const files = version === 5
+      ? ['.file 0 "/src/proj" "main.c" md5 0x00112233445566778899aabbccddeeff',
+        '.file 1 "/src/proj" "main.c" md5 0x00112233445566778899aabbccddeeff',
+        '.file 2 "include" "util.h" md5 0xffeeddccbbaa99887766554433221100']
+      : ['.file 1 "/src/proj/main.c"', '.file 2 "include/util.h"'];
+    const main = '/src/proj/main.c';
+    const util = version === 5 ? '/src/proj/include/util.h' : 'include/util.h';
+    // [file number, line, column, is_stmt] before each one-byte NOP.
+    const locs: Array<[number, number, number, boolean]> = [[1, 10, 7, true], [1, 11, 3, false], [2, 4, 12, true], [1, 11, 9, true], [1, 30, 1, true]];
+    const body = locs.flatMap(([f, l, c, s]) => [`.loc ${f} ${l} ${c} is_stmt ${s ? 1 : 0}`, '  nop']);
+    const b = buildAsm({ source: [...files, '.text', '.globl _start', '_start:', ...body, '  ret', ''].join('\n'), bits: 64, asFlags: [`--gdwarf-${version}`], ldFlags: ['-Ttext=0x100000'] });
+    const img = loadElfImage(b.bytes);
+    const start = img.symbols.addressOf('_start') as bigint;
+    const got = img.lines.rows.filter((r) => !r.endSequence).map((r) => [r.address, r.file, r.line, r.column, r.isStmt]);
+    assert.deepEqual(got, locs.map(([f, l, c, s], i) => [start + BigInt(i), f === 1 ? main : util, l, c, s]), `DWARF ${version}`);
+    assertRowsMatchObjdump(img.lines.rows, b.path);
+    // Line 11's statement row is the second one; the first is not a statement.
+    assert.deepEqual(img.lines.addressesOf('main.c', 11), { line: 11, addresses: [start + 3n] });
+    assert.deepEqual(img.lines.addressesOf('/src/proj/main.c', 12), { line: 30, addresses: [start + 4n] });
+    assert.deepEqual(img.lines.addressesOf('util.h', 1), { line: 4, addresses: [start + 2n] });
+    assert.equal(img.lines.lookup(start + 2n)?.file, util);
+    assert.equal(img.lines.lookup(start + 5n)?.line, 30, 'the ret after the last .loc is still line 30');
+  }
+});
