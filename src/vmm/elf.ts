@@ -127,8 +127,8 @@ export function parseElf(bytes: Uint8Array): ElfFile {
   if (shoff !== 0n) {
     if (shentsize < L.shdr) throw new ElfError(`e_shentsize ${shentsize} is smaller than an ELF${elfClass} section header (${L.shdr})`, L.ehdr - 6);
     const s0 = readSectionHeader(r, elfClass, shOffset, 0);
-    if (shnum === 0) shnum = numberOr(s0.size, bytes.length, 'section count in section 0 sh_size', shOffset);
-    if (shstrndx === D.SHN_XINDEX) shstrndx = s0.link;
+    if (shnum === 0) shnum = numberOr(s0.section.size, bytes.length, 'section count in section 0 sh_size', shOffset);
+    if (shstrndx === D.SHN_XINDEX) shstrndx = s0.section.link;
     if (phnum === D.PN_XNUM) phnum = s0.info;
   } else {
     shnum = 0;
@@ -155,11 +155,11 @@ export function parseElf(bytes: Uint8Array): ElfFile {
     }
     return bytes.subarray(s.offset, s.offset + size);
   };
-  const names = shnum > 0 && shstrndx !== D.SHN_UNDEF ? contents(raw[shstrndx]) : undefined;
-  const sections: ElfSection[] = raw.map((s) => ({
-    ...s,
-    name: names === undefined ? '' : stringAt(names, s.nameIndex, `name of section [${s.index}]`, s.headerOffset),
-  })).map(({ index, name, type: t, flags, addr, offset, size, link, entsize }) => ({ index, name, type: t, flags, addr, offset, size, link, entsize }));
+  const names = shnum > 0 && shstrndx !== D.SHN_UNDEF ? contents(raw[shstrndx].section) : undefined;
+  const sections: ElfSection[] = raw.map(({ section, nameIndex, headerOffset }) => ({
+    ...section,
+    name: names === undefined ? '' : stringAt(names, nameIndex, `name of section [${section.index}]`, headerOffset),
+  }));
 
   const symbols = readSymbols(elfClass, sections, contents);
   const byName = new Map<string, ElfSection>();
@@ -184,7 +184,8 @@ function numberOr(v: bigint, limit: number, what: string, at: number): number {
   return Number(v);
 }
 
-function readSectionHeader(r: ByteReader, elfClass: 32 | 64, at: number, index: number): ElfSection & { info: number; nameIndex: number; headerOffset: number } {
+/** One section header; the name is filled in once the section-name table is known. */
+function readSectionHeader(r: ByteReader, elfClass: 32 | 64, at: number, index: number): { section: ElfSection; info: number; nameIndex: number; headerOffset: number } {
   const word = (what: string): bigint => r.unsigned(elfClass / 8, what);
   r.pos = at;
   const what = `section header [${index}]`;
@@ -199,7 +200,7 @@ function readSectionHeader(r: ByteReader, elfClass: 32 | 64, at: number, index: 
   word(what);
   const entsize = word(what);
   const offset = type === D.SHT_NOBITS ? 0 : numberOr(offsetBig, r.length, `section [${index}] sh_offset`, at);
-  return { index, name: '', nameIndex, headerOffset: at, type, flags, addr, offset, size, link, info, entsize };
+  return { section: { index, name: '', type, flags, addr, offset, size, link, entsize }, info, nameIndex, headerOffset: at };
 }
 
 function readProgramHeaders(r: ByteReader, elfClass: 32 | 64, phoff: bigint, phnum: number, phentsize: number): ElfProgramHeader[] {
