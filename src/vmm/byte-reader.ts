@@ -128,13 +128,14 @@ export class ByteReader {
     return s;
   }
 
-  /** A NUL-terminated UTF-8 string at `offset`, without moving the cursor. */
-  cstringAt(offset: number, what: string): string {
+  /** A NUL-terminated UTF-8 string at `offset`, without moving the cursor. `what` may be built only on error. */
+  cstringAt(offset: number, what: string | (() => string)): string {
+    const name = (): string => (typeof what === 'string' ? what : what());
     if (offset < 0 || offset >= this.bytes.length) {
-      throw this.fail(`${what}: string offset 0x${offset.toString(16)} is out of range (size 0x${this.bytes.length.toString(16)})`, offset);
+      throw this.fail(`${name()}: string offset 0x${offset.toString(16)} is out of range (size 0x${this.bytes.length.toString(16)})`, offset);
     }
     const end = this.bytes.indexOf(0, offset);
-    if (end < 0) throw this.fail(`${what}: string at offset 0x${offset.toString(16)} has no terminating NUL`, offset);
+    if (end < 0) throw this.fail(`${name()}: string at offset 0x${offset.toString(16)} has no terminating NUL`, offset);
     return utf8.decode(this.bytes.subarray(offset, end));
   }
 

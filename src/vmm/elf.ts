@@ -155,10 +155,10 @@ export function parseElf(bytes: Uint8Array): ElfFile {
     }
     return bytes.subarray(s.offset, s.offset + size);
   };
-  const names = shnum > 0 && shstrndx !== D.SHN_UNDEF ? contents(raw[shstrndx].section) : undefined;
+  const names = shnum > 0 && shstrndx !== D.SHN_UNDEF ? new StringTable(contents(raw[shstrndx].section)) : undefined;
   const sections: ElfSection[] = raw.map(({ section, nameIndex, headerOffset }) => ({
     ...section,
-    name: names === undefined ? '' : stringAt(names, nameIndex, `name of section [${section.index}]`, headerOffset),
+    name: names === undefined ? '' : names.get(nameIndex, headerOffset, () => `name of section [${section.index}]`),
   }));
 
   const symbols = readSymbols(elfClass, sections, contents);
@@ -174,9 +174,19 @@ export function parseElf(bytes: Uint8Array): ElfFile {
   };
 }
 
-/** A NUL-terminated name from a string table; errors point at the entry (`at`) holding the index. */
-function stringAt(table: Uint8Array, index: number, what: string, at: number): string {
-  return new ByteReader(table, (m) => new ElfError(m, at)).cstringAt(index, what);
+/** NUL-terminated names by index; an error points at the entry (`at`) that holds the bad index. */
+class StringTable {
+  private at = 0;
+  private readonly reader: ByteReader;
+
+  constructor(bytes: Uint8Array) {
+    this.reader = new ByteReader(bytes, (m) => new ElfError(m, this.at));
+  }
+
+  get(index: number, at: number, what: () => string): string {
+    this.at = at;
+    return this.reader.cstringAt(index, what);
+  }
 }
 
 function numberOr(v: bigint, limit: number, what: string, at: number): number {
@@ -279,7 +289,7 @@ function readSymbols(elfClass: 32 | 64, sections: readonly ElfSection[], content
   if (strtab.type !== D.SHT_STRTAB) {
     throw new ElfError(`symbol table section [${table.index}] links to section [${strtab.index}], which is not a string table`, table.offset);
   }
-  const strings = contents(strtab);
+  const strings = new StringTable(contents(strtab));
   const data = contents(table);
   const r = new ByteReader(data, (m, o) => new ElfError(m, table.offset + o));
   const count = Math.floor(data.length / L.sym);
@@ -293,7 +303,7 @@ function readSymbols(elfClass: 32 | 64, sections: readonly ElfSection[], content
     } else {
       nameIndex = r.u32(what); value = BigInt(r.u32(what)); size = BigInt(r.u32(what)); info = r.u8(what); r.u8(what); shndx = r.u16(what);
     }
-    const name = stringAt(strings, nameIndex, `name of symbol [${i}] in string table ${strtab.name || `[${strtab.index}]`}`, table.offset + i * L.sym);
+    const name = strings.get(nameIndex, table.offset + i * L.sym, () => `name of symbol [${i}] in string table ${strtab.name || `[${strtab.index}]`}`);
     const type: SymbolType = D.SYMBOL_TYPES[info & 0xf] ?? 'OTHER';
     const binding: SymbolBinding = D.SYMBOL_BINDINGS[info >> 4] ?? 'OTHER';
     const defined = shndx !== D.SHN_UNDEF;

@@ -37,19 +37,30 @@ function better(a: GuestSymbol, b: GuestSymbol): number {
 export class SymbolTable {
   static readonly EMPTY = new SymbolTable([]);
 
-  /** Code-like symbols (FUNC, NOTYPE) sorted by address, best name first among equals. */
-  private readonly code: GuestSymbol[];
-  private readonly names = new Map<string, GuestSymbol>();
+  // Both indexes are built on first use: a large image's table costs nothing until asked.
+  private codeIndex: GuestSymbol[] | undefined;
+  private nameIndex: Map<string, GuestSymbol> | undefined;
 
-  constructor(readonly all: readonly GuestSymbol[]) {
-    this.code = all
+  constructor(readonly all: readonly GuestSymbol[]) {}
+
+  /** Code-like symbols (FUNC, NOTYPE) sorted by address, best name first among equals. */
+  private get code(): GuestSymbol[] {
+    this.codeIndex ??= this.all
       .filter((s) => s.located && s.name !== '' && (s.type === 'FUNC' || s.type === 'NOTYPE'))
       .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : better(a, b)));
-    for (const s of all) {
-      if (!s.defined || s.name === '' || s.type === 'SECTION' || s.type === 'FILE') continue;
-      const prev = this.names.get(s.name);
-      if (prev === undefined || BINDING_RANK[s.binding] > BINDING_RANK[prev.binding]) this.names.set(s.name, s);
+    return this.codeIndex;
+  }
+
+  private get names(): Map<string, GuestSymbol> {
+    if (this.nameIndex === undefined) {
+      this.nameIndex = new Map();
+      for (const s of this.all) {
+        if (!s.defined || s.name === '' || s.type === 'SECTION' || s.type === 'FILE') continue;
+        const prev = this.nameIndex.get(s.name);
+        if (prev === undefined || BINDING_RANK[s.binding] > BINDING_RANK[prev.binding]) this.nameIndex.set(s.name, s);
+      }
     }
+    return this.nameIndex;
   }
 
   /** The defined symbol of that name (a global one if the name also exists as a local). */
