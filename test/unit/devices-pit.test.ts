@@ -229,3 +229,16 @@ test('counter 2 counts on its own and does not touch IRQ 0', () => {
   assert.equal(readLatched(io, CH2), (40 - 99) & 0xffff);
   assert.equal(io.read(CTRL, 1), 0xff, 'the control register cannot be read');
 });
+
+test('reprogramming counter 0 asks the run loop to re-slice; other counters do not', () => {
+  let calls = 0;
+  const io = new IoBus();
+  new Pit8254({ onReschedule: () => calls++ }).attach(io);
+  io.write(CTRL, 1, 0xb0); // counter 2
+  io.write(CH2, 1, 1);
+  io.write(CH2, 1, 0);
+  assert.equal(calls, 0);
+  io.write(CTRL, 1, MODE2);
+  writeCount(io, CH0, 5);
+  assert.equal(calls, 3, 'the control word and both count bytes');
+});

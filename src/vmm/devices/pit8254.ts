@@ -6,7 +6,9 @@
 // default of 84 instructions per pulse is what a CPU retiring about 100 million instructions
 // per second would see (1.193182e6 * 84 ≈ 100.2e6), so a 100 Hz tick (divisor 11932) comes
 // every ~1 M instructions. The machine calls `advanceTo(icount)` between runs, and
-// `nextEventAt()` says how far it may run before counter 0's output next rises.
+// `nextEventAt()` says how far it may run before counter 0's output next rises; when the
+// guest reprograms counter 0 during a run, `onReschedule` tells the machine to end the run
+// early, so no tick is ever seen late.
 //
 // Counting follows the datasheet's mode descriptions for modes 0, 2, 3 and 4; modes 1 and 5
 // wait for a rising GATE edge, and the GATE inputs are tied high here (port 0x61, which gates
@@ -270,6 +272,11 @@ export interface PitOptions {
   irq?: (level: boolean) => void;
   /** The current instruction count, consulted on port accesses. */
   clock?: () => number;
+  /**
+   * Called when the guest reprogrammed counter 0, so `nextEventAt()` may have moved: a run
+   * loop that sliced its run to the old value should end the slice (e.g. cpu.requestStop()).
+   */
+  onReschedule?: () => void;
 }
 
 export class Pit8254 implements ByteRegisters {
@@ -280,6 +287,7 @@ export class Pit8254 implements ByteRegisters {
   private irqLevel = false;
   private readonly irq: (level: boolean) => void;
   private readonly clock: (() => number) | undefined;
+  private readonly onReschedule: () => void;
 
   constructor(options: PitOptions = {}) {
     const ipt = options.instructionsPerTick ?? DEFAULT_INSTRUCTIONS_PER_TICK;
@@ -287,6 +295,7 @@ export class Pit8254 implements ByteRegisters {
     this.instructionsPerTick = ipt;
     this.irq = options.irq ?? (() => undefined);
     this.clock = options.clock;
+    this.onReschedule = options.onReschedule ?? (() => undefined);
   }
 
   attach(io: IoBus): void {
@@ -341,6 +350,7 @@ export class Pit8254 implements ByteRegisters {
       this.counters[value >> 6].control(value, t);
     }
     this.setIrq(this.counters[0].out(t));
+    if (offset === 0 || (offset === 3 && (value >> 6) === 0)) this.onReschedule();
   }
 
   private sync(): void {

@@ -2,9 +2,9 @@
 // PC: COM1 (16550A at 0x3F8) on IRQ 4 and the PIT (8254 at 0x40) on IRQ 0 of the 8259A
 // pair, plus the power-off ports (ACPI PM1a control at 0x604, isa-debug-exit at 0xF4).
 //
-// The run loop of the machine owns time: it runs the CPU at most up to `nextEventAt()`,
-// then calls `advanceTo(cpu.icount)`, and asks the PIC for `pendingVector()` when the CPU
-// can take an interrupt.
+// The run loop of the machine owns time: it runs the CPU at most up to `nextEventAt()`
+// (ending the run early when `onReschedule` fires), then calls `advanceTo(cpu.icount)`, and
+// asks the PIC for `pendingVector()` when the CPU can take an interrupt.
 
 import type { IoBus } from '../../hardware/io-bus';
 import { Pic8259 } from './pic8259';
@@ -21,6 +21,8 @@ export interface PlatformOptions {
   instructionsPerPitTick?: number;
   /** The current instruction count, so that PIT reads between `advanceTo` calls see time pass. */
   clock?: () => number;
+  /** `nextEventAt()` may have moved (the guest reprogrammed the PIT): end the current slice. */
+  onReschedule?: () => void;
 }
 
 export class Platform {
@@ -35,6 +37,7 @@ export class Platform {
     this.pit = new Pit8254({
       instructionsPerTick: options.instructionsPerPitTick,
       clock: options.clock,
+      onReschedule: options.onReschedule,
       irq: (level) => this.pic.setIrq(PIT_IRQ, level),
     });
     this.com1 = new Uart16550({ output: options.com1Output, irq: (level) => this.pic.setIrq(COM1_IRQ, level) });
