@@ -55,6 +55,21 @@ test('nm agrees that _start is the linker script\'s load address, below 64 KiB',
   assert.ok(loadAddress() < 0x10000, 'real mode starts at CS=0, so the entry must fit in IP');
 });
 
+test('hello.elf carries DWARF line info: readelf maps _start and the power-off OUT to their source lines', { skip: !binutils && 'needs GNU binutils' }, () => {
+  const r = spawnSync('readelf', ['--debug-dump=decodedline', path.join(SAMPLE, 'hello.elf')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const rows = new Map<number, number>(); // address -> line
+  for (const m of r.stdout.matchAll(/^hello\.S\s+(\d+)\s+0x([0-9a-f]+)/gm)) rows.set(parseInt(m[2], 16), Number(m[1]));
+  const source = fs.readFileSync(path.join(SAMPLE, 'hello.S'), 'utf8').split('\n');
+  const lineOf = (re: RegExp) => source.findIndex((l) => re.test(l)) + 1;
+  assert.equal(rows.get(loadAddress()), lineOf(/^\s+cli\b/), 'the entry is the CLI after _start:');
+  const sym = spawnSync('nm', [path.join(SAMPLE, 'hello.elf')], { encoding: 'utf8' }).stdout;
+  const halt = parseInt(/^([0-9a-f]+) t halt$/m.exec(sym)?.[1] ?? 'NaN', 16);
+  assert.equal(rows.get(halt), lineOf(/^\s+hlt\b/), 'halt: is the HLT line');
+  const outLines = [...rows.entries()].filter(([a]) => a < halt).sort((x, y) => x[0] - y[0]);
+  assert.equal(outLines[outLines.length - 1][1], lineOf(/^\s+out dx, ax\b/), 'the instruction before halt is the power-off OUT');
+});
+
 test('hello.bin boots from real mode to 64-bit mode, prints on COM1 and powers off via port 0x604', () => {
   const entry = loadAddress();
   const image = fs.readFileSync(path.join(SAMPLE, 'hello.bin'));

@@ -19,7 +19,11 @@ export interface PlatformOptions {
   onShutdown?: ShutdownHandler;
   /** Retired instructions per PIT clock pulse (see pit8254.ts). */
   instructionsPerPitTick?: number;
-  /** The current instruction count, so that PIT reads between `advanceTo` calls see time pass. */
+  /**
+   * The current instruction count, so that PIT reads between `advanceTo` calls see time pass.
+   * `() => cpu.icount` will do: the Cpu counts at block ends, so a read sees the count at the
+   * start of its decoded block (deterministic, at most a block early).
+   */
   clock?: () => number;
   /** `nextEventAt()` may have moved (the guest reprogrammed the PIT): end the current slice. */
   onReschedule?: () => void;
