@@ -52,7 +52,7 @@ export class PitCounter {
   /** Whether the counter has a count and is counting. */
   private counting = false;
   private s: Schedule = { load: 0, count: 0x10000, phase: 0 };
-  /** A count written while counting in mode 2 or 3, which takes effect at `at`. */
+  /** A count written while counting in mode 2 or 3: it takes over at its `load` pulse. */
   private next: Schedule | undefined;
   /** Value of the counting element while stopped (before the first load, mode 0's first byte). */
   private frozen = 0;
