@@ -33,6 +33,17 @@ export function readSystem32(cpu: Cpu, lo: number, hi: number): number {
   }
 }
 
+/** Reads a 16-bit word of a system structure (the TSS I/O map) as a supervisor access. */
+export function readSystem16(cpu: Cpu, lo: number, hi: number): number {
+  const saved = cpu.cpl;
+  cpu.cpl = 0;
+  try {
+    return cpu.read(lo, hi, 2);
+  } finally {
+    cpu.cpl = saved;
+  }
+}
+
 export function writeSystem32(cpu: Cpu, lo: number, hi: number, value: number): void {
   const saved = cpu.cpl;
   cpu.cpl = 0;
