@@ -187,30 +187,18 @@ export function xlat(c: Cpu, i: Insn): void {
 }
 
 /**
- * Before each string I/O element: the I/O permission check, then the VM-exit point, as for
- * IN/OUT (permission faults take priority over VM exits, SDM Vol. 3C, 26.1.1). A REP form with
- * rCX = 0 still passes both once, since the processor checks before looking at the count.
+ * Runs string I/O like the other string instructions, with the I/O permission check and then
+ * the VM-exit point before every element, as for IN/OUT (permission faults take priority over
+ * VM exits, SDM Vol. 3C, 26.1.1). Following the REP operation in the SDM, a REP form with
+ * rCX = 0 executes no element, so it neither checks permission nor exits.
  */
-function ioStep(c: Cpu, i: Insn, port: number): void {
-  checkIoPermission(c, port, i.size);
-  c.intercept(Intercept.IO, i);
-}
-
-/** Runs string I/O like `repeat`, with the permission check and exit point before every element. */
 function repeatIo(c: Cpu, i: Insn, port: number, body: () => void): void {
-  if (i.rep === 0) {
-    ioStep(c, i, port);
+  repeat(c, i, () => {
+    checkIoPermission(c, port, i.size);
+    c.intercept(Intercept.IO, i);
     body();
-    c.ip[0] = i.nextLo; c.ip[1] = i.nextHi;
-    return;
-  }
-  const asize = i.asize;
-  if (countZero(c, asize)) {
-    ioStep(c, i, port);
-    c.ip[0] = i.nextLo; c.ip[1] = i.nextHi;
-    return;
-  }
-  repeat(c, i, () => { ioStep(c, i, port); body(); return true; }, false);
+    return true;
+  }, false);
 }
 
 /** INS: port DX into ES:[rDI]; the destination is checked for writing before the port is read. */
