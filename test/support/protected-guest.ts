@@ -144,17 +144,17 @@ export function makeMachine(bits: Bits, options: MachineOptions = {}): Machine {
 }
 
 /**
- * The guest: at CPL 0 it loads TR, then IRETs to `userLines` at CPL 3 with the given IOPL
+ * The guest: at CPL 0 it loads TR, runs `bootLines`, then IRETs to `userLines` at CPL 3 with the given IOPL
  * (or, with `stayInRing0`, runs them in place). The #GP handler appends (id, vector, error
  * code, rCX, rSI, rDI) to the log and resumes at the address in r15/EBP; id is r14/EBX.
  * User code ends with INT 0x80, whose handler halts.
  */
-export function guestProgram(bits: Bits, userLines: string[], iopl = 0, stayInRing0 = false): string[] {
+export function guestProgram(bits: Bits, userLines: string[], iopl = 0, stayInRing0 = false, bootLines: string[] = []): string[] {
   const user = LAYOUT.code + 0x200;
   const flags = (iopl << 12) | 2;
   if (bits === 64) {
     return [
-      '.code64', 'mov ax, 0x28', 'ltr ax', 'mov rsp, 0x9000',
+      '.code64', 'mov ax, 0x28', 'ltr ax', 'mov rsp, 0x9000', ...bootLines,
       ...(stayInRing0 ? [`mov eax, ${user}`, 'jmp rax'] : ['push 0x1b', `push ${LAYOUT.userStack}`, `push ${flags}`, 'push 0x23', `push ${user}`, 'iretq']),
       '.org 0x100',
       'pop r12', 'mov r13, qword ptr [0x8000]', 'mov qword ptr [r13], r14', 'mov qword ptr [r13 + 8], 13',
@@ -165,7 +165,7 @@ export function guestProgram(bits: Bits, userLines: string[], iopl = 0, stayInRi
     ];
   }
   return [
-    '.code32', 'mov ax, 0x28', 'ltr ax', 'mov esp, 0x9000',
+    '.code32', 'mov ax, 0x28', 'ltr ax', 'mov esp, 0x9000', ...bootLines,
     ...(stayInRing0 ? [`mov eax, ${user}`, 'jmp eax'] : ['push 0x1b', `push ${LAYOUT.userStack}`, `push ${flags}`, 'push 0x23', `push ${user}`, 'iretd']),
     '.org 0x100',
     'push eax', 'mov eax, dword ptr [0x8000]', 'mov dword ptr [eax], ebx', 'mov dword ptr [eax + 4], 13',

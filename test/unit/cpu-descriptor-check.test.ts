@@ -41,12 +41,28 @@ function specs(bits: Bits): Spec[] {
   return out;
 }
 
-interface Table { specs: Spec[]; slots: number[]; gdt: Array<[number, number]>; limit: number }
+/** An LDT at this address holds a copy of every third code/data spec, from LDT slot 0 on. */
+const LDT_ADDRESS = 0x4000;
 
-/** The extra GDT entries: system descriptors take two slots in IA-32e mode, except the last one. */
+interface Table {
+  specs: Spec[];
+  /** GDT slot of each spec. */
+  slots: number[];
+  gdt: Array<[number, number]>;
+  limit: number;
+  ldtSelector: number;
+  ldtSpecs: Spec[];
+}
+
+/**
+ * The extra GDT entries: first the LDT's descriptor, then the specs. System descriptors take
+ * two slots in IA-32e mode, except the last spec, whose upper half is left beyond the limit.
+ */
 function table(bits: Bits): Table {
   const all = specs(bits);
-  const gdt: Array<[number, number]> = [];
+  const ldtSpecs = all.filter((s, n) => (s.access & 0x10) !== 0 && n % 3 === 0);
+  const gdt: Array<[number, number]> = [descriptor(LDT_ADDRESS, 8 * ldtSpecs.length - 1, 0x82, 0)];
+  if (bits === 64) gdt.push([0, 0]);
   const slots: number[] = [];
   all.forEach((s, n) => {
     slots.push(firstExtraSlot(bits) + gdt.length);
@@ -54,7 +70,7 @@ function table(bits: Bits): Table {
     const last = n === all.length - 1;
     if (bits === 64 && (s.access & 0x10) === 0 && !last) gdt.push([0, (s.upperType ?? 0) << 8]);
   });
-  return { specs: all, slots, gdt, limit: 8 * (firstExtraSlot(bits) + gdt.length) - 1 };
+  return { specs: all, slots, gdt, limit: 8 * (firstExtraSlot(bits) + gdt.length) - 1, ldtSelector: 8 * firstExtraSlot(bits), ldtSpecs };
 }
 
 type Op = 'lar16' | 'lar32' | 'lar64' | 'lsl16' | 'lsl32' | 'lsl64' | 'lar32m' | 'verr' | 'verwm';
@@ -82,10 +98,12 @@ const SENTINEL: Record<Bits, bigint> = { 64: 0x1122334455667788n, 32: 0x55667788
 const SCRATCH = LAYOUT.data + 0x100000;
 
 function selectors(t: Table): number[] {
-  const out = [0x0, 0x3, 0xc, 0xf]; // null (any RPL); TI = 1 with no LDT loaded
+  const out = [0x0, 0x3]; // null, whatever the RPL
   for (const slot of t.slots) for (let rpl = 0; rpl < 4; rpl++) out.push((slot << 3) | rpl);
   const beyond = (t.limit + 1) & ~7;
   out.push(beyond, beyond | 3);
+  // TI = 1: with no LDT loaded these all fail; LDT index 0 is an ordinary entry, not null
+  for (let index = 0; index <= t.ldtSpecs.length; index++) for (let rpl = 0; rpl < 4; rpl++) out.push((index << 3) | 4 | rpl);
   return out;
 }
 
@@ -109,13 +127,14 @@ function userLines(bits: Bits, sels: number[]): string[] {
 const LAR_SYSTEM = { legacy: [0x1, 0x2, 0x3, 0x4, 0x5, 0x9, 0xb, 0xc], ia32e: [0x9, 0xb, 0xc] };
 const LSL_SYSTEM = { legacy: [0x1, 0x2, 0x3, 0x9, 0xb], ia32e: [0x0, 0x2, 0x9, 0xb] };
 
-function expected(bits: Bits, cpl: number, t: Table, sel: number, op: Op): { zf: boolean; value: bigint } {
+function expected(bits: Bits, cpl: number, t: Table, withLdt: boolean, sel: number, op: Op): { zf: boolean; value: bigint } {
   const sentinel = SENTINEL[bits];
   const fail = { zf: false, value: sentinel };
   const index = sel >> 3;
-  if ((sel & 0xfffc) === 0 || (sel & 4) !== 0 || 8 * index + 7 > t.limit) return fail;
-  const n = t.slots.indexOf(index);
-  const s = t.specs[n];
+  const inLdt = (sel & 4) !== 0;
+  if (inLdt && (!withLdt || 8 * index + 7 > 8 * t.ldtSpecs.length - 1)) return fail;
+  if (!inLdt && ((sel & 0xfffc) === 0 || 8 * index + 7 > t.limit)) return fail;
+  const s = inLdt ? t.ldtSpecs[index] : t.specs[t.slots.indexOf(index)];
   const system = (s.access & 0x10) === 0;
   const type = s.access & 0xf;
   const dpl = (s.access >> 5) & 3;
@@ -141,13 +160,19 @@ function expected(bits: Bits, cpl: number, t: Table, sel: number, op: Op): { zf:
 // ---- the runs -----------------------------------------------------------------------------
 
 for (const bits of [32, 64] as const) {
-  for (const cpl of [0, 3]) {
-    test(`${bits === 64 ? 'IA-32e' : 'protected'} mode, CPL ${cpl}: LAR/LSL/VERR/VERW over every descriptor kind, DPL and RPL`, { skip }, () => {
+  for (const [cpl, withLdt] of [[0, false], [3, true]] as const) {
+    test(`${bits === 64 ? 'IA-32e' : 'protected'} mode, CPL ${cpl}, ${withLdt ? 'an LDT loaded' : 'no LDT'}: LAR/LSL/VERR/VERW over every descriptor kind, DPL and RPL`, { skip }, () => {
       const t = table(bits);
       const sels = selectors(t);
       const m = makeMachine(bits, { extraGdt: t.gdt });
       assert.equal(Number(m.cpu.gdtrLimit), t.limit);
-      const [code] = assembleIntelMany([guestProgram(bits, userLines(bits, sels), 0, cpl === 0)]);
+      t.ldtSpecs.forEach((s, k) => {
+        const [lo, hi] = descriptor(0x1000 * k, s.limit, s.access, s.flags);
+        m.mem.write(LDT_ADDRESS + 8 * k, 4, lo);
+        m.mem.write(LDT_ADDRESS + 8 * k + 4, 4, hi);
+      });
+      const boot = withLdt ? [`mov ax, ${t.ldtSelector}`, 'lldt ax'] : [];
+      const [code] = assembleIntelMany([guestProgram(bits, userLines(bits, sels), 0, cpl === 0, boot)]);
       m.mem.writeBytes(LAYOUT.code, code);
       const out = m.cpu.run(200_000);
       assert.equal(out.kind, 'halt', JSON.stringify(out));
@@ -161,7 +186,7 @@ for (const bits of [32, 64] as const) {
           const lo = m.mem.read(at, 4) >>> 0;
           const value = bits === 64 ? (BigInt(m.mem.read(at + 4, 4) >>> 0) << 32n) | BigInt(lo) : BigInt(lo);
           const zf = m.mem.read(at + w, 1) === 1;
-          const want = expected(bits, cpl, t, sel, op);
+          const want = expected(bits, cpl, t, withLdt, sel, op);
           if (zf !== want.zf || value !== want.value) {
             wrong.push(`${op} 0x${sel.toString(16)}: ZF ${+zf} value 0x${value.toString(16)}, want ZF ${+want.zf} 0x${want.value.toString(16)}`);
           }
