@@ -12,6 +12,7 @@ import * as D from './exec-data';
 import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
+import * as V from './exec-descriptor-check';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -377,7 +378,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
     case 0x6c: case 0x6d: case 0x6e: case 0x6f:
       i.size = b & 1 ? (d.opsize === 8 ? 4 : d.opsize) : 1;
       if (b & 1 && d.opsize === 2) i.size = 2; else if (b & 1) i.size = 4;
-      set(i, b < 0x6e ? 'ins' : 'outs', b < 0x6e ? 'Y,DX' : 'DX,X', b < 0x6e ? Y.ins : Y.outs);
+      set(i, b < 0x6e ? 'ins' : 'outs', b < 0x6e ? 'Y,DX' : 'DX,X', b < 0x6e ? T.ins : T.outs);
       i.endsBlock = i.rep !== 0;
       return;
     case 0x80: case 0x81: case 0x82: case 0x83:
@@ -705,7 +706,7 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x02: case 0x03:
       i.size = vsize(d);
       modrm(d, i, false);
-      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ew', Y.larLsl);
+      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ew', V.larLsl);
       i.imm2 = b & 1;
       return;
     case 0x05:

@@ -1,17 +1,19 @@
 // String instructions MOVS/CMPS/STOS/LODS/SCAS with REP/REPE/REPNE in every address size,
-// and XLAT (SDM Vol. 2, each instruction; Vol. 1, 7.3.9). A long REP run executes in chunks:
+// string I/O INS/OUTS with REP, and XLAT (SDM Vol. 2, each instruction; Vol. 1, 7.3.9). A long REP run executes in chunks:
 // RIP stays on the instruction until RCX reaches zero, so a pause can land between chunks.
 
 import type { Cpu } from './cpu';
+import { Intercept } from './cpu';
 import { Flag, Seg } from './cpu-state';
 import { alu, AluOp } from './exec-alu';
 import { Insn } from './insn';
+import { checkIoPermission } from './io-permission';
 import { readReg, writeReg } from './operands';
 
 /** Iterations per call of a REP instruction before it yields. */
 const CHUNK = 4096;
 
-const RCX = 1, RSI = 6, RDI = 7;
+const RCX = 1, RDX = 2, RSI = 6, RDI = 7;
 
 function regAt(c: Cpu, reg: number, asize: number): number {
   return asize === 2 ? c.r[2 * reg] & 0xffff : c.r[2 * reg];
@@ -182,4 +184,41 @@ export function xlat(c: Cpu, i: Insn): void {
     c.eaHi = 0;
   }
   writeReg(c, 0, 1, c.read(c.eaLo, c.eaHi, 1), 0);
+}
+
+/**
+ * Runs string I/O like the other string instructions, with the I/O permission check and then
+ * the VM-exit point before every element, as for IN/OUT (permission faults take priority over
+ * VM exits, SDM Vol. 3C, 26.1.1). Following the REP operation in the SDM, a REP form with
+ * rCX = 0 executes no element, so it neither checks permission nor exits.
+ */
+function repeatIo(c: Cpu, i: Insn, port: number, body: () => void): void {
+  repeat(c, i, () => {
+    checkIoPermission(c, port, i.size);
+    c.intercept(Intercept.IO, i);
+    body();
+    return true;
+  }, false);
+}
+
+/** INS: port DX into ES:[rDI]; the destination is checked for writing before the port is read. */
+export function ins(c: Cpu, i: Insn): void {
+  const size = i.size, asize = i.asize, port = c.r[2 * RDX] & 0xffff;
+  repeatIo(c, i, port, () => {
+    addr(c, Seg.ES, RDI, asize);
+    c.checkWritable(c.eaLo, c.eaHi, size);
+    c.write(c.eaLo, c.eaHi, size, c.io.read(port, size));
+    step(c, RDI, asize, delta(c, size));
+  });
+}
+
+/** OUTS: [seg:rSI] (DS unless overridden) out to port DX. */
+export function outs(c: Cpu, i: Insn): void {
+  const size = i.size, asize = i.asize, seg = srcSeg(i), port = c.r[2 * RDX] & 0xffff;
+  repeatIo(c, i, port, () => {
+    addr(c, seg, RSI, asize);
+    const v = c.read(c.eaLo, c.eaHi, size);
+    c.io.write(port, size, size === 4 ? v >>> 0 : v);
+    step(c, RSI, asize, delta(c, size));
+  });
 }

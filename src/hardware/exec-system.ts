@@ -13,6 +13,8 @@ import { effectiveAddress, readReg, readRm, writeReg, writeRm } from './operands
 import { loadDataSegment, loadRealModeSegment, loadSegmentCache, readDescriptor, descriptorAr } from './segments';
 import { pop, push } from './stack';
 import { notEmulatedYet } from './exec-unimplemented';
+import { checkIoPermission } from './io-permission';
+import { verr, verw } from './exec-descriptor-check';
 
 const notYet = notEmulatedYet;
 
@@ -197,29 +199,19 @@ export function rdrand(c: Cpu, i: Insn): void {
 
 // ---- I/O ----------------------------------------------------------------------------
 
-/** I/O permission: CPL <= IOPL, else the TSS bitmap (SDM Vol. 1, 19.5) — no bitmap here: #GP. */
-function checkIo(c: Cpu): void {
-  if ((c.cr0 & 1) !== 0 && (c.cpl > ((c.flagsOther >> 12) & 3) || (c.flagsOther & Flag.VM) !== 0)) {
-    throw new CpuFault(Vector.GP, 0, 'I/O with CPL > IOPL (the TSS I/O bitmap is not modelled yet)');
-  }
-}
-
 export function inPort(c: Cpu, i: Insn): void {
-  checkIo(c);
-  c.intercept(Intercept.IO, i);
   const port = i.immLo >= 0 ? i.immLo : c.r[4] & 0xffff;
+  checkIoPermission(c, port, i.size);
+  c.intercept(Intercept.IO, i);
   writeReg(c, 0, i.size, c.io.read(port, i.size), 0);
 }
 
 export function outPort(c: Cpu, i: Insn): void {
-  checkIo(c);
-  c.intercept(Intercept.IO, i);
   const port = i.immLo >= 0 ? i.immLo : c.r[4] & 0xffff;
+  checkIoPermission(c, port, i.size);
+  c.intercept(Intercept.IO, i);
   c.io.write(port, i.size, readReg(c, 0, i.size));
 }
-
-export const ins: Handler = notYet;
-export const outs: Handler = notYet;
 
 // ---- control and debug registers --------------------------------------------------------
 
@@ -337,7 +329,7 @@ export function decodeSystemGroup(d: { mode: number; rex: number; next(): number
       case 1: set('str', 'Ev', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.TR], 0); }); return;
       case 2: set('lldt', 'Ew', (c, x) => lldtLtr(c, x, false)); return;
       case 3: set('ltr', 'Ew', (c, x) => lldtLtr(c, x, true)); return;
-      case 4: case 5: set(reg === 4 ? 'verr' : 'verw', 'Ew', notYet); return;
+      case 4: case 5: set(reg === 4 ? 'verr' : 'verw', 'Ew', reg === 4 ? verr : verw); return;
       default: return;
     }
   }
@@ -540,5 +532,3 @@ export function adcxAdox(c: Cpu, i: Insn): void {
   writeReg(c, i.reg, size, Number(r & 0xffffffffn) | 0, Number(r >> 32n) | 0);
   setStatusFlags(c, out !== 0n ? f | flag : f & ~flag);
 }
-
-export const larLsl: Handler = notYet;

@@ -22,15 +22,24 @@ export function descriptorAr(d: Descriptor): number {
   return (d.hi >>> 8) & 0xf0ff;
 }
 
-/** Reads a 32-bit word of a system table as a supervisor (implicit) access. */
-export function readSystem32(cpu: Cpu, lo: number, hi: number): number {
+/** Reads 1, 2 or 4 bytes of a system table as a supervisor (implicit) access. */
+function readSystem(cpu: Cpu, lo: number, hi: number, size: number): number {
   const saved = cpu.cpl;
   cpu.cpl = 0;
   try {
-    return cpu.read(lo, hi, 4);
+    return cpu.read(lo, hi, size);
   } finally {
     cpu.cpl = saved;
   }
+}
+
+export function readSystem32(cpu: Cpu, lo: number, hi: number): number {
+  return readSystem(cpu, lo, hi, 4);
+}
+
+/** A 16-bit system read (the TSS I/O map base and bitmap). */
+export function readSystem16(cpu: Cpu, lo: number, hi: number): number {
+  return readSystem(cpu, lo, hi, 2);
 }
 
 export function writeSystem32(cpu: Cpu, lo: number, hi: number, value: number): void {
