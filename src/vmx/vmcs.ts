@@ -1,0 +1,55 @@
+// VMCS access by field name through VMREAD/VMWRITE, and control fields set by the
+// allowed-0/allowed-1 rule against the (TRUE_) capability MSRs (SDM Vol. 3D, A.2-A.5): asking
+// for a control the processor cannot provide is an error that names the bit.
+
+import type { VmxUnit } from '../hardware/vmx/vmx-unit';
+import { Msr } from '../msr';
+import { adjustControls, CONTROL_SETS, splitCapabilityMsr } from './controls';
+import { vmcsFieldByName, VmcsFieldInfo } from './vmcs-fields';
+import { vmread, vmwrite } from './wrappers';
+
+/** An unknown VMCS field name. */
+export class VmcsFieldError extends Error {
+  constructor(name: string) {
+    super(`no VMCS field named '${name}' (see \`vmx-debug tables vmcs\`)`);
+    this.name = 'VmcsFieldError';
+  }
+}
+
+export class Vmcs {
+  constructor(private readonly unit: VmxUnit) {}
+
+  static field(name: string): VmcsFieldInfo {
+    const f = vmcsFieldByName(name);
+    if (f === undefined) throw new VmcsFieldError(name);
+    return f;
+  }
+
+  read(name: string): bigint {
+    return vmread(this.unit, Vmcs.field(name).encoding);
+  }
+
+  write(name: string, value: bigint | number): void {
+    vmwrite(this.unit, Vmcs.field(name).encoding, BigInt.asUintN(64, BigInt(value)));
+  }
+
+  /**
+   * Writes a control field: `set` names the controls wanted on, `clear` those that must be off;
+   * the processor's required-1 controls are added (IA32_VMX_TRUE_* when IA32_VMX_BASIC[55]).
+   */
+  setControls(field: 'PIN_BASED_VM_EXEC_CONTROL' | 'CPU_BASED_VM_EXEC_CONTROL' | 'SECONDARY_VM_EXEC_CONTROL' | 'VM_EXIT_CONTROLS' | 'VM_ENTRY_CONTROLS',
+    set: number, clear = 0): number {
+    const cs = CONTROL_SETS.find((s) => s.vmcsField === field);
+    if (cs === undefined) throw new VmcsFieldError(field);
+    const msrs = this.unit.cpu.msrs;
+    const basic = msrs.rdmsr(Msr.IA32_VMX_BASIC.address);
+    const useTrue = (basic & (1n << 55n)) !== 0n && cs.trueCapabilityMsr !== undefined;
+    const msrName = useTrue ? cs.trueCapabilityMsr as string : cs.capabilityMsr;
+    const info = Object.values(Msr).find((m) => m.name === msrName);
+    if (info === undefined) throw new Error(`capability MSR ${msrName} is not in the MSR table`);
+    const { allowed0, allowed1 } = splitCapabilityMsr(msrs.rdmsr(info.address));
+    const value = adjustControls(set, allowed0, allowed1, cs.bits, { mustClear: clear, msrName });
+    this.write(field, value);
+    return value;
+  }
+}

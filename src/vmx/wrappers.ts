@@ -1,0 +1,113 @@
+// The VMX instruction wrappers, as x86_vcpu has them over inline assembly: each executes the
+// instruction on the (emulated) processor and reads the outcome back from RFLAGS with the
+// foundation's VMX status handling, throwing VmxFail for VMfailInvalid / VMfailValid. A #UD or
+// #GP the instruction raises (VMXON without CR4.VMXE, CPL > 0 …) becomes a VmxFault.
+
+import { CpuFault } from '../hardware/cpu';
+import { getRflags } from '../hardware/flags';
+import type { VmxUnit } from '../hardware/vmx/vmx-unit';
+import type { EntryResult } from '../hardware/vmx/vm-entry';
+import { VmcsField } from './vmcs-fields';
+import { checkVmxStatus, InveptType, InvvpidType, VmxFail } from './instructions';
+
+/** A VMX instruction raised an exception instead of completing (SDM 31.3, each instruction's "Protected Mode Exceptions"). */
+export class VmxFault extends Error {
+  constructor(readonly instruction: string, readonly vector: number, detail: string) {
+    super(`${instruction}: ${vector === 6 ? '#UD' : vector === 13 ? '#GP(0)' : `exception ${vector}`} — ${detail}`);
+    this.name = 'VmxFault';
+  }
+}
+
+function execute<T>(unit: VmxUnit, name: string, op: () => T): T {
+  let result: T;
+  try {
+    result = op();
+  } catch (e) {
+    if (e instanceof CpuFault) throw new VmxFault(name, e.vector, e.detail);
+    throw e;
+  }
+  checkVmxStatus(getRflags(unit.cpu), () => instructionError(unit), name);
+  return result;
+}
+
+/** VM_INSTRUCTION_ERROR by VMREAD, as software reads it after VMfailValid (SDM 31.4). */
+function instructionError(unit: VmxUnit): number {
+  return Number(unit.vmread(VmcsField.VM_INSTRUCTION_ERROR.encoding) ?? 0n);
+}
+
+export function vmxon(unit: VmxUnit, region: number): void {
+  execute(unit, 'VMXON', () => unit.vmxon(region));
+}
+
+export function vmxoff(unit: VmxUnit): void {
+  execute(unit, 'VMXOFF', () => unit.vmxoff());
+}
+
+export function vmclear(unit: VmxUnit, region: number): void {
+  execute(unit, 'VMCLEAR', () => unit.vmclear(region));
+}
+
+export function vmptrld(unit: VmxUnit, region: number): void {
+  execute(unit, 'VMPTRLD', () => unit.vmptrld(region));
+}
+
+/** The current-VMCS pointer; -1 when there is none. */
+export function vmptrst(unit: VmxUnit): number {
+  return execute(unit, 'VMPTRST', () => unit.vmptrst());
+}
+
+export function vmread(unit: VmxUnit, encoding: number): bigint {
+  return execute(unit, 'VMREAD', () => unit.vmread(encoding)) ?? 0n;
+}
+
+export function vmwrite(unit: VmxUnit, encoding: number, value: bigint): void {
+  execute(unit, 'VMWRITE', () => unit.vmwrite(encoding, value));
+}
+
+/**
+ * VMLAUNCH/VMRESUME. Returns 'entered' (the guest now runs on the CPU) or the VM-entry failure
+ * exit (reason 33/34 with the rule that failed); throws VmxFail for VMfailInvalid/VMfailValid.
+ */
+export function vmlaunch(unit: VmxUnit): EntryResult {
+  return enter(unit, 'VMLAUNCH', () => unit.vmlaunch());
+}
+
+export function vmresume(unit: VmxUnit): EntryResult {
+  return enter(unit, 'VMRESUME', () => unit.vmresume());
+}
+
+function enter(unit: VmxUnit, name: string, op: () => EntryResult): EntryResult {
+  let r: EntryResult;
+  try {
+    r = op();
+  } catch (e) {
+    if (e instanceof CpuFault) throw new VmxFault(name, e.vector, e.detail);
+    throw e;
+  }
+  if (r.kind === 'vmfail') {
+    try {
+      checkVmxStatus(getRflags(unit.cpu), () => instructionError(unit), name);
+    } catch (fail) {
+      if (fail instanceof VmxFail) throw new VmxEntryFail(fail, r.detail);
+      throw fail;
+    }
+  }
+  return r;
+}
+
+/** VMLAUNCH/VMRESUME refused with VMfailValid/VMfailInvalid, with the rule that failed. */
+export class VmxEntryFail extends VmxFail {
+  constructor(fail: VmxFail, readonly detail: string) {
+    super(fail.kind, fail.error, fail.instruction);
+    this.message = `${fail.message}: ${detail}`;
+  }
+}
+
+export function invept(unit: VmxUnit, type: InveptType, eptp: bigint): void {
+  execute(unit, 'INVEPT', () => unit.invept(type, eptp));
+}
+
+export function invvpid(unit: VmxUnit, type: InvvpidType, vpid: number, linear = 0n): void {
+  execute(unit, 'INVVPID', () => unit.invvpid(type, vpid, linear));
+}
+
