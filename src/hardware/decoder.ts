@@ -70,6 +70,8 @@ function modrm(d: Decoder, i: Insn, byteOps: boolean): void {
     return;
   }
   i.rm = -1;
+  // the disassembler shows an explicit zero displacement ([rbp+0x0]) as the bytes have it
+  i.dispBytes = mod === 1 ? 1 : mod === 2 ? d.asize === 2 ? 2 : 4 : 0;
   let defSeg = Seg.DS;
   if (d.asize === 2) {
     const BASE = [3, 3, 5, 5, 6, 7, 5, 3];
@@ -412,7 +414,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       modrm(d, i, false);
       if (i.rm < 0) i.size = 2;
       if (i.cc > 5) return;
-      set(i, 'mov', 'Ev,Sw', Y.movFromSeg);
+      set(i, 'mov', 'Ewv,Sw', Y.movFromSeg);
       return;
     case 0x8d:
       i.size = vsize(d);
@@ -421,10 +423,10 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, 'lea', 'Gv,M', D.lea);
       return;
     case 0x8e:
-      i.size = 2;
+      i.size = vsize(d); // the selector is a word; a register source is named at operand size
       modrm(d, i, false);
       if (i.cc > 5 || i.cc === Seg.CS) return;
-      set(i, 'mov', 'Sw,Ew', Y.movToSeg);
+      set(i, 'mov', 'Sw,Ewv', Y.movToSeg);
       i.endsBlock = true;
       return;
     case 0x8f:
@@ -570,7 +572,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', Y.asciiAdjust);
       return;
     case 0xd7:
-      set(i, 'xlat', '', T.xlat);
+      set(i, 'xlat', 'BX', T.xlat);
       return;
     case 0xe0: case 0xe1: case 0xe2: case 0xe3:
       i.size = vsize(d, true);
@@ -705,7 +707,7 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x02: case 0x03:
       i.size = vsize(d);
       modrm(d, i, false);
-      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ew', Y.larLsl);
+      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ewv', Y.larLsl);
       i.imm2 = b & 1;
       return;
     case 0x05:
@@ -828,11 +830,11 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
         set(i, i.cc === 6 ? 'rdrand' : 'rdseed', 'Rv', Y.rdrand);
         return;
       }
-      Y.decodeVmxGroup9(i);
+      Y.decodeVmxGroup9(i, d.has66);
       return;
     }
     default:
-      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
+      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f && b !== 0x78 && b !== 0x79) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
         set(i, '(sse)', '', fpu);
         return;
       }
