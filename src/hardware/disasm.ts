@@ -86,11 +86,12 @@ class Formatter {
   comment = '';
   constructor(readonly i: Insn, readonly mode: DecodeMode, readonly opts: FormatOptions) {}
 
+  /** A code or data address; with a symbol, objdump drops the 0x and adds <name+offset>. */
   target(addr: bigint): string {
     const hit = this.opts.symbolize?.(addr);
     if (hit === undefined) return hexU(addr);
     const off = BigInt(hit.offset);
-    return `${hexU(addr)} <${hit.name}${off === 0n ? '' : `+${hexU(off)}`}>`;
+    return `${addr.toString(16)} <${hit.name}${off === 0n ? '' : `+${hexU(off)}`}>`;
   }
 
   segPrefix(): string {
@@ -210,6 +211,11 @@ function objdumpMnemonic(i: Insn, mode: DecodeMode): string {
     case 'pusha': case 'popa': return suffixed(m, i.size, mode === 16 ? 2 : 4);
     case 'iret': case 'iretd': case 'iretq': return suffixed('iret', i.size, mode === 16 ? 2 : 4);
     case 'sysret': return 'sysretd';
+    // descriptor-table operands: objdump names the operand size outside 64-bit mode
+    case 'lgdt': case 'lidt': case 'sgdt': case 'sidt': return mode === 64 ? m : suffixed(m, i.size, 0);
+    // an operand size other than the mode's shows only on the mnemonic when no register does
+    case 'push': return i.form === 'Iz' || i.form === 'Ib' ? suffixed(m, i.size, stackDefault) : m;
+    case 'call': case 'jmp': return i.form === 'J' ? suffixed(m, i.size, stackDefault) : m;
     case 'mov':
       if ((i.form === 'Zv,Iv' && i.size === 8) || ((i.form === 'rAX,O' || i.form === 'O,rAX') && i.asize === 8)) return 'movabs';
       return m;

@@ -21,18 +21,23 @@ export function objdump(bytes: Uint8Array, mode: 16 | 32 | 64, vma = 0n): Objdum
       { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     if (r.error !== undefined) throw new Error(`objdump: cannot run: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`objdump failed: ${r.stderr}`);
-    const out: ObjdumpEntry[] = [];
-    for (const line of r.stdout.split('\n')) {
-      const m = LINE.exec(line);
-      if (m === null) continue;
-      const b = m[2].split(' ').map((x) => parseInt(x, 16));
-      if (m[3] === undefined && out.length > 0) { out[out.length - 1].bytes.push(...b); continue; }
-      out.push({ address: BigInt(`0x${m[1]}`), bytes: b, text: normalize(m[3] ?? '') });
-    }
-    return out;
+    return parseObjdump(r.stdout);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The instruction lines of objdump's output (symbol headings and blank lines skipped). */
+export function parseObjdump(stdout: string): ObjdumpEntry[] {
+  const out: ObjdumpEntry[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = LINE.exec(line);
+    if (m === null) continue;
+    const b = m[2].split(' ').map((x) => parseInt(x, 16));
+    if (m[3] === undefined && out.length > 0) { out[out.length - 1].bytes.push(...b); continue; }
+    out.push({ address: BigInt(`0x${m[1]}`), bytes: b, text: normalize(m[3] ?? '') });
+  }
+  return out;
 }
 
 /** Whitespace only: runs of blanks become one space, ends trimmed. */
