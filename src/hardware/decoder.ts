@@ -40,6 +40,8 @@ class Decoder {
   rep = 0;
   lock = false;
   has66 = false;
+  extra66 = 0;
+  ignoredSeg = 0;
   constructor(readonly src: ByteSource, readonly mode: DecodeMode) {}
 
   next(): number {
@@ -184,11 +186,11 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   let b: number;
   for (;;) {
     b = d.next();
-    if (b === 0x66) { d.has66 = true; d.opsize = mode === 16 ? 4 : 2; }
+    if (b === 0x66) { if (d.has66) d.extra66++; d.has66 = true; d.opsize = mode === 16 ? 4 : 2; }
     else if (b === 0x67) d.asize = mode === 64 ? 4 : mode === 32 ? 2 : 4;
     else if (b === 0xf0) d.lock = true;
     else if (b === 0xf2 || b === 0xf3) d.rep = b;
-    else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) { if (mode !== 64) d.seg = [Seg.ES, Seg.CS, Seg.SS, Seg.DS][(b >> 3) & 3]; }
+    else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) { if (mode !== 64) d.seg = [Seg.ES, Seg.CS, Seg.SS, Seg.DS][(b >> 3) & 3]; else d.ignoredSeg = b; }
     else if (b === 0x64) d.seg = Seg.FS;
     else if (b === 0x65) d.seg = Seg.GS;
     else if (mode === 64 && (b & 0xf0) === 0x40) {
@@ -208,6 +210,8 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   i.rep = d.rep;
   i.lock = d.lock;
   i.segOverride = d.seg;
+  i.extra66 = d.extra66;
+  i.ignoredSeg = d.ignoredSeg;
   i.seg = d.seg >= 0 ? d.seg : Seg.DS;
   i.opcode = b;
   if (b === 0x0f) decodeTwoByte(d, i);
@@ -514,7 +518,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       i.endsBlock = true;
       return;
     case 0xc4: case 0xc5:
-      if (mode === 64) { set(i, '(vex)', '', fpu); return; }
+      if (mode === 64) { skipVex(d, i, b); set(i, '(vex)', '', fpu); return; }
       i.size = d.opsize;
       modrm(d, i, false);
       if (i.rm >= 0) { set(i, '(vex)', '', fpu); return; }
@@ -725,6 +729,11 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x0b: set(i, 'ud2', '', ud); return;
     case 0x0d: i.size = vsize(d); modrm(d, i, false); set(i, 'prefetchw', 'M', Y.nop); return;
     case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
+      // F3 0F 1E FA/FB: ENDBR64/ENDBR32, NOPs without CET (SDM Vol. 2A, ENDBR64)
+      if (b === 0x1e && d.rep === 0xf3 && (d.src.byte(d.k) & 0xfe) === 0xfa) {
+        set(i, d.next() === 0xfa ? 'endbr64' : 'endbr32', '', Y.nop);
+        return;
+      }
       i.size = vsize(d);
       modrm(d, i, false);
       set(i, 'nop', 'Ev', Y.nop);
@@ -835,9 +844,11 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     }
     default:
       if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f && b !== 0x78 && b !== 0x79) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
+        skipSseOperands(d, i, 1, b);
         set(i, '(sse)', '', fpu);
         return;
       }
+      if (b === 0x3a) { d.next(); skipSseOperands(d, i, 3, 0); set(i, '(sse)', '', fpu); return; }
       Y.decodeTwoByteSystem(d, i, b, () => modrm(d, i, false), vsize(d));
   }
 }
@@ -860,7 +871,26 @@ function decodeThreeByte38(d: Decoder, i: Insn): void {
     set(i, i.cc ? 'adox' : 'adcx', 'Gy,Ey', Y.adcxAdox);
     return;
   }
+  skipSseOperands(d, i, 2, b);
   set(i, '(sse)', '', fpu);
+}
+
+/**
+ * Reads past the ModRM, SIB, displacement and imm8 of an SSE/AVX instruction the CPU does not
+ * execute, so that its length (what a disassembly listing steps by) is right. `map` is 1 for
+ * 0F, 2 for 0F 38, 3 for 0F 3A (SDM Vol. 2D, A.3 opcode maps).
+ */
+function skipSseOperands(d: Decoder, i: Insn, map: number, b: number): void {
+  if (map === 1 && b === 0x77) return; // EMMS, VZEROUPPER: no ModRM
+  modrm(d, i, false);
+  if (map === 3 || (map === 1 && ((b >= 0x70 && b <= 0x73) || b === 0xc2 || (b >= 0xc4 && b <= 0xc6)))) d.next();
+}
+
+/** VEX (C4: three bytes, C5: two) in 64-bit mode: skipped to the opcode, then its operands. */
+function skipVex(d: Decoder, i: Insn, b: number): void {
+  const map = b === 0xc5 ? 1 : d.next() & 0x1f;
+  d.next();
+  skipSseOperands(d, i, map, d.next());
 }
 
 /** A ByteSource over the CPU's instruction fetch at CS:RIP. */

@@ -44,7 +44,7 @@ const M_OPERAND_SIZE: Readonly<Record<string, number>> = {
 };
 
 /** Instructions for which an F2/F3 prefix is part of the opcode, not a REP prefix. */
-const REP_IS_OPCODE = new Set(['pause', 'popcnt', 'tzcnt', 'lzcnt', 'vmxon', 'adox']);
+const REP_IS_OPCODE = new Set(['pause', 'popcnt', 'tzcnt', 'lzcnt', 'vmxon', 'adox', 'endbr64', 'endbr32']);
 const STRING_OPS = new Set(['movs', 'cmps', 'stos', 'lods', 'scas', 'ins', 'outs']);
 
 function u64(lo: number, hi: number): bigint {
@@ -84,6 +84,8 @@ function farSize(i: Insn): number {
 class Formatter {
   /** Text after the operands (objdump's "# target" for RIP-relative operands). */
   comment = '';
+  /** Whether an operand showed the segment override; if none did, it is shown as a prefix. */
+  usedSeg = false;
   constructor(readonly i: Insn, readonly mode: DecodeMode, readonly opts: FormatOptions) {}
 
   /** A code or data address; with a symbol, objdump drops the 0x and adds <name+offset>. */
@@ -95,6 +97,7 @@ class Formatter {
   }
 
   segPrefix(): string {
+    this.usedSeg = true;
     const s = this.i.segOverride;
     return s >= 0 ? `${SEGMENT_NAMES[s]}:` : '';
   }
@@ -223,8 +226,19 @@ function objdumpMnemonic(i: Insn, mode: DecodeMode): string {
   }
 }
 
-function prefixes(i: Insn): string {
-  let p = i.lock ? 'lock ' : '';
+/** ES, CS, SS, DS prefixes by byte (26, 2E, 36, 3E), for those 64-bit mode ignores. */
+const NULL_SEGMENT: Readonly<Record<number, string>> = { 0x26: 'es', 0x2e: 'cs', 0x36: 'ss', 0x3e: 'ds' };
+
+/** Prefixes objdump writes as words: redundant 66s, segments no operand used, LOCK, REP. */
+function prefixes(i: Insn, segUnused: boolean): string {
+  let p = 'data16 '.repeat(i.extra66);
+  if (i.ignoredSeg !== 0) {
+    // 3E before an indirect near branch is CET's NOTRACK (SDM Vol. 1, 18.3.8)
+    const indirect = (i.mnemonic === 'jmp' || i.mnemonic === 'call') && i.form === 'Ev';
+    p += `${indirect && i.ignoredSeg === 0x3e ? 'notrack' : NULL_SEGMENT[i.ignoredSeg]} `;
+  }
+  if (segUnused && i.segOverride >= 0) p += `${SEGMENT_NAMES[i.segOverride]} `;
+  if (i.lock) p += 'lock ';
   if (i.rep !== 0 && !REP_IS_OPCODE.has(i.mnemonic)) {
     const repeats = i.mnemonic === 'cmps' || i.mnemonic === 'scas';
     if (i.rep === 0xf2) p += 'repnz ';
@@ -236,13 +250,15 @@ function prefixes(i: Insn): string {
 /** Intel-syntax text of one decoded instruction, as objdump -M intel prints it. */
 export function formatInsn(i: Insn, options: FormatOptions = {}): string {
   if (i.mnemonic === '') return '(bad)';
+  // x87/SSE/AVX: decoded only far enough to know the length; their prefixes are opcode bytes
+  if (i.mnemonic.startsWith('(')) return i.mnemonic;
   const mode = options.mode ?? (i.asize === 8 ? 64 : 32);
   const f = new Formatter(i, mode, options);
   let ops: string[];
   if (i.form === 'string') ops = f.stringOperands();
   else if (i.form === '') ops = [];
   else ops = i.form.split(',').map((s) => f.operand(s));
-  const name = prefixes(i) + objdumpMnemonic(i, mode);
+  const name = prefixes(i, !f.usedSeg) + objdumpMnemonic(i, mode);
   if (ops.length === 0) return name;
   return `${name.padEnd(6)} ${ops.join(',')}${f.comment}`;
 }

@@ -48,6 +48,9 @@ export class Insn {
   imm2 = 0;
   /** Condition code, or the group sub-opcode (ModRM.reg) where the opcode has one. */
   cc = 0;
+  /** For the disassembler: 66 prefixes beyond the first, and a segment prefix 64-bit mode ignores. */
+  extra66 = 0;
+  ignoredSeg = 0;
   /** 0, 0xf2 (REPNE) or 0xf3 (REP/REPE). */
   rep = 0;
   lock = false;

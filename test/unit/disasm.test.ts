@@ -24,7 +24,7 @@ const SEED = Number(process.env.VMX_DISASM_SEED ?? 1);
  * text (normalized) matched by `objdump`, and what we print instead.
  */
 const DEVIATIONS: Array<{ objdump: RegExp; ours: (o: string) => string; why: string }> = [
-  { objdump: /^xchg ax,ax$/, ours: () => 'nop', why: '66 90 is the two-byte NOP (SDM Vol. 2B, NOP); the decoder executes it as one' },
+  { objdump: /xchg ax,ax$/, ours: (o) => o.replace('xchg ax,ax', 'nop'), why: '66 90 is the two-byte NOP (SDM Vol. 2B, NOP); the decoder executes it as one' },
   {
     objdump: /^rex\.W (jmp|call) FWORD PTR/, ours: (o) => o.replace(/^rex\.W (\w+) FWORD/, '$1 TBYTE'),
     why: 'with REX.W, FF /3 and FF /5 take an m16:64 far pointer on Intel CPUs (SDM Vol. 2A, CALL/JMP); objdump follows AMD, which ignores REX.W there',
@@ -120,6 +120,10 @@ const SYSTEM_64 = [
   'prefetchw byte ptr [rax]', 'shl eax, 1', 'sar rax, cl', 'rol byte ptr [rax], 7', 'shld eax, ebx, cl', 'shrd rax, rbx, 63', 'imul eax, ecx, -3', 'imul rax, qword ptr [rbx], 0x1000',
   'movzx eax, ah', 'movsx r8, bl', 'movzx ecx, word ptr [rax]', 'movsxd rax, dword ptr [rcx]', 'bswap eax', 'bswap r12',
   '.byte 0xf3,0xc3', '.byte 0xf2,0xc3', '.byte 0xf3,0x48,0xa5',
+  // what compilers emit: padding NOPs with redundant prefixes, CET markers, branch hints
+  '.byte 0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0', '.byte 0x66,0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0', '.byte 0x66,0x66,0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0',
+  '.byte 0x0f,0x1f,0x40,0', '.byte 0x0f,0x1f,0x80,0,0,0,0', '.byte 0x66,0x66,0x90', 'endbr64', 'endbr32', 'notrack jmp rax', 'notrack call qword ptr [rax]',
+  '.byte 0x2e,0x74,0x00', '.byte 0x3e,0x75,0x00', '.byte 0x26,0x90', '.byte 0x2e,0x48,0x8b,0x00', 'fs nop', 'gs cli',
 ];
 
 test('system and VMX instructions, prefixes and string operations in 64-bit mode print as objdump prints them', { skip }, () => {
@@ -140,6 +144,7 @@ const CODE_32 = [
   'in al, dx', 'out 0x80, eax', 'iret', 'iretw', 'int 0x21', 'int3', 'retf', 'retf 4', 'ret', 'ret 4', 'sysenter', 'sysexit', 'hlt',
   'add eax, -1', 'add ax, -1', 'sub esp, 0x10', 'cmp byte ptr [eax], 0x80', 'imul eax, ecx, 0x7f', 'push -1', 'push 0x12345678', 'pushw 0x1234',
   'mov es, ax', 'mov ax, ds', 'mov word ptr [eax], ss', 'arpl word ptr [eax], bx', 'arpl ax, cx', 'lock add dword ptr [eax], 1', 'cwde', 'cdq', 'cbw', 'cwd',
+  '.byte 0x2e,0x74,0x00', '.byte 0x3e,0x74,0x00', '.byte 0x66,0x66,0x90', 'cs nop', 'ss cli', 'endbr32',
   'jmp .+2', 'jmp .+0x100', 'call .+0x1000', 'jne .-10', 'je .+0x300', 'loop .', 'jecxz .', '.byte 0x67,0xe3,0xfd', '.byte 0x66,0xe8,0x00,0x01', '.byte 0x66,0xeb,0x10',
 ];
 
@@ -235,4 +240,23 @@ test('a truncated last instruction gives (bad) for its first byte and decoding g
     [0x1000n, 1, 'nop'], [0x1001n, 1, '(bad)'], [0x1002n, 1, '(bad)'], [0x1003n, 1, 'nop'],
   ]);
   assert.deepEqual(disassemble(new Uint8Array(0), 0n, 64), []);
+});
+
+test('SSE, AVX and x87 instructions the CPU does not execute keep their true length, so the listing stays in step', { skip }, () => {
+  const lines = [
+    'movups xmm0, xmm1', 'movaps xmm2, xmmword ptr [rax+0x10]', 'paddd xmm0, xmm1', 'pshufd xmm0, xmm1, 0x1b', 'cmpps xmm0, xmm1, 2', 'shufps xmm3, xmmword ptr [rip+0x40], 1',
+    'movdqa xmm8, xmmword ptr [r9+r10*4+0x100]', 'pxor xmm0, xmm0', 'movq xmm0, rax', 'emms', 'pslld xmm1, 4', 'pextrw eax, xmm1, 3', 'pinsrw xmm1, eax, 2', 'movnti dword ptr [rax], eax',
+    'pshufb xmm0, xmm1', 'palignr xmm0, xmm1, 4', 'pcmpistri xmm0, xmmword ptr [rax], 0x0c', 'crc32 eax, byte ptr [rbx]', 'mfence', 'lfence', 'sfence', 'clflush byte ptr [rax]', 'fxsave [rsp]', 'ldmxcsr dword ptr [rax]',
+    'vaddps ymm0, ymm1, ymm2', 'vmovdqu ymm3, ymmword ptr [rax+0x20]', 'vpxor xmm0, xmm0, xmm0', 'vzeroupper', 'vpshufd ymm0, ymm1, 0x1b', 'vpermq ymm0, ymm1, 0x4e', 'vpshufb ymm0, ymm1, ymmword ptr [r8+0x40]',
+    'vmovaps xmm9, xmm10', 'vblendps ymm0, ymm1, ymm2, 5',
+    'fld dword ptr [rax]', 'fadd st, st(1)', 'fstp qword ptr [rsp+8]', 'fninit', 'fnstsw ax', 'fxch st(3)', 'fild word ptr [rbx]',
+  ];
+  const assembled = assembleIntelMany(lines.map((l) => [l, 'nop']));
+  for (const [k, code] of assembled.entries()) {
+    const theirs = objdump(code, 64);
+    const ours = disassemble(code, 0n, 64);
+    assert.deepEqual(ours.map((e) => e.length), theirs.map((e) => e.bytes.length), `${lines[k]}: lengths (objdump: ${theirs.map((e) => e.text).join('; ')})`);
+    assert.match(ours[0].text, /^\((sse|vex|x87)\)$/, `${lines[k]}: shown as not decoded`);
+    assert.equal(ours[1].text, 'nop', `${lines[k]}: the next instruction starts where objdump's does`);
+  }
 });
