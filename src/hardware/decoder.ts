@@ -517,6 +517,10 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, 'ret', b === 0xc2 ? 'Iw' : '', C.ret);
       i.endsBlock = true;
       return;
+    case 0x62:
+      // EVEX (AVX-512) in 64-bit mode: P0 holds the opcode map; two more payload bytes
+      if (mode === 64) { const map = d.next() & 3; d.next(); d.next(); skipSseOperands(d, i, map, d.next()); set(i, '(evex)', '', fpu); }
+      return;
     case 0xc4: case 0xc5:
       if (mode === 64) { skipVex(d, i, b); set(i, '(vex)', '', fpu); return; }
       i.size = d.opsize;
@@ -727,7 +731,7 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x08: set(i, 'invd', '', Y.invd); return;
     case 0x09: set(i, 'wbinvd', '', Y.wbinvd); return;
     case 0x0b: set(i, 'ud2', '', ud); return;
-    case 0x0d: i.size = vsize(d); modrm(d, i, false); set(i, 'prefetchw', 'M', Y.nop); return;
+    case 0x0d: i.size = vsize(d); modrm(d, i, false); set(i, i.cc === 1 ? 'prefetchw' : i.cc === 2 ? 'prefetchwt1' : 'prefetch', 'M', Y.nop); return;
     case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
       // F3 0F 1E FA/FB: ENDBR64/ENDBR32, NOPs without CET (SDM Vol. 2A, ENDBR64)
       if (b === 0x1e && d.rep === 0xf3 && (d.src.byte(d.k) & 0xfe) === 0xfa) {
@@ -736,6 +740,8 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
       }
       i.size = vsize(d);
       modrm(d, i, false);
+      // 0F 18 /0-/3 with a memory operand: the PREFETCHh cache hints, executed as NOPs
+      if (b === 0x18 && i.rm < 0 && i.cc < 4) { set(i, ['prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2'][i.cc], 'M', Y.nop); return; }
       set(i, 'nop', 'Ev', Y.nop);
       return;
     case 0x20: case 0x21: case 0x22: case 0x23: {

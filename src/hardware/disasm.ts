@@ -39,7 +39,8 @@ const PTR: Readonly<Record<number, string>> = { 1: 'BYTE', 2: 'WORD', 4: 'DWORD'
  * 6/10 bytes but objdump shows no size; INVLPG and PREFETCHW take a byte address (SDM Vol. 2).
  */
 const M_OPERAND_SIZE: Readonly<Record<string, number>> = {
-  lea: 0, lgdt: 0, lidt: 0, sgdt: 0, sidt: 0, invlpg: 1, prefetchw: 1,
+  lea: 0, lgdt: 0, lidt: 0, sgdt: 0, sidt: 0, invlpg: 1, prefetchw: 1, prefetch: 1, prefetchwt1: 1,
+  prefetchnta: 1, prefetcht0: 1, prefetcht1: 1, prefetcht2: 1,
   vmxon: 8, vmptrld: 8, vmptrst: 8, vmclear: 8, cmpxchg8b: 8, cmpxchg16b: 16,
 };
 

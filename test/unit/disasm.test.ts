@@ -117,7 +117,8 @@ const SYSTEM_64 = [
   'lea rax, [rip]', 'lea rax, [rax*8]', 'lea eax, [eax+eax*1]', 'nop dword ptr [rax+rax*1+0]', 'nop word ptr [rax+rax*1+0]', 'nop', 'pause', 'xchg r8, rax', 'xchg eax, ebx',
   'cbw', 'cwde', 'cdqe', 'cwd', 'cdq', 'cqo', 'fwait', 'clac', 'stac', 'xgetbv', 'xsetbv', 'monitor', 'mwait', 'rdrand eax', 'rdseed r8', 'rdrand ax',
   'tzcnt eax, ecx', 'lzcnt rax, qword ptr [rbx]', 'popcnt cx, dx', 'movbe eax, dword ptr [rbx]', 'movbe word ptr [rbx], r8w', 'adox rax, rbx', 'adcx eax, dword ptr [rcx]',
-  'prefetchw byte ptr [rax]', 'shl eax, 1', 'sar rax, cl', 'rol byte ptr [rax], 7', 'shld eax, ebx, cl', 'shrd rax, rbx, 63', 'imul eax, ecx, -3', 'imul rax, qword ptr [rbx], 0x1000',
+  'prefetchw byte ptr [rax]', 'prefetch byte ptr [rax]', 'prefetcht0 byte ptr [rsi+0x40]', 'prefetcht1 [rax]', 'prefetcht2 [rax]', 'prefetchnta [rax]', '.byte 0x0f,0x18,0x20', '.byte 0x0f,0x18,0xc0',
+  'shl eax, 1', 'sar rax, cl', 'rol byte ptr [rax], 7', 'shld eax, ebx, cl', 'shrd rax, rbx, 63', 'imul eax, ecx, -3', 'imul rax, qword ptr [rbx], 0x1000',
   'movzx eax, ah', 'movsx r8, bl', 'movzx ecx, word ptr [rax]', 'movsxd rax, dword ptr [rcx]', 'bswap eax', 'bswap r12',
   '.byte 0xf3,0xc3', '.byte 0xf2,0xc3', '.byte 0xf3,0x48,0xa5',
   // what compilers emit: padding NOPs with redundant prefixes, CET markers, branch hints
@@ -258,5 +259,38 @@ test('SSE, AVX and x87 instructions the CPU does not execute keep their true len
     assert.deepEqual(ours.map((e) => e.length), theirs.map((e) => e.bytes.length), `${lines[k]}: lengths (objdump: ${theirs.map((e) => e.text).join('; ')})`);
     assert.match(ours[0].text, /^\((sse|vex|x87)\)$/, `${lines[k]}: shown as not decoded`);
     assert.equal(ours[1].text, 'nop', `${lines[k]}: the next instruction starts where objdump's does`);
+  }
+});
+
+for (const opt of ['-O0', '-O2', '-Os']) test(`compiler output (the native oracle's C source, cc ${opt}) prints as objdump prints it`, { skip }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-debug-disasm-cc-'));
+  try {
+    const src = path.resolve(__dirname, '../../../test/native/oracle.c');
+    const obj = path.join(dir, 'oracle.o');
+    const cc = spawnSync('cc', ['--version']).status === 0 ? 'cc' : 'gcc';
+    run(cc, [opt, '-fcf-protection=full', '-c', '-o', obj, src]);
+    run('objcopy', ['-O', 'binary', '-j', '.text', obj, path.join(dir, 'text.bin')]);
+    const text = new Uint8Array(fs.readFileSync(path.join(dir, 'text.bin')));
+    const theirs = objdump(text, 64);
+    const ours = disassemble(text, 0n, 64);
+    const differ: string[] = [];
+    let notDecoded = 0;
+    theirs.forEach((t, k) => {
+      const o = ours[k];
+      let expected = t.text;
+      for (const d of DEVIATIONS) if (d.objdump.test(expected)) expected = d.ours(expected);
+      // x87/SSE/AVX are not decoded; only their length must agree
+      const placeholder = o !== undefined && /^\((sse|vex|evex|x87)\)$/.test(o.text);
+      if (placeholder) notDecoded++;
+      if (o === undefined || o.address !== t.address || o.length !== t.bytes.length || (!placeholder && normalize(o.text) !== expected)) {
+        differ.push(`${t.address.toString(16)}: objdump ${t.text} [${t.bytes.length}]; ours ${o?.text ?? '(none)'} [${o?.length ?? 0}]`);
+      }
+    });
+    assert.ok(theirs.length > 200, `a real amount of code (${theirs.length} instructions)`);
+    assert.ok(notDecoded < theirs.length / 10, `mostly decoded (${notDecoded} not)`);
+    assert.equal(ours.length, theirs.length);
+    assert.deepEqual(differ.slice(0, 20), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
