@@ -93,6 +93,7 @@ function modrm(d: Decoder, i: Insn, byteOps: boolean): void {
   i.scale = 0;
   i.index = -1;
   let base: number;
+  i.sib = rm === 4;
   if (rm === 4) {
     const sib = d.next();
     i.scale = sib >> 6;
@@ -664,9 +665,10 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
         case 0: set(i, 'inc', 'Ev', A.incDec); return;
         case 1: set(i, 'dec', 'Ev', A.incDec); return;
         case 2: set(i, 'call', 'Ev', C.callRm); i.endsBlock = true; return;
-        case 3: set(i, 'call', 'Mp', C.callFar); i.opcode = 0xff03; i.endsBlock = true; return;
+        // a far pointer must be in memory: FF /3 and FF /5 with mod = 3 are #UD (SDM Vol. 2A, CALL/JMP)
+        case 3: if (i.rm >= 0) return; set(i, 'call', 'Mp', C.callFar); i.opcode = 0xff03; i.endsBlock = true; return;
         case 4: set(i, 'jmp', 'Ev', C.jmpRm); i.endsBlock = true; return;
-        case 5: set(i, 'jmp', 'Mp', C.jmpFar); i.opcode = 0xff05; i.endsBlock = true; return;
+        case 5: if (i.rm >= 0) return; set(i, 'jmp', 'Mp', C.jmpFar); i.opcode = 0xff05; i.endsBlock = true; return;
         case 6: set(i, 'push', 'Ev', D.pushRm); return;
         default: return;
       }

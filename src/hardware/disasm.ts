@@ -87,6 +87,8 @@ class Formatter {
   comment = '';
   /** Whether an operand showed the segment override; if none did, it is shown as a prefix. */
   usedSeg = false;
+  /** Whether an operand used the address size; if none did, a 67 prefix shows as addr16/addr32. */
+  usedAsize = false;
   constructor(readonly i: Insn, readonly mode: DecodeMode, readonly opts: FormatOptions) {}
 
   /** A code or data address; with a symbol, objdump drops the 0x and adds <name+offset>. */
@@ -108,6 +110,7 @@ class Formatter {
     const i = this.i;
     const ptr = size > 0 ? `${PTR[size] ?? `${size}-BYTE`} PTR ` : '';
     const aw = i.asize;
+    this.usedAsize = true;
     if (i.ripRelative) {
       const target = aw === 4 ? BigInt(i.dispLo >>> 0) : u64(i.dispLo, i.dispHi);
       const next = u64(i.nextLo, i.nextHi);
@@ -117,14 +120,17 @@ class Formatter {
       this.comment = `        # ${where}`;
       return `${ptr}${this.segPrefix()}[${aw === 4 ? 'eip' : 'rip'}+${hexU(rel)}]`;
     }
-    if (i.base < 0 && i.index < 0) {
+    if (i.base < 0 && i.index < 0 && !(i.sib && i.scale !== 0)) {
       // absolute: objdump shows the segment (ds: when none is given) and the unsigned offset
       const off = aw === 8 ? u64(i.dispLo, i.dispHi) : aw === 4 ? BigInt(i.dispLo >>> 0) : BigInt(i.dispLo & 0xffff);
       return `${ptr}${this.segPrefix() || 'ds:'}${hexU(off)}`;
     }
     let s = '';
     if (i.base >= 0) s += regName(i.base, aw);
-    if (i.index >= 0) s += `${s === '' ? '' : '+'}${regName(i.index, aw)}${aw === 2 ? '' : `*${1 << i.scale}`}`;
+    // a SIB byte whose index field says "none" shows as riz/eiz unless it is the usual [rsp] form
+    const pseudoIndex = i.sib && i.index < 0 && !(i.scale === 0 && (i.base < 0 || (i.base & 7) === 4));
+    const index = i.index >= 0 ? regName(i.index, aw) : pseudoIndex ? (aw === 8 ? 'riz' : 'eiz') : '';
+    if (index !== '') s += `${s === '' ? '' : '+'}${index}${aw === 2 ? '' : `*${1 << i.scale}`}`;
     const disp = aw === 2 ? (i.dispLo << 16) >> 16 : i.dispLo | 0;
     if (i.dispBytes > 0 || i.base < 0 || disp !== 0) s += signedHex(disp);
     return `${ptr}${this.segPrefix()}[${s}]`;
@@ -138,10 +144,12 @@ class Formatter {
 
   /** String instruction operands at address size, es:rDI fixed and ds:rSI overridable. */
   strDst(size: number): string {
+    this.usedAsize = true;
     return `${PTR[size]} PTR es:[${regName(7, this.i.asize)}]`;
   }
 
   strSrc(size: number): string {
+    this.usedAsize = true;
     return `${PTR[size]} PTR ${this.segPrefix() || 'ds:'}[${regName(6, this.i.asize)}]`;
   }
 
@@ -169,7 +177,7 @@ class Formatter {
       case '1': return '1';
       case 'X': return this.strSrc(i.size);
       case 'Y': return this.strDst(i.size);
-      case 'BX': return `BYTE PTR ${this.segPrefix() || 'ds:'}[${regName(3, i.asize)}]`;
+      case 'BX': this.usedAsize = true; return `BYTE PTR ${this.segPrefix() || 'ds:'}[${regName(3, i.asize)}]`;
       case 'O': return `${this.segPrefix() || 'ds:'}${hexU(i.asize === 8 ? u64(i.dispLo, i.dispHi) : BigInt(i.dispLo >>> 0))}`;
       case 'Ewv': return i.rm >= 0 ? regName(i.rm, i.size) : this.mem(2);
       case 'Mp': return this.mem(farSize(i));
@@ -215,6 +223,7 @@ function objdumpMnemonic(i: Insn, mode: DecodeMode): string {
     case 'pusha': case 'popa': return suffixed(m, i.size, mode === 16 ? 2 : 4);
     case 'iret': case 'iretd': case 'iretq': return suffixed('iret', i.size, mode === 16 ? 2 : 4);
     case 'sysret': return 'sysretd';
+    case 'sal': return 'shl'; // D0-D3/C0-C1 /6, an alias of /4 (SDM Vol. 2B, SAL/SAR/SHL/SHR)
     // descriptor-table operands: objdump names the operand size outside 64-bit mode
     case 'lgdt': case 'lidt': case 'sgdt': case 'sidt': return mode === 64 ? m : suffixed(m, i.size, 0);
     // an operand size other than the mode's shows only on the mnemonic when no register does
@@ -231,7 +240,12 @@ function objdumpMnemonic(i: Insn, mode: DecodeMode): string {
 const NULL_SEGMENT: Readonly<Record<number, string>> = { 0x26: 'es', 0x2e: 'cs', 0x36: 'ss', 0x3e: 'ds' };
 
 /** Prefixes objdump writes as words: redundant 66s, segments no operand used, LOCK, REP. */
-function prefixes(i: Insn, segUnused: boolean): string {
+/** The address size an instruction has without a 67 prefix. */
+const DEFAULT_ASIZE: Readonly<Record<number, number>> = { 16: 2, 32: 4, 64: 8 };
+/** Branches whose mnemonic already names the address size (SDM Vol. 2A, JCXZ/JECXZ/JRCXZ). */
+const ASIZE_IN_NAME = new Set(['jcxz', 'jecxz', 'jrcxz']);
+
+function prefixes(i: Insn, segUnused: boolean, asizeUnused: boolean, mode: DecodeMode): string {
   let p = 'data16 '.repeat(i.extra66);
   if (i.ignoredSeg !== 0) {
     // 3E before an indirect near branch is CET's NOTRACK (SDM Vol. 1, 18.3.8)
@@ -239,6 +253,7 @@ function prefixes(i: Insn, segUnused: boolean): string {
     p += `${indirect && i.ignoredSeg === 0x3e ? 'notrack' : NULL_SEGMENT[i.ignoredSeg]} `;
   }
   if (segUnused && i.segOverride >= 0) p += `${SEGMENT_NAMES[i.segOverride]} `;
+  if (asizeUnused && i.asize !== DEFAULT_ASIZE[mode] && !ASIZE_IN_NAME.has(i.mnemonic)) p += `addr${i.asize * 8} `;
   if (i.lock) p += 'lock ';
   if (i.rep !== 0 && !REP_IS_OPCODE.has(i.mnemonic)) {
     const repeats = i.mnemonic === 'cmps' || i.mnemonic === 'scas';
@@ -259,7 +274,7 @@ export function formatInsn(i: Insn, options: FormatOptions = {}): string {
   if (i.form === 'string') ops = f.stringOperands();
   else if (i.form === '') ops = [];
   else ops = i.form.split(',').map((s) => f.operand(s));
-  const name = prefixes(i, !f.usedSeg) + objdumpMnemonic(i, mode);
+  const name = prefixes(i, !f.usedSeg, !f.usedAsize, mode) + objdumpMnemonic(i, mode);
   if (ops.length === 0) return name;
   return `${name.padEnd(6)} ${ops.join(',')}${f.comment}`;
 }
@@ -269,6 +284,8 @@ const BAD = '(bad)';
 /**
  * Disassembles `bytes` as if loaded at `address`. Never throws on bad input: an undecodable
  * or truncated instruction gives one `(bad)` entry of one byte and decoding goes on after it.
+ * In 16- and 32-bit modes `address` is the offset in CS (IP/EIP), so branch targets wrap as
+ * the instruction pointer does (at 64 KiB with a 16-bit operand size).
  */
 export function disassemble(bytes: Uint8Array, address: bigint, mode: DecodeMode, options: FormatOptions = {}): DisassembledInsn[] {
   const out: DisassembledInsn[] = [];

@@ -35,6 +35,8 @@ export class Insn {
   scale = 0;
   dispLo = 0;
   dispHi = 0;
+  /** A SIB byte was present (the disassembler shows a SIB without index as riz/eiz). */
+  sib = false;
   /** Bytes of ModRM displacement that follow mod = 1 or 2 (0 otherwise). */
   dispBytes = 0;
   /** Effective segment of the memory operand, and an explicit override (-1 none). */

@@ -14,6 +14,8 @@ import { normalize, objdump, objdumpAvailable, parseObjdump } from '../support/o
 import { Rng } from '../support/insn-gen';
 import { randomInstruction } from '../support/disasm-gen';
 import { disassemble, DisassembledInsn } from '../../src/hardware/disasm';
+import { BufferSource, decodeInsn } from '../../src/hardware/decoder';
+import { CpuFault, Vector } from '../../src/hardware/cpu';
 
 const skip = !(nativeOracleAvailable() && objdumpAvailable()) && 'needs GNU as and objdump';
 const CASES = Number(process.env.VMX_DISASM_CASES ?? 20000);
@@ -125,6 +127,9 @@ const SYSTEM_64 = [
   '.byte 0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0', '.byte 0x66,0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0', '.byte 0x66,0x66,0x66,0x2e,0x0f,0x1f,0x84,0,0,0,0,0',
   '.byte 0x0f,0x1f,0x40,0', '.byte 0x0f,0x1f,0x80,0,0,0,0', '.byte 0x66,0x66,0x90', 'endbr64', 'endbr32', 'notrack jmp rax', 'notrack call qword ptr [rax]',
   '.byte 0x2e,0x74,0x00', '.byte 0x3e,0x75,0x00', '.byte 0x26,0x90', '.byte 0x2e,0x48,0x8b,0x00', 'fs nop', 'gs cli',
+  // SIB bytes without an index (riz), address-size prefixes nothing uses, SAL's /6 alias
+  '.byte 0x8b,0x04,0x64', '.byte 0x8b,0x04,0x65,0x10,0,0,0', '.byte 0x8b,0x04,0x20', '.byte 0x8d,0x74,0x26,0x00', '.byte 0x67,0x8b,0x04,0x20', 'mov eax, dword ptr [rsp]', 'mov rax, qword ptr [r12]',
+  '.byte 0x67,0xe8,0,0,0,0', '.byte 0x67,0xe2,0xfe', '.byte 0x67,0xe3,0xfe', '.byte 0x67,0xa0,0x10,0,0,0', '.byte 0x67,0x90', '.byte 0xd1,0xf0', '.byte 0xc0,0xf1,0x03',
 ];
 
 test('system and VMX instructions, prefixes and string operations in 64-bit mode print as objdump prints them', { skip }, () => {
@@ -145,7 +150,8 @@ const CODE_32 = [
   'in al, dx', 'out 0x80, eax', 'iret', 'iretw', 'int 0x21', 'int3', 'retf', 'retf 4', 'ret', 'ret 4', 'sysenter', 'sysexit', 'hlt',
   'add eax, -1', 'add ax, -1', 'sub esp, 0x10', 'cmp byte ptr [eax], 0x80', 'imul eax, ecx, 0x7f', 'push -1', 'push 0x12345678', 'pushw 0x1234',
   'mov es, ax', 'mov ax, ds', 'mov word ptr [eax], ss', 'arpl word ptr [eax], bx', 'arpl ax, cx', 'lock add dword ptr [eax], 1', 'cwde', 'cdq', 'cbw', 'cwd',
-  '.byte 0x2e,0x74,0x00', '.byte 0x3e,0x74,0x00', '.byte 0x66,0x66,0x90', 'cs nop', 'ss cli', 'endbr32',
+  '.byte 0x2e,0x74,0x00', '.byte 0x3e,0x74,0x00', '.byte 0x66,0x66,0x90', 'cs nop', 'ss cli', 'endbr32', '.byte 0x8d,0x74,0x26,0x00', '.byte 0x8d,0xb4,0x26,0,0,0,0',
+  '.byte 0x67,0xe8,0,0,0,0', '.byte 0x67,0x9e', '.byte 0x67,0xa0,0x10,0x00',
   'jmp .+2', 'jmp .+0x100', 'call .+0x1000', 'jne .-10', 'je .+0x300', 'loop .', 'jecxz .', '.byte 0x67,0xe3,0xfd', '.byte 0x66,0xe8,0x00,0x01', '.byte 0x66,0xeb,0x10',
 ];
 
@@ -241,6 +247,16 @@ test('a truncated last instruction gives (bad) for its first byte and decoding g
     [0x1000n, 1, 'nop'], [0x1001n, 1, '(bad)'], [0x1002n, 1, '(bad)'], [0x1003n, 1, 'nop'],
   ]);
   assert.deepEqual(disassemble(new Uint8Array(0), 0n, 64), []);
+});
+
+test('a far CALL or JMP through a register (FF /3, FF /5 with mod = 3) is undefined: (bad), and #UD when executed', () => {
+  for (const modrm of [0xd8, 0xe8]) {
+    for (const mode of [16, 32, 64] as const) {
+      assert.equal(disassemble(Uint8Array.from([0xff, modrm]), 0n, mode)[0].text, '(bad)', `ff ${modrm.toString(16)} in ${mode}-bit mode`);
+      const insn = decodeInsn(new BufferSource(Uint8Array.from([0xff, modrm]), 0), mode, 0, 0);
+      assert.throws(() => insn.exec(undefined as never, insn), (e: unknown) => e instanceof CpuFault && e.vector === Vector.UD);
+    }
+  }
 });
 
 test('SSE, AVX and x87 instructions the CPU does not execute keep their true length, so the listing stays in step', { skip }, () => {
