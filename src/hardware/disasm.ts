@@ -7,7 +7,8 @@
 // opcode's low bits, I = immediate, J = branch target, A = far pointer, O = moffs,
 // S = segment register, C/D = control/debug register, X/Y = ds:rSI / es:rDI. Size letters:
 // b = byte, w = word, d = dword, v = operand size, y = operand size (32/64), p = far pointer.
-// BX = the XLAT table byte ds:[rBX]. 'Ewv' (ours): a word in memory, an operand-size register (SLDT, STR, LAR, MOV Sreg).
+// Ours: BX = the XLAT table byte ds:[rBX]; 'Ewv' = a word in memory but an operand-size
+// register (SLDT, STR, LAR, LSL, MOV Sreg); 'string' = the operands of MOVS/CMPS/STOS/LODS/SCAS.
 
 import { BufferSource, decodeInsn, DecodeMode } from './decoder';
 import { HIGH_BYTE_BASE, Insn } from './insn';
@@ -18,7 +19,8 @@ import { highByteName, subRegisterName } from '../regs';
 export interface SymbolHit { name: string; offset: bigint | number }
 
 export interface FormatOptions {
-  /** The mode the instruction was decoded in; objdump's spelling of some mnemonics depends on it. */
+  /** The mode the instruction was decoded in (objdump's spelling of some mnemonics depends on
+   *  it); without it, 64 when the address size is 64 bits, else 32. */
   mode?: DecodeMode;
   /** Names branch and RIP-relative targets, printed after the address as <name+0x10>. */
   symbolize?: (address: bigint) => SymbolHit | undefined;
@@ -108,7 +110,7 @@ class Formatter {
   /** A ModRM memory operand; size 0 prints no size keyword. */
   mem(size: number): string {
     const i = this.i;
-    const ptr = size > 0 ? `${PTR[size] ?? `${size}-BYTE`} PTR ` : '';
+    const ptr = size > 0 ? `${PTR[size]} PTR ` : '';
     const aw = i.asize;
     this.usedAsize = true;
     if (i.ripRelative) {
@@ -207,7 +209,7 @@ class Formatter {
   }
 }
 
-/** The mode's default operand size for stack-like instructions (PUSHF, IRET, PUSHA). */
+/** The mnemonic with a w/d/q suffix when the operand size is not `defaultSize` (objdump's rule). */
 function suffixed(base: string, size: number, defaultSize: number): string {
   if (size === defaultSize) return base;
   return base + (size === 2 ? 'w' : size === 4 ? 'd' : 'q');
@@ -239,12 +241,12 @@ function objdumpMnemonic(i: Insn, mode: DecodeMode): string {
 /** ES, CS, SS, DS prefixes by byte (26, 2E, 36, 3E), for those 64-bit mode ignores. */
 const NULL_SEGMENT: Readonly<Record<number, string>> = { 0x26: 'es', 0x2e: 'cs', 0x36: 'ss', 0x3e: 'ds' };
 
-/** Prefixes objdump writes as words: redundant 66s, segments no operand used, LOCK, REP. */
 /** The address size an instruction has without a 67 prefix. */
 const DEFAULT_ASIZE: Readonly<Record<number, number>> = { 16: 2, 32: 4, 64: 8 };
 /** Branches whose mnemonic already names the address size (SDM Vol. 2A, JCXZ/JECXZ/JRCXZ). */
 const ASIZE_IN_NAME = new Set(['jcxz', 'jecxz', 'jrcxz']);
 
+/** Prefixes objdump writes as words: redundant 66s, segments and 67s no operand used, LOCK, REP. */
 function prefixes(i: Insn, segUnused: boolean, asizeUnused: boolean, mode: DecodeMode): string {
   let p = 'data16 '.repeat(i.extra66);
   if (i.ignoredSeg !== 0) {
