@@ -49,6 +49,18 @@ function buildSubRegisterTable(): Map<string, SubRegister> {
   return table;
 }
 
+/** The name of `size` bytes of register `index` (0-15), as Intel syntax writes it: r8b, not r8l. */
+export function subRegisterName(index: number, size: 1 | 2 | 4 | 8): string {
+  if (size === 8) return GPR_NAMES[index];
+  if (index >= 8) return `r${index}${size === 4 ? 'd' : size === 2 ? 'w' : 'b'}`;
+  return (size === 4 ? LEGACY32 : size === 2 ? LEGACY16 : LEGACY8)[index];
+}
+
+/** AH, CH, DH, BH: bits 15:8 of registers 0-3. */
+export function highByteName(index: number): string {
+  return HIGH8[index];
+}
+
 /** Every register name an instruction can use (rax, eax, ax, al, ah, r8d, r8w, r8b …). */
 export const SUB_REGISTERS: ReadonlyMap<string, SubRegister> = buildSubRegisterTable();
 

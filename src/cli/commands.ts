@@ -3,9 +3,10 @@
 import { checkSpec } from './args';
 import { Command } from './command';
 import { decodeMsrCommand } from './decode';
+import { disasmCommand } from './disasm';
 import { exitReasonCommand } from './exit-reason';
 import { tablesCommand } from './tables';
 
-export const COMMANDS: readonly Command[] = Object.freeze([tablesCommand, decodeMsrCommand, exitReasonCommand]);
+export const COMMANDS: readonly Command[] = Object.freeze([tablesCommand, decodeMsrCommand, exitReasonCommand, disasmCommand]);
 
 for (const c of COMMANDS) checkSpec(c.spec);

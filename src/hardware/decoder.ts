@@ -41,6 +41,8 @@ class Decoder {
   rep = 0;
   lock = false;
   has66 = false;
+  extra66 = 0;
+  ignoredSeg = 0;
   constructor(readonly src: ByteSource, readonly mode: DecodeMode) {}
 
   next(): number {
@@ -71,6 +73,8 @@ function modrm(d: Decoder, i: Insn, byteOps: boolean): void {
     return;
   }
   i.rm = -1;
+  // the disassembler shows an explicit zero displacement ([rbp+0x0]) as the bytes have it
+  i.dispBytes = mod === 1 ? 1 : mod === 2 ? d.asize === 2 ? 2 : 4 : 0;
   let defSeg = Seg.DS;
   if (d.asize === 2) {
     const BASE = [3, 3, 5, 5, 6, 7, 5, 3];
@@ -90,6 +94,7 @@ function modrm(d: Decoder, i: Insn, byteOps: boolean): void {
   i.scale = 0;
   i.index = -1;
   let base: number;
+  i.sib = rm === 4;
   if (rm === 4) {
     const sib = d.next();
     i.scale = sib >> 6;
@@ -183,11 +188,11 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   let b: number;
   for (;;) {
     b = d.next();
-    if (b === 0x66) { d.has66 = true; d.opsize = mode === 16 ? 4 : 2; }
+    if (b === 0x66) { if (d.has66) d.extra66++; d.has66 = true; d.opsize = mode === 16 ? 4 : 2; }
     else if (b === 0x67) d.asize = mode === 64 ? 4 : mode === 32 ? 2 : 4;
     else if (b === 0xf0) d.lock = true;
     else if (b === 0xf2 || b === 0xf3) d.rep = b;
-    else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) { if (mode !== 64) d.seg = [Seg.ES, Seg.CS, Seg.SS, Seg.DS][(b >> 3) & 3]; }
+    else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) { if (mode !== 64) d.seg = [Seg.ES, Seg.CS, Seg.SS, Seg.DS][(b >> 3) & 3]; else d.ignoredSeg = b; }
     else if (b === 0x64) d.seg = Seg.FS;
     else if (b === 0x65) d.seg = Seg.GS;
     else if (mode === 64 && (b & 0xf0) === 0x40) {
@@ -207,6 +212,8 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   i.rep = d.rep;
   i.lock = d.lock;
   i.segOverride = d.seg;
+  i.extra66 = d.extra66;
+  i.ignoredSeg = d.ignoredSeg;
   i.seg = d.seg >= 0 ? d.seg : Seg.DS;
   i.opcode = b;
   if (b === 0x0f) decodeTwoByte(d, i);
@@ -413,7 +420,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       modrm(d, i, false);
       if (i.rm < 0) i.size = 2;
       if (i.cc > 5) return;
-      set(i, 'mov', 'Ev,Sw', Y.movFromSeg);
+      set(i, 'mov', 'Ewv,Sw', Y.movFromSeg);
       return;
     case 0x8d:
       i.size = vsize(d);
@@ -422,10 +429,10 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, 'lea', 'Gv,M', D.lea);
       return;
     case 0x8e:
-      i.size = 2;
+      i.size = vsize(d); // the selector is a word; a register source is named at operand size
       modrm(d, i, false);
       if (i.cc > 5 || i.cc === Seg.CS) return;
-      set(i, 'mov', 'Sw,Ew', Y.movToSeg);
+      set(i, 'mov', 'Sw,Ewv', Y.movToSeg);
       i.endsBlock = true;
       return;
     case 0x8f:
@@ -512,8 +519,12 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, 'ret', b === 0xc2 ? 'Iw' : '', C.ret);
       i.endsBlock = true;
       return;
+    case 0x62:
+      // EVEX (AVX-512) in 64-bit mode: P0 holds the opcode map; two more payload bytes
+      if (mode === 64) { const map = d.next() & 3; d.next(); d.next(); skipSseOperands(d, i, map, d.next()); set(i, '(evex)', '', fpu); }
+      return;
     case 0xc4: case 0xc5:
-      if (mode === 64) { set(i, '(vex)', '', fpu); return; }
+      if (mode === 64) { skipVex(d, i, b); set(i, '(vex)', '', fpu); return; }
       i.size = d.opsize;
       modrm(d, i, false);
       if (i.rm >= 0) { set(i, '(vex)', '', fpu); return; }
@@ -571,7 +582,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', Y.asciiAdjust);
       return;
     case 0xd7:
-      set(i, 'xlat', '', T.xlat);
+      set(i, 'xlat', 'BX', T.xlat);
       return;
     case 0xe0: case 0xe1: case 0xe2: case 0xe3:
       i.size = vsize(d, true);
@@ -655,9 +666,10 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
         case 0: set(i, 'inc', 'Ev', A.incDec); return;
         case 1: set(i, 'dec', 'Ev', A.incDec); return;
         case 2: set(i, 'call', 'Ev', C.callRm); i.endsBlock = true; return;
-        case 3: set(i, 'call', 'Mp', C.callFar); i.opcode = 0xff03; i.endsBlock = true; return;
+        // a far pointer must be in memory: FF /3 and FF /5 with mod = 3 are #UD (SDM Vol. 2A, CALL/JMP)
+        case 3: if (i.rm >= 0) return; set(i, 'call', 'Mp', C.callFar); i.opcode = 0xff03; i.endsBlock = true; return;
         case 4: set(i, 'jmp', 'Ev', C.jmpRm); i.endsBlock = true; return;
-        case 5: set(i, 'jmp', 'Mp', C.jmpFar); i.opcode = 0xff05; i.endsBlock = true; return;
+        case 5: if (i.rm >= 0) return; set(i, 'jmp', 'Mp', C.jmpFar); i.opcode = 0xff05; i.endsBlock = true; return;
         case 6: set(i, 'push', 'Ev', D.pushRm); return;
         default: return;
       }
@@ -706,7 +718,7 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x02: case 0x03:
       i.size = vsize(d);
       modrm(d, i, false);
-      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ew', V.larLsl);
+      set(i, b === 0x02 ? 'lar' : 'lsl', 'Gv,Ewv', V.larLsl);
       i.imm2 = b & 1;
       return;
     case 0x05:
@@ -722,10 +734,17 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
     case 0x08: set(i, 'invd', '', Y.invd); return;
     case 0x09: set(i, 'wbinvd', '', Y.wbinvd); return;
     case 0x0b: set(i, 'ud2', '', ud); return;
-    case 0x0d: i.size = vsize(d); modrm(d, i, false); set(i, 'prefetchw', 'M', Y.nop); return;
+    case 0x0d: i.size = vsize(d); modrm(d, i, false); set(i, i.cc === 1 ? 'prefetchw' : i.cc === 2 ? 'prefetchwt1' : 'prefetch', 'M', Y.nop); return;
     case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
+      // F3 0F 1E FA/FB: ENDBR64/ENDBR32, NOPs without CET (SDM Vol. 2A, ENDBR64)
+      if (b === 0x1e && d.rep === 0xf3 && (d.src.byte(d.k) & 0xfe) === 0xfa) {
+        set(i, d.next() === 0xfa ? 'endbr64' : 'endbr32', '', Y.nop);
+        return;
+      }
       i.size = vsize(d);
       modrm(d, i, false);
+      // 0F 18 /0-/3 with a memory operand: the PREFETCHh cache hints, executed as NOPs
+      if (b === 0x18 && i.rm < 0 && i.cc < 4) { set(i, ['prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2'][i.cc], 'M', Y.nop); return; }
       set(i, 'nop', 'Ev', Y.nop);
       return;
     case 0x20: case 0x21: case 0x22: case 0x23: {
@@ -829,14 +848,16 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
         set(i, i.cc === 6 ? 'rdrand' : 'rdseed', 'Rv', Y.rdrand);
         return;
       }
-      Y.decodeVmxGroup9(i);
+      Y.decodeVmxGroup9(i, d.has66);
       return;
     }
     default:
-      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
+      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f && b !== 0x78 && b !== 0x79) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
+        skipSseOperands(d, i, 1, b);
         set(i, '(sse)', '', fpu);
         return;
       }
+      if (b === 0x3a) { d.next(); skipSseOperands(d, i, 3, 0); set(i, '(sse)', '', fpu); return; }
       Y.decodeTwoByteSystem(d, i, b, () => modrm(d, i, false), vsize(d));
   }
 }
@@ -859,7 +880,26 @@ function decodeThreeByte38(d: Decoder, i: Insn): void {
     set(i, i.cc ? 'adox' : 'adcx', 'Gy,Ey', Y.adcxAdox);
     return;
   }
+  skipSseOperands(d, i, 2, b);
   set(i, '(sse)', '', fpu);
+}
+
+/**
+ * Reads past the ModRM, SIB, displacement and imm8 of an SSE/AVX instruction the CPU does not
+ * execute, so that its length (what a disassembly listing steps by) is right. `map` is 1 for
+ * 0F, 2 for 0F 38, 3 for 0F 3A (SDM Vol. 2D, A.3 opcode maps).
+ */
+function skipSseOperands(d: Decoder, i: Insn, map: number, b: number): void {
+  if (map === 1 && b === 0x77) return; // EMMS, VZEROUPPER: no ModRM
+  modrm(d, i, false);
+  if (map === 3 || (map === 1 && ((b >= 0x70 && b <= 0x73) || b === 0xc2 || (b >= 0xc4 && b <= 0xc6)))) d.next();
+}
+
+/** VEX (C4: three bytes, C5: two) in 64-bit mode: skipped to the opcode, then its operands. */
+function skipVex(d: Decoder, i: Insn, b: number): void {
+  const map = b === 0xc5 ? 1 : d.next() & 0x1f;
+  d.next();
+  skipSseOperands(d, i, map, d.next());
 }
 
 /** A ByteSource over the CPU's instruction fetch at CS:RIP. */

@@ -325,8 +325,8 @@ export function decodeSystemGroup(d: { mode: number; rex: number; next(): number
     i.size = vsz;
     modrm(false);
     switch (reg) {
-      case 0: set('sldt', 'Ev', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.LDTR], 0); }); return;
-      case 1: set('str', 'Ev', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.TR], 0); }); return;
+      case 0: set('sldt', 'Ewv', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.LDTR], 0); }); return;
+      case 1: set('str', 'Ewv', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.TR], 0); }); return;
       case 2: set('lldt', 'Ew', (c, x) => lldtLtr(c, x, false)); return;
       case 3: set('ltr', 'Ew', (c, x) => lldtLtr(c, x, true)); return;
       case 4: case 5: set(reg === 4 ? 'verr' : 'verw', 'Ew', reg === 4 ? verr : verw); return;
@@ -439,15 +439,15 @@ export function vmxInstruction(c: Cpu, i: Insn): void {
   else throw new CpuFault(Vector.UD, -1, `${i.mnemonic}: this processor has no VMX`);
 }
 
-export function decodeVmxGroup9(i: Insn): void {
-  const names = ['', '', '', '', '', '', i.rep === 0xf3 ? 'vmxon' : i.rep === 0 && i.size !== 2 ? 'vmptrld' : 'vmclear', 'vmptrst'];
+/** 0F C7 /6 and /7 with a memory operand: F3 selects VMXON, 66 VMCLEAR, none VMPTRLD (SDM Vol. 3C, 31.3). */
+export function decodeVmxGroup9(i: Insn, has66: boolean): void {
+  const names = ['', '', '', '', '', '', i.rep === 0xf3 ? 'vmxon' : has66 ? 'vmclear' : i.rep === 0 ? 'vmptrld' : '', 'vmptrst'];
   const name = names[i.cc];
   if (name !== '' && i.rm < 0) { i.mnemonic = name; i.form = 'M'; i.exec = vmxInstruction; }
 }
 
 export function decodeTwoByteSystem(d: { mode: number }, i: Insn, b: number, modrm: () => void, vsz: number): void {
-  void d;
-  if (b === 0x78 || b === 0x79) { i.size = 8; modrm(); i.mnemonic = b === 0x78 ? 'vmread' : 'vmwrite'; i.form = b === 0x78 ? 'Ey,Gy' : 'Gy,Ey'; i.exec = vmxInstruction; return; }
+  if (b === 0x78 || b === 0x79) { i.size = d.mode === 64 ? 8 : 4; modrm(); i.mnemonic = b === 0x78 ? 'vmread' : 'vmwrite'; i.form = b === 0x78 ? 'Ey,Gy' : 'Gy,Ey'; i.exec = vmxInstruction; return; }
   void vsz;
 }
 

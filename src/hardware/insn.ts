@@ -35,6 +35,10 @@ export class Insn {
   scale = 0;
   dispLo = 0;
   dispHi = 0;
+  /** A SIB byte was present (the disassembler shows a SIB without index as riz/eiz). */
+  sib = false;
+  /** Bytes of ModRM displacement that follow mod = 1 or 2 (0 otherwise). */
+  dispBytes = 0;
   /** Effective segment of the memory operand, and an explicit override (-1 none). */
   seg = 3;
   segOverride = -1;
@@ -46,6 +50,9 @@ export class Insn {
   imm2 = 0;
   /** Condition code, or the group sub-opcode (ModRM.reg) where the opcode has one. */
   cc = 0;
+  /** For the disassembler: 66 prefixes beyond the first, and a segment prefix 64-bit mode ignores. */
+  extra66 = 0;
+  ignoredSeg = 0;
   /** 0, 0xf2 (REPNE) or 0xf3 (REP/REPE). */
   rep = 0;
   lock = false;
