@@ -439,8 +439,8 @@ export class VmxVcpu {
     const regs = this.regsImage;
     const leaf = Number(regs.getRegOfIndex(0) & 0xffffffffn), sub = Number(regs.getRegOfIndex(1) & 0xffffffffn);
     const out = leaf === 0x40000000 ? hypervisorLeaf() : cpuidLookup(this.cpu.cpuidTable, leaf, sub);
-    let [a, b, cx, d] = out;
-    if (leaf === 1) cx = ((cx & ~(1 << 5)) | (1 << 31)) >>> 0;
+    const [a, b, c0, d] = out;
+    const cx = leaf === 1 ? ((c0 & ~(1 << 5)) | (1 << 31)) >>> 0 : c0;
     regs.setRegOfIndex(0, BigInt(a >>> 0));
     regs.setRegOfIndex(3, BigInt(b >>> 0));
     regs.setRegOfIndex(1, BigInt(cx >>> 0));
@@ -513,7 +513,7 @@ export class VmxVcpu {
   }
 }
 
-/** CPUID 40000000H: the hypervisor's vendor leaf ("VMXDebugVMX\0"). */
+/** CPUID 40000000H: the hypervisor's vendor leaf ("vmx-debug   " in EBX, ECX, EDX). */
 function hypervisorLeaf(): [number, number, number, number] {
   const id = 'vmx-debug   ';
   const word = (k: number) => id.charCodeAt(k) | id.charCodeAt(k + 1) << 8 | id.charCodeAt(k + 2) << 16 | id.charCodeAt(k + 3) << 24;
