@@ -6,7 +6,8 @@ import { decodeMsrCommand } from './decode';
 import { disasmCommand } from './disasm';
 import { exitReasonCommand } from './exit-reason';
 import { tablesCommand } from './tables';
+import { runCommand } from './run';
 
-export const COMMANDS: readonly Command[] = Object.freeze([tablesCommand, decodeMsrCommand, exitReasonCommand, disasmCommand]);
+export const COMMANDS: readonly Command[] = Object.freeze([runCommand, tablesCommand, decodeMsrCommand, exitReasonCommand, disasmCommand]);
 
 for (const c of COMMANDS) checkSpec(c.spec);

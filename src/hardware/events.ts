@@ -19,7 +19,7 @@ export interface InterruptController {
 /** Whether anything could be taken now; checked once per block, so it stays cheap. */
 export function eventsMayBePending(cpu: Cpu): boolean {
   return cpu.nmiPending || cpu.eventWatch || cpu.icount >= cpu.eventDeadline ||
-    (cpu.interruptController !== undefined && (cpu.flagsOther & Flag.IF) !== 0);
+    (cpu.interruptController !== undefined && ((cpu.flagsOther & Flag.IF) !== 0 || (cpu.interceptMask & Intercept.INTERRUPT) !== 0));
 }
 
 /**
@@ -43,12 +43,13 @@ export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
     return deliver(cpu, Vector.NMI);
   }
   const pic = cpu.interruptController;
-  if (pic !== undefined && (cpu.flagsOther & Flag.IF) !== 0 && pic.hasInterrupt()) {
-    // with external-interrupt exiting the VMX layer decides whether to acknowledge
+  if (pic !== undefined && pic.hasInterrupt()) {
+    // external-interrupt exiting takes the interrupt whatever RFLAGS.IF says (SDM Vol. 3C, 26.2);
+    // the VMX layer decides whether to acknowledge it
     if ((cpu.interceptMask & Intercept.INTERRUPT) !== 0 && hooks?.event?.(cpu, Intercept.INTERRUPT) === true) {
       return { kind: 'intercept', intercept: Intercept.INTERRUPT };
     }
-    return deliver(cpu, pic.acknowledge() & 0xff);
+    if ((cpu.flagsOther & Flag.IF) !== 0) return deliver(cpu, pic.acknowledge() & 0xff);
   }
   return undefined;
 }

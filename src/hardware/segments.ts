@@ -87,6 +87,8 @@ export function markAccessed(cpu: Cpu, selector: number, d: Descriptor): void {
 
 /** Loads the visible and hidden parts of a segment register from a descriptor. */
 export function loadSegmentCache(cpu: Cpu, seg: number, selector: number, d: Descriptor, upperBase = 0): void {
+  // loading a code or data segment sets its accessed bit, in the descriptor and the cache (SDM 3.4.5.1)
+  if ((d.hi & 0x1000) !== 0 && seg < 6) markAccessed(cpu, selector, d);
   cpu.segSel[seg] = selector;
   cpu.segBase[2 * seg] = descriptorBase(d) | 0;
   cpu.segBase[2 * seg + 1] = upperBase;

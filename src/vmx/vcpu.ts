@@ -66,7 +66,7 @@ const ENTRYC = (...n: string[]) => controlMask(ENTRY_CONTROLS, ...n);
 const INTERRUPT_WINDOW = PROC('interrupt-window exiting');
 const IA32E_GUEST = ENTRYC('IA-32e mode guest');
 
-const CR0_PE = 1, CR0_NE = 0x20, CR0_PG = 0x80000000;
+const CR0_PE = 1, CR0_NE = 0x20, CR0_PG = 0x80000000, CR0_RESET = 0x60000010;
 const CR4_PAE = 0x20, CR4_VMXE = 0x2000;
 /** CR0 bits the VMM owns: NE is fixed to 1 in VMX operation, the guest sees its own choice. */
 const CR0_OWNED = CR0_NE;
@@ -189,8 +189,9 @@ export class VmxVcpu {
       // x86_vcpu starts the guest at 0000:entry in real-address mode (unrestricted guest)
       seg('CS', 0, 0n, 0xffff, 0x9b);
       for (const s of data) seg(s, 0, 0n, 0xffff, 0x93);
-      v.write('GUEST_CR0', CR0_NE | 0x10);
-      v.write('CR0_READ_SHADOW', 0x10);
+      // the power-on CR0 (CD, NW, ET; SDM Vol. 3A, 10.1.1), with NE held at 1 underneath
+      v.write('GUEST_CR0', CR0_RESET | CR0_NE);
+      v.write('CR0_READ_SHADOW', CR0_RESET);
       v.write('GUEST_CR4', CR4_VMXE);
       v.write('GUEST_IA32_EFER', 0);
       v.write('GUEST_RIP', entry);
@@ -214,7 +215,7 @@ export class VmxVcpu {
     }
     v.write('CR4_READ_SHADOW', mode === 'long' ? CR4_PAE : 0);
     v.write('GUEST_GDTR_BASE', options.gdt ?? 0);
-    v.write('GUEST_GDTR_LIMIT', options.gdt !== undefined ? 0x27 : 0xffff);
+    v.write('GUEST_GDTR_LIMIT', options.gdt !== undefined ? 0x1f : 0xffff);
     v.write('GUEST_IDTR_BASE', 0);
     v.write('GUEST_IDTR_LIMIT', 0xffff);
     v.write('GUEST_LDTR_AR_BYTES', 0x10000);
