@@ -7,6 +7,7 @@ import { CPU_LOOP_INSNS_PER_ITERATION, runCpuLoop } from './cpu-loop';
 import { runNativeCpuLoop } from './native';
 import { COPY_BYTES, runRepMovsb } from './rep-movsb';
 import { runCallRet } from './call-ret';
+import { runCpuidExits, runIoExits } from './vmx-exits';
 import { Report, seconds } from './report';
 
 interface Counts {
@@ -14,6 +15,7 @@ interface Counts {
   native: number;
   movsbRepeats: number;
   callRet: number;
+  exits: number;
 }
 
 // Full counts: each emulated run takes about a second or two at the current speed.
@@ -22,6 +24,7 @@ const FULL: Counts = {
   native: 1_000_000_000, // 10 G instructions: about half a second on a current host
   movsbRepeats: 500, // 32 MiB copied
   callRet: 20_000_000, // 100 M instructions
+  exits: 1_000_000, // a million exits of each kind
 };
 
 function scaled(c: Counts, divisor: number): Counts {
@@ -30,6 +33,7 @@ function scaled(c: Counts, divisor: number): Counts {
     native: Math.ceil(c.native / divisor),
     movsbRepeats: Math.ceil(c.movsbRepeats / divisor),
     callRet: Math.ceil(c.callRet / divisor),
+    exits: Math.ceil(c.exits / divisor),
   };
 }
 
@@ -48,6 +52,8 @@ function main(argv: string[]): void {
   runCpuLoop(warm.cpuLoop);
   runRepMovsb(warm.movsbRepeats);
   runCallRet(warm.callRet);
+  runCpuidExits(warm.exits);
+  runIoExits(warm.exits);
 
   const loop = runCpuLoop(counts.cpuLoop);
   const emulated = mips(loop.instructions, loop.seconds);
@@ -71,6 +77,11 @@ function main(argv: string[]): void {
   const calls = runCallRet(counts.callRet);
   report.figure('call-ret', mips(calls.instructions, calls.seconds), 'MIPS',
     `${calls.instructions} instructions in ${seconds(calls.seconds)}`);
+
+  const cpuid = runCpuidExits(counts.exits);
+  report.figure('cpuid-exits', cpuid.exits / cpuid.seconds, 'exits/s', `${cpuid.exits} exits handled by VmxVcpu in ${seconds(cpuid.seconds)}`);
+  const io = runIoExits(counts.exits);
+  report.figure('io-exits', io.exits / io.seconds, 'exits/s', `${io.exits} exits handled by the VMM in ${seconds(io.seconds)}`);
 }
 
 try {

@@ -206,8 +206,8 @@ export class VmxVcpu {
     } else {
       seg('CS', 0x08, 0n, 0xffffffff, 0xa09b);
       for (const s of data) seg(s, 0x10, 0n, 0xffffffff, 0xc093);
-      v.write('GUEST_CR0', CR0_PE | CR0_NE | CR0_PG | 0x10 | 0x10000);
-      v.write('CR0_READ_SHADOW', CR0_PE | CR0_PG | 0x10 | 0x10000);
+      v.write('GUEST_CR0', (CR0_PE | CR0_NE | CR0_PG | 0x10 | 0x10000) >>> 0);
+      v.write('CR0_READ_SHADOW', (CR0_PE | CR0_PG | 0x10 | 0x10000) >>> 0);
       v.write('GUEST_CR3', options.longModePml4 ?? 0);
       v.write('GUEST_CR4', CR4_VMXE | CR4_PAE);
       v.write('GUEST_IA32_EFER', 0x500);

@@ -30,6 +30,9 @@ export class Vmcs {
   }
 
   write(name: string, value: bigint | number): void {
+    if (typeof value === 'number' && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new RangeError(`VMCS ${name}: ${value} is not a non-negative integer (use >>> 0 or a bigint)`);
+    }
     vmwrite(this.unit, Vmcs.field(name).encoding, BigInt.asUintN(64, BigInt(value)));
   }
 
