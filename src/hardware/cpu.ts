@@ -71,6 +71,9 @@ export class Cpu extends CpuState {
   hi = 0;
   eaLo = 0;
   eaHi = 0;
+  /** Segment of the last computed address when it needs limit/type checks (else -1), and its offset. */
+  eaSeg = -1;
+  eaOff = 0;
   /** Instructions retired since reset. */
   icount = 0;
   /** Bits of Intercept that the hooks want to see; zero costs nothing per instruction. */
