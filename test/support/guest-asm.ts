@@ -91,3 +91,27 @@ export function tssDescriptor(base: number, limit = 0x67, busy = false, dpl = 0)
 export function quads(values: bigint[]): string[] {
   return values.map((v) => `.quad 0x${v.toString(16)}`);
 }
+
+/** Fields of a 32-bit TSS to write (SDM Vol. 3A, Figure 8-2); absent ones are zero. */
+export interface Tss32Fields {
+  link?: number; esp0?: number; ss0?: number; esp1?: number; ss1?: number; esp2?: number; ss2?: number;
+  cr3?: number; eip?: number; eflags?: number;
+  eax?: number; ecx?: number; edx?: number; ebx?: number; esp?: number; ebp?: number; esi?: number; edi?: number;
+  es?: number; cs?: number; ss?: number; ds?: number; fs?: number; gs?: number; ldt?: number;
+}
+
+/** Offsets of the TSS fields, written here from the SDM's figure (not from the emulator). */
+export const TSS32_OFFSETS: Record<keyof Tss32Fields, number> = {
+  link: 0x00, esp0: 0x04, ss0: 0x08, esp1: 0x0c, ss1: 0x10, esp2: 0x14, ss2: 0x18, cr3: 0x1c, eip: 0x20, eflags: 0x24,
+  eax: 0x28, ecx: 0x2c, edx: 0x30, ebx: 0x34, esp: 0x38, ebp: 0x3c, esi: 0x40, edi: 0x44,
+  es: 0x48, cs: 0x4c, ss: 0x50, ds: 0x54, fs: 0x58, gs: 0x5c, ldt: 0x60,
+};
+
+export function writeTss32(mem: PhysicalMemory, base: number, f: Tss32Fields): void {
+  for (let k = 0; k < 0x68; k += 4) mem.write(base + k, 4, 0);
+  for (const [name, value] of Object.entries(f) as Array<[keyof Tss32Fields, number]>) mem.write(base + TSS32_OFFSETS[name], 4, value >>> 0);
+}
+
+export function readTss32(mem: PhysicalMemory, base: number, name: keyof Tss32Fields): number {
+  return mem.read(base + TSS32_OFFSETS[name], 4);
+}
