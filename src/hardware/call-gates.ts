@@ -5,7 +5,7 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
-import { Ar, Seg } from './cpu-state';
+import { Ar, Flag, Seg } from './cpu-state';
 import { Descriptor, descriptorAr, descriptorLimit, loadSegmentCache, readDescriptor, readSystem32, readSystem64 } from './segments';
 import { push } from './stack';
 import { CALL_GATE64, restoreSegment, saveSegment, SysType } from './system-descriptors';
@@ -50,6 +50,8 @@ function callGate(c: Cpu, kind: FarKind, gateSel: number, gate: Descriptor, i: I
   let offHi = 0;
   if (gateSize === 8) {
     // the upper half of a 16-byte gate: offset 63:32 and a type field that must be zero
+    const tableLimit = (gateSel & 4) !== 0 ? c.segLimit[Seg.LDTR] : c.gdtrLimit;
+    if ((gateSel & 0xfff8) + 15 > tableLimit) throw new CpuFault(Vector.GP, gateErr, '64-bit call gate extends beyond the table limit');
     const addr = descriptorAddress(c, gateSel) + 8n;
     const upper = readSystem64(c, addr);
     if (((upper >> 40n) & 0x1fn) !== 0n) throw new CpuFault(Vector.GP, gateErr, '64-bit call gate upper type not zero');
@@ -72,25 +74,27 @@ function callGate(c: Cpu, kind: FarKind, gateSel: number, gate: Descriptor, i: I
 
   const oldCs = c.segSel[Seg.CS];
   const oldCpl = c.cpl;
+  const savedCs = saveSegment(c, Seg.CS);
   const savedSs = saveSegment(c, Seg.SS);
   const savedRsp = c.getReg(4);
   const inner = kind === 'call' && !conforming && cdpl < c.cpl;
+  // CS first: in IA-32e mode the pushes use the 64-bit stack of the target's mode
+  loadSegmentCache(c, Seg.CS, (codeSel & 0xfffc) | (inner ? cdpl : oldCpl), cd);
   try {
     if (inner) {
-      enterInnerStack(c, cdpl, gate.hi & 0x1f, gateSize, i.nextLo, i.nextHi);
+      enterInnerStack(c, cdpl, gate.hi & 0x1f, gateSize, oldCs, i.nextLo, i.nextHi);
     } else if (kind === 'call') {
       push(c, gateSize, oldCs, 0);
       push(c, gateSize, i.nextLo, i.nextHi);
     }
   } catch (e) {
     c.cpl = oldCpl;
+    restoreSegment(c, Seg.CS, savedCs);
     restoreSegment(c, Seg.SS, savedSs);
     c.setReg(4, savedRsp);
     throw e;
   }
-  const newCpl = inner ? cdpl : c.cpl;
-  c.cpl = newCpl;
-  loadSegmentCache(c, Seg.CS, (codeSel & 0xfffc) | newCpl, cd);
+  c.cpl = inner ? cdpl : oldCpl;
   c.ip[0] = offLo;
   c.ip[1] = offHi;
 }
@@ -101,10 +105,9 @@ function callGate(c: Cpu, kind: FarKind, gateSel: number, gate: Descriptor, i: I
  * 5.8.5 and Figure 5-13). In IA-32e mode SS becomes a null selector with RPL = new CPL and
  * nothing is copied (5.8.5.1).
  */
-function enterInnerStack(c: Cpu, dpl: number, count: number, gateSize: number, retLo: number, retHi: number): void {
+function enterInnerStack(c: Cpu, dpl: number, count: number, gateSize: number, oldCs: number, retLo: number, retHi: number): void {
   const oldSs = c.segSel[Seg.SS];
   const oldEspLo = c.r[8], oldEspHi = c.r[9];
-  const oldCs = c.segSel[Seg.CS];
   const trErr = c.segSel[Seg.TR] & 0xfffc;
   const tss = c.segmentBase(Seg.TR);
   if (gateSize === 8) {
@@ -175,7 +178,7 @@ export function descriptorAddress(c: Cpu, sel: number): bigint {
 
 /** Reads the descriptor for a far transfer when it may be a system one (protected mode, non-null). */
 export function readFarDescriptor(c: Cpu, sel: number): Descriptor | undefined {
-  if ((c.cr0 & 1) === 0 || (c.flagsOther & 0x20000) !== 0 || (sel & 0xfffc) === 0) return undefined;
+  if ((c.cr0 & 1) === 0 || (c.flagsOther & Flag.VM) !== 0 || (sel & 0xfffc) === 0) return undefined;
   const d = readDescriptor(c, sel);
   return (descriptorAr(d) & Ar.S) === 0 ? d : undefined;
 }

@@ -4,7 +4,7 @@
 // describes; expected stacks, selectors and error codes follow the SDM rules for those inputs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { callGate, flatCode32, flatData32, tssDescriptor, writeTss32 } from '../support/guest-asm';
+import { callGate, flatCode32, flatData32, loadGuest, tssDescriptor, writeTss32 } from '../support/guest-asm';
 import { GUEST_ORIGIN, machine, protectedModeGuest, stopOnExceptions, summary, KERNEL_CS, KERNEL_DS } from '../support/pm-machine';
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu } from '../../src/hardware/cpu';
@@ -186,4 +186,37 @@ test('IA-32e mode: CALL through a 64-bit call gate from ring 3 to 64-bit ring 0 
   assert.equal(cpu.getReg(5), 0x08n, 'CS = gate selector');
   assert.equal(cpu.getReg(15), 0x9000n, 'RETFQ restored ring 3\'s RSP');
   assert.equal(cpu.cpl, 3);
+});
+
+test('IA-32e mode: a 64-bit call gate called from compatibility mode pushes 64-bit values on the 64-bit inner stack', { skip }, () => {
+  const mem = new PhysicalMemory(1 << 24);
+  const cpu = new Cpu(mem);
+  enterLongMode(cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 1 });
+  const tss = 0x8000, origin = 0x100000;
+  const put = (at: number, v: bigint) => { mem.write(at, 4, Number(v & 0xffffffffn)); mem.write(at + 4, 4, Number(v >> 32n)); };
+  // enterLongMode's GDT plus: 0x28 64-bit TSS, 0x38 64-bit call gate (16 bytes each), 0x48 32-bit ring-3 code
+  put(0x1000 + 0x28, tssDescriptor(tss, 0x67, true)); put(0x1000 + 0x30, 0n);
+  put(0x1000 + 0x48, flatCode32(3));
+  cpu.gdtrLimit = 0x4f;
+  mem.write(tss + 4, 4, 0x7000); mem.write(tss + 8, 4, 0);
+  cpu.segSel[Seg.TR] = 0x28; cpu.segBase[2 * Seg.TR] = tss; cpu.segBase[2 * Seg.TR + 1] = 0; cpu.segLimit[Seg.TR] = 0x67; cpu.segAr[Seg.TR] = 0x8b;
+  const target = origin + 0x200;
+  put(0x1000 + 0x38, callGate(0x08, target, 3, 0, 0xc)); put(0x1000 + 0x40, 0n);
+  loadGuest(mem, [
+    '.code64', 'mov rsp, 0x9000', 'jmp fword ptr [rip + to_compat]', 'to_compat: .long compat', '.word 0x4b',
+    '.code32', 'compat: mov esp, 0x9800', 'call 0x3b:0', 'after: mov edi, esp', 'mov ebp, cs', 'spin: jmp spin',
+    '.code64', '.org 0x200', 'mov rax, rsp', 'mov rbx, [rsp]', 'mov rcx, [rsp + 8]', 'mov rdx, [rsp + 16]', 'mov rsi, [rsp + 24]', 'rex64 retf',
+  ], origin);
+  cpu.rip = BigInt(origin);
+  stopOnExceptions(cpu);
+  assert.equal(summary(cpu.run(40)), 'budget');
+  assert.equal(cpu.getReg(0), 0x7000n - 32n, 'four quadwords on RSP0');
+  assert.equal(cpu.getReg(1), 0x4bn, 'caller CS (compatibility mode)');
+  assert.equal(cpu.getReg(2), 0x9800n, 'caller ESP, zero-extended');
+  assert.equal(cpu.getReg(6), 0x1bn, 'caller SS');
+  assert.equal(cpu.getReg(7), 0x9800n, 'RETFQ restored the caller\'s stack');
+  assert.equal(cpu.getReg(5), 0x4bn, 'back in the compatibility-mode segment');
+  assert.equal(cpu.decodeMode(), 32);
+  // CALL ptr16:32 is 7 bytes; the return RIP is the instruction after it
+  assert.equal(mem.read(Number(cpu.getReg(3)), 2), 0xe789, 'return RIP points at "mov edi, esp" (89 E7)');
 });
