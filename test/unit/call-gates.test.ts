@@ -220,3 +220,18 @@ test('IA-32e mode: a 64-bit call gate called from compatibility mode pushes 64-b
   // CALL ptr16:32 is 7 bytes; the return RIP is the instruction after it
   assert.equal(mem.read(Number(cpu.getReg(3)), 2), 0xe789, 'return RIP points at "mov edi, esp" (89 E7)');
 });
+
+test('IRETD to ring 3 also makes DPL-0 data segment registers null and keeps a DPL-3 one', { skip }, () => {
+  const lines = protectedModeGuest([
+    `mov ax, ${TSS_SEL}`, 'ltr ax', `mov ax, ${USER_DS}`, 'mov fs, ax',
+    `push ${USER_DS}`, `push ${USER_ESP}`, 'push 0x2', `push ${USER_CS}`, 'push offset ring3', 'iretd',
+    'ring3: jmp done', '.org 0x300', 'done: nop', 'jmp done', '.org 0x700',
+  ], gdt());
+  const { cpu } = boot(lines);
+  assert.equal(summary(cpu.run(1000)), 'breakpoint');
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.getReg(4), BigInt(USER_ESP));
+  assert.equal(cpu.segSel[Seg.DS], 0, 'DS (DPL 0) null');
+  assert.equal(cpu.segSel[Seg.ES], 0, 'ES (DPL 0) null');
+  assert.equal(cpu.segSel[Seg.FS], USER_DS, 'FS (DPL 3) kept');
+});
