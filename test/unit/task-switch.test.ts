@@ -154,6 +154,16 @@ test('task-switch checks: busy TSS #GP, limit below 0x67 #TS, bad CS in the new 
   assert.equal(summary(bad.cpu.run(1000)), `exception ${TS} (${KERNEL_DS})`, 'new task CS names a data segment');
   assert.equal(bad.cpu.segSel[Seg.TR], TSS_BAD_CS, 'the fault belongs to the new task: TR already switched');
   assert.equal(bad.cpu.rip, BigInt(TASK_B_EIP), 'and RIP is the new task\'s');
+  // the same TSS descriptor with other bad fields in the TSS image (SDM Table 8-1)
+  const badWith = (f: Tss32Fields) => {
+    const m = boot(guest(`jmp ${TSS_BAD_CS}:0`, ['hlt']));
+    writeTss32(m.mem, BAD_BASE, { ...TASK_B, ...f });
+    return summary(m.cpu.run(1000));
+  };
+  assert.equal(badWith({ ss: KERNEL_CS }), `exception ${TS} (${KERNEL_CS})`, 'SS names a code segment');
+  assert.equal(badWith({ ldt: KERNEL_DS }), `exception ${TS} (${KERNEL_DS})`, 'LDT selector names a data segment');
+  assert.equal(badWith({ ds: LDT_SEL }), `exception ${TS} (${LDT_SEL})`, 'DS names a system descriptor');
+  assert.equal(badWith({}), 'halt', 'the same TSS with valid fields switches (control)');
 });
 
 test('TASK_SWITCH intercept: the hook sees the JMP before anything changes', { skip }, () => {
