@@ -7,7 +7,7 @@ import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
 import { Ar, Flag, Seg } from './cpu-state';
 import { Descriptor, descriptorAr, descriptorLimit, loadSegmentCache, readDescriptor, readSystem32, readSystem64 } from './segments';
-import { push } from './stack';
+import { peek, push } from './stack';
 import { CALL_GATE64, restoreSegment, saveSegment, SysType } from './system-descriptors';
 import { switchTaskByDescriptor } from './task-switch';
 import { Insn } from './insn';
@@ -151,23 +151,24 @@ function enterInnerStack(c: Cpu, dpl: number, count: number, gateSize: number, o
     throw new CpuFault(Vector.TS, ssErr, 'inner stack segment: RPL/DPL differ from the target DPL or not writable data');
   }
   if ((sar & Ar.P) === 0) throw new CpuFault(Vector.SS, ssErr, 'inner stack segment not present');
-  // parameters come from the caller's stack, read before anything changes
+  // parameters come from the caller's stack (with its SS checks), read before anything changes
   const params: number[] = [];
-  const oldSsBase = c.segBase[2 * Seg.SS];
-  const oldStack32 = (c.segAr[Seg.SS] & Ar.DB) !== 0;
-  for (let k = count - 1; k >= 0; k--) {
-    const off = oldStack32 ? (oldEspLo + gateSize * k) | 0 : (oldEspLo + gateSize * k) & 0xffff;
-    params.push(c.read((oldSsBase + off) | 0, 0, gateSize));
-  }
+  for (let k = count - 1; k >= 0; k--) params.push(peek(c, gateSize, gateSize * k));
   c.cpl = dpl;
   loadSegmentCache(c, Seg.SS, newSs, sd);
   if ((sar & Ar.DB) !== 0) c.r[8] = newEsp; else c.r[8] = (c.r[8] & ~0xffff) | (newEsp & 0xffff);
   c.r[9] = 0;
-  push(c, gateSize, oldSs, 0);
-  push(c, gateSize, oldEspLo, 0);
-  for (const p of params) push(c, gateSize, p, 0);
-  push(c, gateSize, oldCs, 0);
-  push(c, gateSize, retLo, 0);
+  try {
+    push(c, gateSize, oldSs, 0);
+    push(c, gateSize, oldEspLo, 0);
+    for (const p of params) push(c, gateSize, p, 0);
+    push(c, gateSize, oldCs, 0);
+    push(c, gateSize, retLo, 0);
+  } catch (e) {
+    // no room on the new stack is #SS with the new SS selector (SDM Vol. 2A CALL)
+    if (e instanceof CpuFault && e.vector === Vector.SS) throw new CpuFault(Vector.SS, ssErr, 'inner stack has no room for the call frame');
+    throw e;
+  }
 }
 
 /** Linear address of the descriptor a selector names. */

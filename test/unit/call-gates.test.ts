@@ -4,7 +4,7 @@
 // describes; expected stacks, selectors and error codes follow the SDM rules for those inputs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { callGate, flatCode32, flatData32, loadGuest, tssDescriptor, writeTss32 } from '../support/guest-asm';
+import { callGate, flatCode32, flatData32, loadGuest, segmentDescriptor, tssDescriptor, writeTss32 } from '../support/guest-asm';
 import { GUEST_ORIGIN, machine, protectedModeGuest, stopOnExceptions, summary, KERNEL_CS, KERNEL_DS } from '../support/pm-machine';
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu } from '../../src/hardware/cpu';
@@ -17,7 +17,7 @@ const GP = 13, NP = 11, TS = 10;
 
 // GDT layout of these guests (index 3 on); selectors are index * 8
 const USER_CS = 0x18 | 3, USER_DS = 0x20 | 3, TSS_SEL = 0x28;
-const GATE_RING0 = 0x30, GATE_DPL0 = 0x38, GATE_ABSENT = 0x40, GATE16 = 0x48, GATE_TO_USER = 0x50, GATE_NULL = 0x58, GATE_JMP_SAME = 0x60;
+const GATE_RING0 = 0x30, GATE_DPL0 = 0x38, GATE_ABSENT = 0x40, GATE16 = 0x48, GATE_TO_USER = 0x50, GATE_NULL = 0x58, GATE_JMP_SAME = 0x60, SMALL_STACK = 0x68;
 const TSS_BASE = 0x20000, RESULTS = 0x30000;
 const ESP0 = 0x5000, USER_ESP = 0x6000;
 /** Where the guest's pieces sit: fixed offsets so gate descriptors can name them. */
@@ -33,10 +33,11 @@ function gdt(overrides: Partial<Record<number, bigint>> = {}): bigint[] {
     [GATE_TO_USER]: callGate(USER_CS, TARGET, 0, 0),
     [GATE_NULL]: callGate(0, TARGET, 3, 0),
     [GATE_JMP_SAME]: callGate(USER_CS, SAME, 3, 0),
+    [SMALL_STACK]: segmentDescriptor({ base: 0x200000, limit: 0xfff, type: 0x3, db: true }),
     ...overrides,
   };
   const out: bigint[] = [];
-  for (let sel = 0x18; sel <= 0x60; sel += 8) out.push(table[sel]);
+  for (let sel = 0x18; sel <= SMALL_STACK; sel += 8) out.push(table[sel]);
   return out;
 }
 
@@ -154,6 +155,20 @@ test('an inner stack selector in the TSS that is not ring-0 writable data raises
   assert.equal(summary(m.cpu.run(1000)), `exception ${TS} (${USER_DS & 0xfffc})`);
   assert.equal(m.cpu.cpl, 3, 'the fault is taken in the caller, nothing changed');
   assert.equal(m.cpu.getReg(4), BigInt(USER_ESP));
+});
+
+test('an inner stack without room for the frame (old SS:ESP, 2 parameters, CS:EIP) raises #SS(new SS)', { skip }, () => {
+  const m = boot(ring3Guest([`call ${GATE_RING0 | 3}:0`], ['retf 8']));
+  const SS_FAULT = 12;
+  // ESP0 = 20 leaves room for five of the six dwords the call needs (SDM Figure 5-13)
+  writeTss32(m.mem, TSS_BASE, { esp0: 20, ss0: SMALL_STACK });
+  assert.equal(summary(m.cpu.run(1000)), `exception ${SS_FAULT} (${SMALL_STACK})`);
+  assert.equal(m.cpu.cpl, 3, 'nothing changed in the caller');
+  assert.equal(m.cpu.segSel[Seg.SS], USER_DS);
+  assert.equal(m.cpu.getReg(4), BigInt(USER_ESP));
+  writeTss32(m.mem, TSS_BASE, { esp0: 24, ss0: SMALL_STACK });
+  m.cpu.interceptMask = 0;
+  assert.equal(summary(m.cpu.run(1000)), 'breakpoint', 'with room for all six the call and return go through (control)');
 });
 
 test('IA-32e mode: CALL through a 64-bit call gate from ring 3 to 64-bit ring 0 and RETFQ back', { skip }, () => {
