@@ -256,7 +256,7 @@ export function farTransfer(c: Cpu, sel: number, offLo: number, offHi: number, s
   if ((sel & 0xfffc) === 0) throw new CpuFault(Vector.GP, 0, 'far transfer to a null selector');
   const d = readDescriptor(c, sel);
   const ar = descriptorAr(d);
-  if ((ar & Ar.S) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer through a system descriptor (gates are not supported)');
+  if ((ar & Ar.S) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer to a system descriptor (handled by call-gates.ts before this point)');
   if ((ar & 8) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer to a data segment');
   const dpl = (ar >> 5) & 3;
   const conforming = (ar & 4) !== 0;

@@ -171,6 +171,12 @@ function taskSwitch(c: Cpu, newSel: number, newDesc: Descriptor, source: TaskSou
     }
   }
   if ((newFlags & Flag.VM) === 0 && (c.ip[0] >>> 0) > c.segLimit[Seg.CS]) throw new CommittedFault(Vector.GP, 0, 'new task EIP beyond its CS limit');
+  if ((field(TSS32.TRAP) & 1) !== 0) {
+    // the debug trap flag: #DB once the switch is complete, before the new task's first
+    // instruction, with DR6.BT saying why (SDM Vol. 3A, 8.2.1 and 18.3.1.5)
+    c.dr[6] |= 0x8000n;
+    throw new CommittedFault(Vector.DB, -1, 'TSS debug trap flag');
+  }
 }
 
 function committed(vector: number, sel: number, ext: number, why: string): CommittedFault {

@@ -98,13 +98,15 @@ export interface Tss32Fields {
   cr3?: number; eip?: number; eflags?: number;
   eax?: number; ecx?: number; edx?: number; ebx?: number; esp?: number; ebp?: number; esi?: number; edi?: number;
   es?: number; cs?: number; ss?: number; ds?: number; fs?: number; gs?: number; ldt?: number;
+  /** Bit 0: T (debug trap); bits 31:16: I/O map base. */
+  trap?: number;
 }
 
 /** Offsets of the TSS fields, written here from the SDM's figure (not from the emulator). */
 export const TSS32_OFFSETS: Record<keyof Tss32Fields, number> = {
   link: 0x00, esp0: 0x04, ss0: 0x08, esp1: 0x0c, ss1: 0x10, esp2: 0x14, ss2: 0x18, cr3: 0x1c, eip: 0x20, eflags: 0x24,
   eax: 0x28, ecx: 0x2c, edx: 0x30, ebx: 0x34, esp: 0x38, ebp: 0x3c, esi: 0x40, edi: 0x44,
-  es: 0x48, cs: 0x4c, ss: 0x50, ds: 0x54, fs: 0x58, gs: 0x5c, ldt: 0x60,
+  es: 0x48, cs: 0x4c, ss: 0x50, ds: 0x54, fs: 0x58, gs: 0x5c, ldt: 0x60, trap: 0x64,
 };
 
 export function writeTss32(mem: PhysicalMemory, base: number, f: Tss32Fields): void {

@@ -166,6 +166,18 @@ test('task-switch checks: busy TSS #GP, limit below 0x67 #TS, bad CS in the new 
   assert.equal(badWith({}), 'halt', 'the same TSS with valid fields switches (control)');
 });
 
+test('a new TSS with the T flag raises #DB before the new task\'s first instruction, DR6.BT set', { skip }, () => {
+  const m = boot(guest(`jmp ${TSS_B}:0`, ['hlt']));
+  writeTss32(m.mem, B_BASE, { ...TASK_B, trap: 1 });
+  assert.equal(summary(m.cpu.run(1000)), 'exception 1 (-1)');
+  assert.equal(m.cpu.rip, BigInt(TASK_B_EIP), 'in the new task, at its first instruction');
+  assert.equal(m.cpu.segSel[Seg.TR], TSS_B);
+  assert.equal(m.cpu.dr[6] & 0x8000n, 0x8000n, 'DR6.BT');
+  const plain = boot(guest(`jmp ${TSS_B}:0`, ['hlt']));
+  assert.equal(summary(plain.cpu.run(1000)), 'halt', 'without T no #DB (control)');
+  assert.equal(plain.cpu.dr[6] & 0x8000n, 0n);
+});
+
 test('TASK_SWITCH intercept: the hook sees the JMP before anything changes', { skip }, () => {
   const { cpu, mem } = boot(guest(`jmp ${TSS_B}:0`, ['hlt']));
   const seen: string[] = [];
