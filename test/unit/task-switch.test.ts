@@ -144,6 +144,15 @@ test('#GP through a task gate in the IDT: switch to task B, error code on B\'s s
   assert.equal(gdtType(cpu, mem, TSS_B), 0xb);
 });
 
+test('INT n through a task gate: saved EIP is the next instruction, no error code pushed', { skip }, () => {
+  const { cpu, mem } = boot(guest('int 13', ['hlt']));
+  assert.equal(summary(cpu.run(1000)), 'halt');
+  assert.equal(cpu.segSel[Seg.TR], TSS_B);
+  assert.equal(readTss32(mem, A_BASE, 'eip'), SWITCH_AT + 2, 'INT imm8 is 2 bytes (CD 0D)');
+  assert.equal(cpu.getReg(4), 0x9000n, 'nothing pushed on task B\'s stack');
+  assert.equal(readTss32(mem, B_BASE, 'link'), TSS_A);
+});
+
 test('task-switch checks: busy TSS #GP, limit below 0x67 #TS, bad CS in the new task #TS delivered there', { skip }, () => {
   const busy = boot(guest(`jmp ${TSS_A}:0`, ['hlt']));
   assert.equal(summary(busy.cpu.run(1000)), `exception ${GP} (${TSS_A})`, 'JMP to the busy current TSS');
