@@ -61,12 +61,16 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
   }
   const asize = i.asize;
   if (asize === 8) {
-    if (i.seg >= Seg.FS) {
-      const s = (lo >>> 0) + (c.segBase[2 * i.seg] >>> 0);
-      lo = s | 0;
-      hi = (hi + c.segBase[2 * i.seg + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
-    } else if (i.seg === Seg.SS && ((hi << 16) >> 16) !== hi) {
-      throw nonCanonicalStack();
+    // 64-bit mode knows only DS, SS, FS and GS here (other overrides are ignored): the common
+    // DS case costs the one comparison it always did
+    if (i.seg !== Seg.DS) {
+      if (i.seg >= Seg.FS) {
+        const s = (lo >>> 0) + (c.segBase[2 * i.seg] >>> 0);
+        lo = s | 0;
+        hi = (hi + c.segBase[2 * i.seg + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
+      } else if (i.seg === Seg.SS && ((hi << 16) >> 16) !== hi) {
+        throw nonCanonicalStack();
+      }
     }
     c.eaLo = lo;
     c.eaHi = hi;
