@@ -17,7 +17,7 @@ const GP = 13, NP = 11, TS = 10;
 
 // GDT layout of these guests (index 3 on); selectors are index * 8
 const USER_CS = 0x18 | 3, USER_DS = 0x20 | 3, TSS_SEL = 0x28;
-const GATE_RING0 = 0x30, GATE_DPL0 = 0x38, GATE_ABSENT = 0x40, GATE16 = 0x48, GATE_TO_USER = 0x50, GATE_NULL = 0x58, GATE_JMP_SAME = 0x60, SMALL_STACK = 0x68;
+const GATE_RING0 = 0x30, GATE_DPL0 = 0x38, GATE_ABSENT = 0x40, GATE16 = 0x48, GATE_TO_USER = 0x50, GATE_NULL = 0x58, GATE_JMP_SAME = 0x60, SMALL_STACK = 0x68, GATE16_INNER = 0x70;
 const TSS_BASE = 0x20000, RESULTS = 0x30000;
 const ESP0 = 0x5000, USER_ESP = 0x6000;
 /** Where the guest's pieces sit: fixed offsets so gate descriptors can name them. */
@@ -34,10 +34,11 @@ function gdt(overrides: Partial<Record<number, bigint>> = {}): bigint[] {
     [GATE_NULL]: callGate(0, TARGET, 3, 0),
     [GATE_JMP_SAME]: callGate(USER_CS, SAME, 3, 0),
     [SMALL_STACK]: segmentDescriptor({ base: 0x200000, limit: 0xfff, type: 0x3, db: true }),
+    [GATE16_INNER]: callGate(KERNEL_CS, TARGET16, 3, 1, 0x4),
     ...overrides,
   };
   const out: bigint[] = [];
-  for (let sel = 0x18; sel <= SMALL_STACK; sel += 8) out.push(table[sel]);
+  for (let sel = 0x18; sel <= GATE16_INNER; sel += 8) out.push(table[sel]);
   return out;
 }
 
@@ -147,6 +148,21 @@ test('a 16-bit call gate pushes 16-bit CS and IP and ignores the upper offset bi
   // CALL ptr16:32 is 7 bytes (9A, 4-byte offset, 2-byte selector): the return IP follows it
   assert.equal(cpu.getReg(2), BigInt((GUEST_ORIGIN + 0x280 + 7) & 0xffff), 'IP word');
   assert.equal(cpu.ip[0], DONE);
+});
+
+test('a 16-bit call gate to ring 0 copies its parameter as a word and pushes a 16-bit frame', { skip }, () => {
+  const { cpu, mem } = boot(ring3Guest([`mov ax, ${USER_DS}`, 'mov ds, ax', 'push 0xbeef', 'jmp callsite', '.org 0x250', `callsite: call ${GATE16_INNER | 3}:0`], [], [
+    'mov ebx, esp', ...[0, 2, 4, 6, 8].map((o) => `movzx eax, word ptr [esp + ${o}]\nmov dword ptr [${RESULTS} + ${2 * o}], eax`).flatMap((x) => x.split('\n')), 'jmp done',
+  ]));
+  assert.equal(summary(cpu.run(1000)), 'breakpoint');
+  const w = (o: number) => mem.read(RESULTS + 2 * o, 4);
+  assert.equal(cpu.getReg(3), BigInt(ESP0 - 2 * (2 + 1 + 2)), 'five words on the ring-0 stack');
+  assert.equal(w(0), (GUEST_ORIGIN + 0x250 + 7) & 0xffff, 'return IP (16 bits)');
+  assert.equal(w(2), USER_CS, 'caller CS');
+  assert.equal(w(4), 0xbeef, 'the parameter, one word');
+  assert.equal(w(6), (USER_ESP - 4) & 0xffff, 'caller SP (16 bits)');
+  assert.equal(w(8), USER_DS, 'caller SS');
+  assert.equal(cpu.cpl, 0);
 });
 
 test('an inner stack selector in the TSS that is not ring-0 writable data raises #TS(selector)', { skip }, () => {
