@@ -25,12 +25,20 @@ export const enum Vector {
   MF = 16, AC = 17, MC = 18, XM = 19, VE = 20, CP = 21,
 }
 
+/**
+ * A fault raised after an instruction or event has already switched context (a task switch
+ * whose checks fail in the new task, SDM Vol. 3A 8.3): it is delivered with RIP and the rest of
+ * the state as the new context has them, not rolled back to the instruction.
+ */
+export class CommittedFault extends CpuFault {}
+
 /** Places where VMX non-root operation may exit (SDM Vol. 3C, 26.1-26.2); the VMX layer hooks them. */
 export const enum Intercept {
   CPUID = 1 << 0, HLT = 1 << 1, IO = 1 << 2, MSR_READ = 1 << 3, MSR_WRITE = 1 << 4, CR_READ = 1 << 5,
   CR_WRITE = 1 << 6, INVLPG = 1 << 7, RDTSC = 1 << 8, DR_ACCESS = 1 << 9, PAUSE = 1 << 10, XSETBV = 1 << 11,
   INVD = 1 << 12, WBINVD = 1 << 13, RDPMC = 1 << 14, MONITOR_MWAIT = 1 << 15, DESCRIPTOR_TABLE = 1 << 16,
   EXCEPTION = 1 << 17, RDRAND = 1 << 18, VMX_INSTRUCTION = 1 << 19, GETSEC = 1 << 20, INTERRUPT = 1 << 21,
+  TASK_SWITCH = 1 << 22,
   /** An NMI about to be delivered; and an instruction boundary while `eventWatch` is set (window exiting). */
   NMI = 1 << 23, EVENT_WINDOW = 1 << 24,
 }
@@ -105,6 +113,9 @@ export class Cpu extends CpuState {
   hi = 0;
   eaLo = 0;
   eaHi = 0;
+  /** Segment of the last computed address when it needs limit/type checks (else -1), and its offset. */
+  eaSeg = -1;
+  eaOff = 0;
   /** Instructions retired since reset. */
   icount = 0;
   /** Bits of Intercept that the hooks want to see; zero costs nothing per instruction. */
@@ -266,6 +277,8 @@ export class Cpu extends CpuState {
     return phys;
   }
 
+  /** Target selector (bits 15:0) and source (bits 31:30) of the task switch being attempted (VMX exit qualification). */
+  taskSwitchExit = 0;
   /** Linear address of the last page fault, for CR2 or the VM-exit qualification. */
   pfAddress = 0n;
 
@@ -667,7 +680,7 @@ export class Cpu extends CpuState {
 
   /** Exception or stop raised inside an instruction: RIP points at the instruction. */
   private onFault(e: unknown, ins: Insn | undefined): RunOutcome | undefined {
-    if (ins !== undefined) {
+    if (ins !== undefined && !(e instanceof CommittedFault)) {
       this.ip[0] = ins.ripLo;
       this.ip[1] = ins.ripHi;
     }
@@ -676,7 +689,14 @@ export class Cpu extends CpuState {
       if ((this.interceptMask & Intercept.EXCEPTION) !== 0 && this.hooks?.exception?.(this, e.vector, e.errorCode)) {
         return this.finishStop({ kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail });
       }
-      const r = deliverEvent(this, e.vector, e.errorCode, false, ins);
+      let r;
+      try {
+        r = deliverEvent(this, e.vector, e.errorCode, false, ins);
+      } catch (x) {
+        // the delivery path asked the intercept hook (a task gate: TASK_SWITCH) and it said stop
+        if (x === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        throw x;
+      }
       return r === 'triple-fault' ? this.finishStop({ kind: 'triple-fault', vector: e.vector }) : undefined;
     }
     throw e;

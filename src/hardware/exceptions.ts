@@ -4,12 +4,14 @@
 // triple fault when #DF delivery itself faults.
 
 import type { Cpu } from './cpu';
-import { CpuFault, Vector } from './cpu';
+import { CommittedFault, CpuFault, Vector } from './cpu';
 import { Ar, Flag, Seg } from './cpu-state';
 import { getRflags, setRflags } from './flags';
 import { Insn } from './insn';
 import { descriptorAr, loadRealModeSegment, loadSegmentCache, readDescriptor, readSystem32, readSystem64 } from './segments';
 import { push } from './stack';
+import { switchTaskForEvent } from './task-switch';
+import { SysType } from './system-descriptors';
 
 const CONTRIBUTORY = new Set([Vector.DE, Vector.TS, Vector.NP, Vector.SS, Vector.GP]);
 
@@ -19,15 +21,20 @@ export type DeliveryResult = 'ok' | 'triple-fault';
  * Delivers an event. For faults the caller has set RIP to the faulting instruction; for
  * software interrupts and traps, to the next one. `errorCode` < 0 means none is pushed.
  */
-export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, software: boolean, _insn?: Insn): DeliveryResult {
+export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn?: Insn): DeliveryResult {
   let v = vector, e = errorCode, soft = software;
   for (;;) {
     try {
-      deliverOnce(cpu, v, e, soft);
+      deliverOnce(cpu, v, e, soft, insn);
       cpu.halted = false;
       return 'ok';
     } catch (f) {
       if (!(f instanceof CpuFault)) throw f;
+      if (f instanceof CommittedFault) {
+        // a task gate switched tasks, then a check in the new task failed: deliver it there
+        v = f.vector; e = f.errorCode; soft = false;
+        continue;
+      }
       if (v === Vector.DF) return 'triple-fault';
       const first = v, second = f.vector;
       const firstContrib = CONTRIBUTORY.has(first), secondContrib = CONTRIBUTORY.has(second);
@@ -43,14 +50,14 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, softwa
   }
 }
 
-function deliverOnce(cpu: Cpu, vector: number, errorCode: number, software: boolean): void {
+function deliverOnce(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn: Insn | undefined): void {
   if (vector === Vector.PF && !software) cpu.cr2 = cpu.pfAddress;
   if ((cpu.cr0 & 1) === 0) {
     deliverReal(cpu, vector);
   } else if (cpu.longModeActive) {
     deliverLong(cpu, vector, errorCode, software);
   } else {
-    deliverProtected(cpu, vector, errorCode, software);
+    deliverProtected(cpu, vector, errorCode, software, insn);
   }
 }
 
@@ -158,7 +165,7 @@ function deliverLong(cpu: Cpu, vector: number, errorCode: number, software: bool
 }
 
 /** Protected mode: 8-byte gates; 32- or 16-bit pushes by gate size (SDM Vol. 3A, 6.12). */
-function deliverProtected(cpu: Cpu, vector: number, errorCode: number, software: boolean): void {
+function deliverProtected(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn: Insn | undefined): void {
   const off = vector * 8;
   if (off + 7 > cpu.idtrLimit) throw new CpuFault(Vector.GP, gateFault(vector, software), 'IDT entry beyond limit');
   const base = Number(cpu.idtrBase & 0xffffffffn) + off;
@@ -168,9 +175,13 @@ function deliverProtected(cpu: Cpu, vector: number, errorCode: number, software:
   const dpl = (hi >>> 13) & 3;
   const present = (hi & 0x8000) !== 0;
   const gateSize = type === 0xe || type === 0xf ? 4 : type === 0x6 || type === 0x7 ? 2 : 0;
-  if (gateSize === 0) throw new CpuFault(Vector.GP, gateFault(vector, software), type === 0x5 ? 'task gates are not supported' : 'not an interrupt or trap gate');
+  if (gateSize === 0 && type !== SysType.TASK_GATE) throw new CpuFault(Vector.GP, gateFault(vector, software), 'not an interrupt, trap or task gate');
   if (software && dpl < cpu.cpl) throw new CpuFault(Vector.GP, gateFault(vector, software), 'gate DPL below CPL');
   if (!present) throw new CpuFault(Vector.NP, gateFault(vector, software), 'gate not present');
+  if (type === SysType.TASK_GATE) {
+    switchTaskForEvent(cpu, lo, errorCode, software ? 0 : 1, insn);
+    return;
+  }
   const selector = lo >>> 16;
   const target = gateSize === 4 ? ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0 : lo & 0xffff;
   const { d, newCpl } = gateTarget(cpu, selector, vector, software);

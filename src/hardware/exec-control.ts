@@ -10,6 +10,9 @@ import { Insn } from './insn';
 import { readRm } from './operands';
 import { adjustSp, peek, pop, push } from './stack';
 import { descriptorAr, loadRealModeSegment, loadSegmentCache, readDescriptor } from './segments';
+import { farThroughSystemDescriptor, readFarDescriptor } from './call-gates';
+import { farReturn, nullOuterDataSegments } from './far-return';
+import { taskReturn } from './task-switch';
 
 /** Sets RIP to a target (lo, hi) at the operand size, checking canonical form in 64-bit mode. */
 export function jumpTo(c: Cpu, lo: number, hi: number, size: number): void {
@@ -136,6 +139,12 @@ export function iret(c: Cpu, i: Insn): void {
     c.nmiBlocked = false;
     return;
   }
+  if ((c.flagsOther & Flag.NT) !== 0 && (c.flagsOther & Flag.VM) === 0) {
+    // NT: return to the task in the back link (SDM Vol. 3A, 8.4); IA-32e mode has no tasks
+    if (c.longModeActive) throw new CpuFault(Vector.GP, 0, 'IRET with NT set in IA-32e mode');
+    taskReturn(c, i);
+    return;
+  }
   try {
     const ipLo = pop(c, size), ipHi = size === 8 ? c.hi : 0;
     const cs = pop(c, size) & 0xffff;
@@ -170,6 +179,7 @@ export function iret(c: Cpu, i: Insn): void {
         loadSegmentCache(c, Seg.SS, ss, readDescriptor(c, ss));
       }
       if (size === 8) { c.r[8] = spLo; c.r[9] = spHi; } else if (size === 4) { c.r[8] = spLo; c.r[9] = 0; } else c.r[8] = (c.r[8] & ~0xffff) | (spLo & 0xffff);
+      if (toOuter) nullOuterDataSegments(c);
     }
     setRflags(c, (old & ~mask) | (fl & mask));
     c.nmiBlocked = false; // IRET ends NMI blocking (SDM Vol. 3A, 6.7.1)
@@ -234,10 +244,12 @@ export function jmpFar(c: Cpu, i: Insn): void {
     const lo = (c.eaLo + i.size) | 0;
     sel = c.read(lo, c.eaHi, 2);
   }
+  const sys = readFarDescriptor(c, sel);
+  if (sys !== undefined) { farThroughSystemDescriptor(c, 'jmp', sel, sys, i); return; }
   farTransfer(c, sel, offLo, offHi, i.size);
 }
 
-/** Loads CS for a far JMP/CALL to a code segment (call gates and task switches are not modelled). */
+/** Loads CS for a far JMP/CALL to a code segment (gates and TSSs: see call-gates.ts). */
 export function farTransfer(c: Cpu, sel: number, offLo: number, offHi: number, size: number): void {
   if ((c.cr0 & 1) === 0) {
     loadRealModeSegment(c, Seg.CS, sel);
@@ -248,7 +260,7 @@ export function farTransfer(c: Cpu, sel: number, offLo: number, offHi: number, s
   if ((sel & 0xfffc) === 0) throw new CpuFault(Vector.GP, 0, 'far transfer to a null selector');
   const d = readDescriptor(c, sel);
   const ar = descriptorAr(d);
-  if ((ar & Ar.S) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer through a system descriptor (gates are not supported)');
+  if ((ar & Ar.S) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer to a system descriptor (handled by call-gates.ts before this point)');
   if ((ar & 8) === 0) throw new CpuFault(Vector.GP, sel & 0xfffc, 'far transfer to a data segment');
   const dpl = (ar >> 5) & 3;
   const conforming = (ar & 4) !== 0;
@@ -272,6 +284,8 @@ export function callFar(c: Cpu, i: Insn): void {
     offHi = i.size === 8 ? c.hi : 0;
     sel = c.read((c.eaLo + i.size) | 0, c.eaHi, 2);
   }
+  const sys = readFarDescriptor(c, sel);
+  if (sys !== undefined) { farThroughSystemDescriptor(c, 'call', sel, sys, i); return; }
   const saved = c.getReg(4);
   try {
     push(c, i.size, c.segSel[Seg.CS], 0);
@@ -283,10 +297,11 @@ export function callFar(c: Cpu, i: Insn): void {
   }
 }
 
-/** RET far (CB, CA imm16): same-privilege return */
+/** RET far (CB, CA imm16): real mode here, protected mode in far-return.ts */
 export function retFar(c: Cpu, i: Insn): void {
   const saved = c.getReg(4);
   try {
+    if ((c.cr0 & 1) !== 0 && (c.flagsOther & Flag.VM) === 0) { farReturn(c, i); return; }
     const offLo = pop(c, i.size), offHi = i.size === 8 ? c.hi : 0;
     const sel = pop(c, i.size) & 0xffff;
     farTransfer(c, sel, offLo, offHi, i.size);

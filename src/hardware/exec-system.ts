@@ -493,6 +493,10 @@ export function sysret(c: Cpu, i: Insn): void {
   c.segBase[2] = 0; c.segBase[3] = 0;
   c.segLimit[Seg.CS] = 0xffffffff;
   c.segSel[Seg.SS] = (base + 8) | 3;
+  // the SS cache is fixed too: flat, writable, DPL 3, B = 1 (SDM Vol. 2B SYSRET operation)
+  c.segBase[2 * Seg.SS] = 0; c.segBase[2 * Seg.SS + 1] = 0;
+  c.segLimit[Seg.SS] = 0xffffffff;
+  c.segAr[Seg.SS] = 0x3 | Ar.S | Ar.P | Ar.DB | Ar.G | (3 << Ar.DPL_SHIFT);
   c.cpl = 3;
   setRflags(c, (c.r[22] & 0x3c7fd7) | 2);
 }

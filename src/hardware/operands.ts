@@ -2,9 +2,9 @@
 // through the effective-address computation and segmentation (SDM Vol. 1, 3.7.5; Vol. 3A, 3.4).
 
 import type { Cpu } from './cpu';
-import { CpuFault, Vector } from './cpu';
 import { Seg } from './cpu-state';
 import { Insn, HIGH_BYTE_BASE } from './insn';
+import { checkSegmentAccess, isFlatData, nonCanonicalStack } from './segment-checks';
 
 /** Reads a register operand: the low word is returned (zero-extended), the high word in cpu.hi. */
 export function readReg(c: Cpu, reg: number, size: number): number {
@@ -61,10 +61,16 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
   }
   const asize = i.asize;
   if (asize === 8) {
-    if (i.seg >= Seg.FS) {
-      const s = (lo >>> 0) + (c.segBase[2 * i.seg] >>> 0);
-      lo = s | 0;
-      hi = (hi + c.segBase[2 * i.seg + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
+    // 64-bit mode knows only DS, SS, FS and GS here (other overrides are ignored): the common
+    // DS case costs the one comparison it always did
+    if (i.seg !== Seg.DS) {
+      if (i.seg >= Seg.FS) {
+        const s = (lo >>> 0) + (c.segBase[2 * i.seg] >>> 0);
+        lo = s | 0;
+        hi = (hi + c.segBase[2 * i.seg + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
+      } else if (i.seg === Seg.SS && ((hi << 16) >> 16) !== hi) {
+        throw nonCanonicalStack();
+      }
     }
     c.eaLo = lo;
     c.eaHi = hi;
@@ -84,22 +90,33 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
     }
     return;
   }
-  checkLimit(c, seg, lo >>> 0);
+  if (isFlatData(c, seg)) {
+    c.eaSeg = -1;
+  } else {
+    // the first byte here; readRm/writeRm check the whole access once they know its size
+    checkSegmentAccess(c, seg, lo >>> 0, 1, false);
+    c.eaSeg = seg;
+    c.eaOff = lo >>> 0;
+  }
   c.eaLo = (lo + c.segBase[2 * seg]) | 0;
   c.eaHi = 0;
 }
 
-/** Segment limit check for the first byte (expand-up segments). */
-function checkLimit(c: Cpu, seg: number, offset: number): void {
-  if (offset > c.segLimit[seg] && (c.segAr[seg] & 0x1c) !== 0x14) {
-    throw new CpuFault(seg === Seg.SS ? Vector.SS : Vector.GP, 0, 'segment limit');
-  }
+/**
+ * Completes the segment check of the last computed address for an access of `size` bytes.
+ * Only reached when that address went through a segment that is not flat data; `eaSeg` may
+ * be stale after a switch into 64-bit mode, where no check applies.
+ */
+function checkWholeAccess(c: Cpu, size: number, write: boolean): void {
+  if (c.in64BitMode) { c.eaSeg = -1; return; }
+  checkSegmentAccess(c, c.eaSeg, c.eaOff, size, write);
 }
 
 /** Reads the r/m operand (register or memory) of size `size`. */
 export function readRm(c: Cpu, i: Insn, size: number): number {
   if (i.rm >= 0) return readReg(c, i.rm, size);
   effectiveAddress(c, i);
+  if (c.eaSeg >= 0) checkWholeAccess(c, size, false);
   if (size === 8) return c.read64(c.eaLo, c.eaHi);
   c.hi = 0;
   return c.read(c.eaLo, c.eaHi, size);
@@ -108,6 +125,7 @@ export function readRm(c: Cpu, i: Insn, size: number): number {
 /** Writes the r/m operand; for memory, reuses the address computed by a preceding readRm. */
 export function writeRmAgain(c: Cpu, i: Insn, size: number, lo: number, hi: number): void {
   if (i.rm >= 0) { writeReg(c, i.rm, size, lo, hi); return; }
+  if (c.eaSeg >= 0) checkWholeAccess(c, size, true);
   if (size === 8) c.write64(c.eaLo, c.eaHi, lo, hi);
   else c.write(c.eaLo, c.eaHi, size, lo);
 }
@@ -116,6 +134,7 @@ export function writeRmAgain(c: Cpu, i: Insn, size: number, lo: number, hi: numb
 export function writeRm(c: Cpu, i: Insn, size: number, lo: number, hi: number): void {
   if (i.rm >= 0) { writeReg(c, i.rm, size, lo, hi); return; }
   effectiveAddress(c, i);
+  if (c.eaSeg >= 0) checkWholeAccess(c, size, true);
   if (size === 8) c.write64(c.eaLo, c.eaHi, lo, hi);
   else c.write(c.eaLo, c.eaHi, size, lo);
 }

@@ -3,6 +3,7 @@
 
 import type { Cpu } from './cpu';
 import { Ar, Seg } from './cpu-state';
+import { checkSegmentAccess, isFlatData, nonCanonicalStack } from './segment-checks';
 
 const RSP_LO = 8, RSP_HI = 9;
 
@@ -12,13 +13,18 @@ export function stackAddressSize(cpu: Cpu): number {
   return (cpu.segAr[Seg.SS] & Ar.DB) !== 0 ? 4 : 2;
 }
 
-/** Linear address of SS:offset for a stack access (offset already wrapped to the stack size). */
-function linear(cpu: Cpu, offLo: number, offHi: number, asz: number): void {
+/**
+ * Linear address of SS:offset for a stack access of `size` bytes (offset already wrapped to
+ * the stack size), with the SS checks: canonical form in 64-bit mode, else limit and type.
+ */
+function linear(cpu: Cpu, offLo: number, offHi: number, asz: number, size: number, write: boolean): void {
   if (asz === 8) {
+    if (((offHi << 16) >> 16) !== offHi) throw nonCanonicalStack();
     cpu.eaLo = offLo;
     cpu.eaHi = offHi;
     return;
   }
+  if (!isFlatData(cpu, Seg.SS)) checkSegmentAccess(cpu, Seg.SS, offLo >>> 0, size, write);
   cpu.eaLo = (offLo + cpu.segBase[2 * Seg.SS]) | 0;
   cpu.eaHi = 0;
 }
@@ -38,7 +44,7 @@ export function push(cpu: Cpu, size: number, lo: number, hi: number): void {
     spLo = (spLo & ~0xffff) | ((spLo - size) & 0xffff);
   }
   const offLo = asz === 2 ? spLo & 0xffff : spLo;
-  linear(cpu, offLo, asz === 8 ? spHi : 0, asz);
+  linear(cpu, offLo, asz === 8 ? spHi : 0, asz, size, true);
   if (size === 8) cpu.write64(cpu.eaLo, cpu.eaHi, lo, hi);
   else cpu.write(cpu.eaLo, cpu.eaHi, size, lo);
   // RSP changes only once the write has succeeded
@@ -57,7 +63,7 @@ export function peek(cpu: Cpu, size: number, skip: number): number {
     offLo = n;
   }
   if (asz === 2) offLo &= 0xffff;
-  linear(cpu, offLo, asz === 8 ? offHi : 0, asz);
+  linear(cpu, offLo, asz === 8 ? offHi : 0, asz, size, false);
   if (size === 8) return cpu.read64(cpu.eaLo, cpu.eaHi);
   cpu.hi = 0;
   return cpu.read(cpu.eaLo, cpu.eaHi, size);

@@ -47,7 +47,8 @@ export class NonRoot implements CpuHooks {
     const pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
     const proc = this.proc = v.lo(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = this.proc2 = secondaryControls(v);
-    let mask = Intercept.CPUID | Intercept.VMX_INSTRUCTION | Intercept.INVD | Intercept.XSETBV | Intercept.MSR_READ | Intercept.MSR_WRITE;
+    // these exit whatever the controls say (26.1.2), task switches included
+    let mask = Intercept.CPUID | Intercept.VMX_INSTRUCTION | Intercept.INVD | Intercept.XSETBV | Intercept.MSR_READ | Intercept.MSR_WRITE | Intercept.TASK_SWITCH;
     if (proc & PROC.HLT) mask |= Intercept.HLT;
     if (proc & (PROC.UNCOND_IO | PROC.IO_BITMAPS)) mask |= Intercept.IO;
     if (proc & (PROC.CR3_STORE | PROC.CR8_STORE)) mask |= Intercept.CR_READ;
@@ -142,6 +143,9 @@ export class NonRoot implements CpuHooks {
         return { reason, instructionLength: len, instructionInfo: i.mnemonic === 'vmcall' ? 0 : instructionInfo(i), qualification: displacement(i) };
       }
       case Intercept.DESCRIPTOR_TABLE: return this.descriptorTableExit(i);
+      case Intercept.TASK_SWITCH:
+        // an event-caused switch has no instruction: no length (28.2.4)
+        return { reason: R.TASK_SWITCH.number, qualification: BigInt(c.taskSwitchExit >>> 0), instructionLength: i.len };
       case Intercept.IO: return this.ioExit(c, i);
       case Intercept.MSR_READ: case Intercept.MSR_WRITE: return this.msrExit(c, what === Intercept.MSR_WRITE, len);
       case Intercept.CR_READ: case Intercept.CR_WRITE: return this.crExit(c, what === Intercept.CR_WRITE, i);
