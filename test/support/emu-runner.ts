@@ -1,11 +1,12 @@
 // Runs the oracle's test cases on the emulated CPU under the same conditions as natively:
-// 64-bit mode at CPL 3, code at NATIVE_CODE_ADDRESS, the data area at NATIVE_DATA_ADDRESS,
-// the same registers and flags, and the run ends where the native run jumps back.
+// 64-bit mode (or compatibility mode for a case with mode 32) at CPL 3, code at
+// NATIVE_CODE_ADDRESS, the data area at NATIVE_DATA_ADDRESS, the same registers and flags,
+// and the run ends where the native run jumps back.
 
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
 import { getRflags, setRflags } from '../../src/hardware/flags';
-import { enterLongMode } from '../../src/vmm/long-mode-setup';
+import { enterLongMode, setCodeSize } from '../../src/vmm/long-mode-setup';
 import { NativeCase, NATIVE_CODE_ADDRESS, NATIVE_DATA_ADDRESS, NATIVE_DATA_SIZE } from './native-cpu';
 
 export interface EmuResult {
@@ -21,6 +22,7 @@ export interface EmuResult {
 export class EmuRunner {
   readonly mem = new PhysicalMemory(2 ** 31);
   readonly cpu = new Cpu(this.mem);
+  private bits: 64 | 32 = 64;
 
   constructor() {
     enterLongMode(this.cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 2 });
@@ -30,6 +32,11 @@ export class EmuRunner {
 
   run(c: NativeCase, budget = 100000): EmuResult {
     const cpu = this.cpu;
+    const bits = c.mode ?? 64;
+    if (bits !== this.bits) {
+      setCodeSize(cpu, bits);
+      this.bits = bits;
+    }
     const data = this.mem.chunkFor(NATIVE_DATA_ADDRESS);
     data.fill(0);
     data.set(c.data);
