@@ -12,6 +12,7 @@ import * as D from './exec-data';
 import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
+import * as B from './exec-bcd';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -280,8 +281,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       return;
     case 0x27: case 0x2f: case 0x37: case 0x3f:
       if (inval64) return;
-      set(i, ['daa', 'das', 'aaa', 'aas'][(b >> 3) & 3], '', Y.decimalAdjust);
-      i.cc = (b >> 3) & 3;
+      set(i, ['daa', 'das', 'aaa', 'aas'][(b >> 3) & 3], '', [B.daa, B.das, B.aaa, B.aas][(b >> 3) & 3]);
       return;
   }
   if (b >= 0x40 && b <= 0x4f) {
@@ -566,8 +566,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
     case 0xd4: case 0xd5:
       if (inval64) return;
       i.immLo = d.next();
-      i.cc = b - 0xd4;
-      set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', Y.asciiAdjust);
+      set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', b === 0xd4 ? B.aam : B.aad);
       return;
     case 0xd7:
       set(i, 'xlat', '', T.xlat);

@@ -95,9 +95,6 @@ export function arpl(c: Cpu, i: Insn): void {
   } else setStatusFlags(c, f);
 }
 
-export const decimalAdjust: Handler = notYet;
-export const asciiAdjust: Handler = notYet;
-
 // ---- simple ones ---------------------------------------------------------------------
 
 export function nop(): void { /* no operation */ }
