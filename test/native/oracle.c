@@ -8,7 +8,10 @@
  * entered by a far jump to the kernel's 32-bit user code selector (__USER32_CS, 0x23) with
  * DS/ES loaded with the user data selector (__USER_DS, 0x2b; a null DS faults outside 64-bit
  * mode), and leaves by a far jump back to the 64-bit selector (__USER_CS, 0x33). Everything
- * the code touches lies below 4 GiB, as 32-bit addressing requires.
+ * the code touches lies below 4 GiB, as 32-bit addressing requires. A compatibility-mode case
+ * may instead ask for DS and ES to be an LDT data segment (installed with modify_ldt) whose
+ * base is the data area and whose limit is its last byte, so that 16-bit addresses (which
+ * reach only 64 KiB) land in the data area; SS stays flat.
  *
  * Fixed addresses (identical in the emulator, so absolute and register-based addresses mean
  * the same thing in both worlds):
@@ -16,8 +19,8 @@
  *         `jmp qword ptr [rip+d]` whose target quadword (vmx_exit) is the next 8-aligned
  *         one (aligned so that code that set RFLAGS.AC does not fault on it), then 0xCC
  *         (INT3) to the end. In compatibility mode the code is followed instead by
- *         `jmp far [abs32]` through an 8-aligned m16:32 pointer to 0x33:(64-bit stub as above),
- *         since vmx_exit itself may lie above 4 GiB;
+ *         `jmp far cs:[abs32]` (CS: DS may not be flat) through an 8-aligned m16:32 pointer
+ *         to 0x33:(64-bit stub as above), since vmx_exit itself may lie above 4 GiB;
  *   data  at 0x50000000, 64 KiB RW: the case's data image, then zeros.
  * Each region is followed by an inaccessible guard page. Both are rewritten for every case.
  *
@@ -30,7 +33,8 @@
  *             u32 mode        (64: 64-bit mode; 32: compatibility mode, registers enter
  *                              with their full 64-bit values, their upper halves come out
  *                              as the CPU leaves them: the SDM calls them undefined)
- *             u32 reserved    (0)
+ *             u32 segments    (0: DS/ES flat; 1: DS/ES the LDT data segment over the data
+ *                              area, selector 0x7; only with mode 32)
  *             u8  data[data_len]
  *             u8  code[code_len]
  *
@@ -73,6 +77,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <asm/ldt.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -92,6 +98,8 @@
 #define USER32_CS 0x23
 #define USER_DS 0x2b
 #define USER_CS 0x33
+/* LDT entry 0, table indicator set, RPL 3. */
+#define DATA_AREA_SEL 0x7
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -196,6 +204,18 @@ static void forbid_guest_syscalls(void) {
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) die_errno("prctl(PR_SET_SECCOMP)");
 }
 
+/* LDT entry 0: a 32-bit read/write data segment over exactly the data area. 0 if refused. */
+static int install_data_area_segment(void) {
+  struct user_desc d;
+  memset(&d, 0, sizeof d);
+  d.entry_number = 0;
+  d.base_addr = (unsigned int)DATA_ADDRESS;
+  d.limit = DATA_SIZE - 1;
+  d.seg_32bit = 1;
+  d.useable = 1;
+  return syscall(SYS_modify_ldt, 1, &d, sizeof d) == 0;
+}
+
 static void install(int sig, int extra) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -267,6 +287,7 @@ int main(void) {
   ss.ss_sp = alt_stack;
   ss.ss_size = sizeof alt_stack;
   if (sigaltstack(&ss, NULL) != 0) die_errno("sigaltstack");
+  int have_ldt_segment = install_data_area_segment();
   install(SIGSEGV, 0);
   install(SIGBUS, 0);
   install(SIGILL, 0);
@@ -299,9 +320,13 @@ int main(void) {
     unsigned char head[17 * 8 + 16];
     read_exact(head, sizeof head);
     uint32_t data_len = get_u32(head + 136), code_len = get_u32(head + 140), mode = get_u32(head + 144);
+    uint32_t segments = get_u32(head + 148);
     if (data_len > DATA_SIZE) die("data image larger than 64 KiB");
     if (code_len > CODE_MAX) die("code larger than 4 KiB");
     if (mode != 64 && mode != 32) die("mode must be 64 or 32");
+    if (segments > 1 || (segments == 1 && mode != 32)) die("segments must be 0, or 1 with mode 32");
+    if (segments == 1 && !have_ldt_segment) die("modify_ldt refused the data-area segment");
+    oracle_guest_ds = segments == 1 ? DATA_AREA_SEL : USER_DS;
     read_exact(expected, data_len);
     memset(expected + data_len, 0, DATA_SIZE - data_len);
     read_exact(code_in, code_len);
@@ -311,12 +336,12 @@ int main(void) {
     memcpy(code, code_in, code_len);
     uint32_t stub_at = code_len;
     if (mode == 32) {
-      /* jmp far [far_at] (FF /5, ModRM 0x2d = disp32 in 32-bit addressing) to 0x33:stub_at */
-      uint32_t far_at = (code_len + 6 + 7) & ~7U;
+      /* jmp far cs:[far_at] (2E FF /5, ModRM 0x2d = disp32 in 32-bit addressing) to 0x33:stub_at */
+      uint32_t far_at = (code_len + 7 + 7) & ~7U;
       uint32_t far_linear = (uint32_t)CODE_ADDRESS + far_at;
-      unsigned char jmp_far[6] = {0xff, 0x2d};
-      memcpy(jmp_far + 2, &far_linear, 4);
-      memcpy(code + code_len, jmp_far, 6);
+      unsigned char jmp_far[7] = {0x2e, 0xff, 0x2d};
+      memcpy(jmp_far + 3, &far_linear, 4);
+      memcpy(code + code_len, jmp_far, 7);
       stub_at = far_at + 8;
       uint32_t stub_linear = (uint32_t)CODE_ADDRESS + stub_at;
       uint16_t cs64 = USER_CS;

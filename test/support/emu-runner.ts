@@ -1,12 +1,15 @@
 // Runs the oracle's test cases on the emulated CPU under the same conditions as natively:
 // 64-bit mode (or compatibility mode for a case with mode 32) at CPL 3, code at
 // NATIVE_CODE_ADDRESS, the data area at NATIVE_DATA_ADDRESS, the same registers and flags,
-// and the run ends where the native run jumps back.
+// DS/ES flat or (dataSegment) an LDT data segment over the data area as the oracle installs
+// it, and the run ends where the native run jumps back.
 
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
+import { Seg } from '../../src/hardware/cpu-state';
 import { getRflags, setRflags } from '../../src/hardware/flags';
-import { enterLongMode, setCodeSize } from '../../src/vmm/long-mode-setup';
+import { Descriptor, loadSegmentCache, readDescriptor } from '../../src/hardware/segments';
+import { enterLongMode, setCodeSize, GDT_SELECTORS } from '../../src/vmm/long-mode-setup';
 import { NativeCase, NATIVE_CODE_ADDRESS, NATIVE_DATA_ADDRESS, NATIVE_DATA_SIZE } from './native-cpu';
 
 export interface EmuResult {
@@ -19,15 +22,39 @@ export interface EmuResult {
   detail: string;
 }
 
+/**
+ * The oracle's LDT data segment (selector 0x7: LDT entry 0, RPL 3): read/write data, DPL 3,
+ * 32-bit, byte-granular limit = the data area. Only the hidden parts are loaded from it (the
+ * emulated machine has no LDT), so a case that reloads DS/ES from 0x7 would fault here.
+ */
+const DATA_AREA_SELECTOR = 0x7;
+const DATA_AREA_DESCRIPTOR: Descriptor = (() => {
+  const base = NATIVE_DATA_ADDRESS, limit = NATIVE_DATA_SIZE - 1;
+  return {
+    lo: ((base & 0xffff) << 16) | (limit & 0xffff),
+    hi: (base & 0xff000000) | 0x40f300 | ((limit >>> 16) << 16) | ((base >>> 16) & 0xff),
+  };
+})();
+
 export class EmuRunner {
   readonly mem = new PhysicalMemory(2 ** 31);
   readonly cpu = new Cpu(this.mem);
   private bits: 64 | 32 = 64;
+  private dataSegment = false;
 
   constructor() {
     enterLongMode(this.cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 2 });
-    this.cpu.interceptMask = Intercept.EXCEPTION;
-    this.cpu.hooks = { intercept: () => false, exception: () => true };
+    const cpu = this.cpu;
+    cpu.interceptMask = Intercept.EXCEPTION;
+    cpu.hooks = { intercept: () => false, exception: () => true };
+  }
+
+  private loadDataSegments(dataSegment: boolean): void {
+    const sel = dataSegment ? DATA_AREA_SELECTOR : GDT_SELECTORS.userData;
+    const d = dataSegment ? DATA_AREA_DESCRIPTOR : readDescriptor(this.cpu, sel);
+    loadSegmentCache(this.cpu, Seg.DS, sel, d);
+    loadSegmentCache(this.cpu, Seg.ES, sel, d);
+    this.dataSegment = dataSegment;
   }
 
   run(c: NativeCase, budget = 100000): EmuResult {
@@ -37,6 +64,10 @@ export class EmuRunner {
       setCodeSize(cpu, bits);
       this.bits = bits;
     }
+    // a case may have loaded DS/ES itself: always start from the selector the case asks for
+    const dataSegment = c.dataSegment === true;
+    if (dataSegment !== this.dataSegment || cpu.segSel[Seg.DS] !== cpu.segSel[Seg.ES]
+      || cpu.segSel[Seg.DS] !== (dataSegment ? DATA_AREA_SELECTOR : GDT_SELECTORS.userData)) this.loadDataSegments(dataSegment);
     const data = this.mem.chunkFor(NATIVE_DATA_ADDRESS);
     data.fill(0);
     data.set(c.data);

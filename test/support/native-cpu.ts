@@ -56,6 +56,12 @@ export interface NativeCase {
    * low 32 bits.
    */
   mode?: NativeMode;
+  /**
+   * Only with mode 32: DS and ES are an LDT data segment (selector 0x7) with base
+   * NATIVE_DATA_ADDRESS and limit NATIVE_DATA_SIZE - 1, so that addresses are offsets into
+   * the data area and 16-bit addressing reaches it. SS (and the stack pointer) stay flat.
+   */
+  dataSegment?: boolean;
 }
 
 export type NativeMode = 64 | 32;
@@ -177,6 +183,7 @@ function checkCase(c: NativeCase, i: number): void {
   if (c.data.length > NATIVE_DATA_SIZE) throw new RangeError(`case ${i}: data is ${c.data.length} bytes, more than ${NATIVE_DATA_SIZE}`);
   if (c.code.length > NATIVE_CODE_MAX) throw new RangeError(`case ${i}: code is ${c.code.length} bytes, more than ${NATIVE_CODE_MAX}`);
   if (c.mode !== undefined && c.mode !== 64 && c.mode !== 32) throw new RangeError(`case ${i}: mode must be 64 or 32, not ${String(c.mode)}`);
+  if (c.dataSegment === true && c.mode !== 32) throw new RangeError(`case ${i}: dataSegment needs mode 32`);
 }
 
 function encode(cases: NativeCase[]): { input: Buffer; dataOffsets: number[] } {
@@ -193,6 +200,7 @@ function encode(cases: NativeCase[]): { input: Buffer; dataOffsets: number[] } {
     buf.writeUInt32LE(c.data.length, p + 136);
     buf.writeUInt32LE(c.code.length, p + 140);
     buf.writeUInt32LE(c.mode ?? 64, p + 144);
+    buf.writeUInt32LE(c.dataSegment === true ? 1 : 0, p + 148);
     p += CASE_HEADER;
     dataOffsets.push(p);
     buf.set(c.data, p);
@@ -293,17 +301,25 @@ export function runNative(cases: NativeCase[]): NativeResult[] {
 let compatCache: string | null | undefined;
 /**
  * Why 32-bit compatibility mode cannot be used here (the kernel may refuse 32-bit code
- * segments, e.g. booted with ia32_emulation=0), or null when it can: an empty case is run
- * in that mode and must come back cleanly.
+ * segments, e.g. booted with ia32_emulation=0, or the LDT segment of `dataSegment`), or null
+ * when it can: an empty case is run each way and must come back cleanly.
  */
 export function nativeCompatUnavailableReason(): string | null {
   if (compatCache === undefined) {
     if (!nativeOracleAvailable()) {
       compatCache = 'needs x86-64 Linux with a C compiler and GNU as';
     } else {
-      const [r] = runNative([{ regs: new Array<bigint>(16).fill(0n), rflags: 0n, data: new Uint8Array(0), code: new Uint8Array(0), mode: 32 }]);
-      compatCache = r.signal === 0 ? null
-        : `this kernel refuses 32-bit compatibility mode (signal ${r.signal}, trap ${r.trapNumber} entering selector 0x23)`;
+      const probe = (dataSegment: boolean): NativeCase => ({
+        regs: new Array<bigint>(16).fill(0n), rflags: 0n, data: new Uint8Array(0), code: new Uint8Array(0), mode: 32, dataSegment,
+      });
+      try {
+        const [flat, based] = runNative([probe(false), probe(true)]);
+        compatCache = flat.signal !== 0
+          ? `this kernel refuses 32-bit compatibility mode (signal ${flat.signal}, trap ${flat.trapNumber} entering selector 0x23)`
+          : based.signal !== 0 ? `the LDT data segment faults (signal ${based.signal}, trap ${based.trapNumber})` : null;
+      } catch (e) {
+        compatCache = e instanceof Error ? e.message : String(e);
+      }
     }
   }
   return compatCache;

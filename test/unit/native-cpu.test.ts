@@ -292,6 +292,34 @@ test('compatibility mode: 32-bit system calls are refused however they are made'
   assert.equal(after.regs[RAX] & LOW32, 7n);
 });
 
+test('compatibility mode with DS/ES over the data area: 16-bit addresses reach it, its limit holds', { skip: skip32 }, () => {
+  const image = new Uint8Array(0x2000);
+  image.set([0x34, 0x12], 0x1010);
+  image.set([0x78, 0x56], 0x1f00);
+  const based = (lines: string[], regs: Record<number, bigint>) => ({ ...makeCase32(lines, regs, 0n, image), dataSegment: true });
+  const [mem16, str16, limit, stack] = runNative([
+    // [bx+si+disp] wraps at 16 bits: 0xf000 + 0x2000 + 0x10 = 0x1010 (mod 64 Ki)
+    based(['mov ax, [bx+si+0x10]', 'mov ecx, dword ptr [0x1f00]'], { [RBX]: 0xf000n, [RSI]: 0x2000n }),
+    // a 16-bit-address MOVSB copies through DS:SI to ES:DI
+    based(['addr16 movsb'], { [RSI]: 0xdead_1010n, [RDI]: 0xbeef_0100n }),
+    // a dword at offset 0xfffe crosses the 64 KiB limit: #GP
+    based(['mov eax, dword ptr [0xfffe]'], {}),
+    // SS stays flat: the stack pointer is an absolute address
+    based(['push 0x11223344', 'pop edx'], { [RSP]: DATA + 0x100n }),
+  ]);
+  assert.equal(mem16.signal, 0);
+  assert.equal(mem16.regs[RAX] & 0xffffn, 0x1234n);
+  assert.equal(mem16.regs[RCX] & LOW32, 0x5678n);
+  assert.equal(str16.signal, 0);
+  assert.equal(str16.data[0x100], 0x34);
+  assert.equal(str16.regs[RSI] & LOW32, 0xdead_1011n, 'only SI moves with 16-bit addresses');
+  assert.equal(str16.regs[RDI] & LOW32, 0xbeef_0101n);
+  assert.equal(limit.signal, NativeSignal.SIGSEGV);
+  assert.equal(limit.trapNumber, 13, '#GP');
+  assert.equal(stack.signal, 0);
+  assert.equal(stack.regs[RDX] & LOW32, 0x1122_3344n);
+});
+
 test('a batch mixing 64-bit and compatibility-mode cases', { skip: skip32 }, () => {
   const cases: NativeCase[] = [];
   for (let i = 0; i < 200; i++) {
