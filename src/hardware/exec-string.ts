@@ -6,7 +6,7 @@ import type { Cpu } from './cpu';
 import { Flag, Seg } from './cpu-state';
 import { alu, AluOp } from './exec-alu';
 import { Insn } from './insn';
-import { readReg, writeReg } from './operands';
+import { checkLimit, readReg, writeReg } from './operands';
 
 /** Iterations per call of a REP instruction before it yields. */
 const CHUNK = 4096;
@@ -17,8 +17,11 @@ function regAt(c: Cpu, reg: number, asize: number): number {
   return asize === 2 ? c.r[2 * reg] & 0xffff : c.r[2 * reg];
 }
 
-/** Linear address of seg:reg at the address size (64-bit: the register's high word too). */
-function addr(c: Cpu, seg: number, reg: number, asize: number): void {
+/**
+ * Linear address of seg:reg at the address size (64-bit: the register's high word too);
+ * outside 64-bit mode the segment must hold all `size` bytes.
+ */
+function addr(c: Cpu, seg: number, reg: number, asize: number, size: number): void {
   if (asize === 8) {
     c.eaLo = c.r[2 * reg];
     c.eaHi = c.r[2 * reg + 1];
@@ -35,6 +38,7 @@ function addr(c: Cpu, seg: number, reg: number, asize: number): void {
     c.eaHi = 0;
     return;
   }
+  checkLimit(c, seg, off >>> 0, size);
   c.eaLo = (off + c.segBase[2 * seg]) | 0;
   c.eaHi = 0;
 }
@@ -102,9 +106,9 @@ function srcSeg(i: Insn): number {
 export function movs(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const lo = readAt(c, size), hi = c.hi;
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     writeAt(c, size, lo, hi);
     const dd = delta(c, size);
     step(c, RSI, asize, dd);
@@ -117,7 +121,7 @@ export function stos(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize;
   const lo = readReg(c, 0, size), hi = c.hi;
   repeat(c, i, () => {
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     writeAt(c, size, lo, hi);
     step(c, RDI, asize, delta(c, size));
     return true;
@@ -127,7 +131,7 @@ export function stos(c: Cpu, i: Insn): void {
 export function lods(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const lo = readAt(c, size);
     writeReg(c, 0, size, lo, c.hi);
     step(c, RSI, asize, delta(c, size));
@@ -140,9 +144,9 @@ export function cmps(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   const wantZ = i.rep === 0xf3;
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const aLo = readAt(c, size), aHi = c.hi;
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     const bLo = readAt(c, size), bHi = c.hi;
     alu(c, AluOp.CMP, size, aLo, aHi, bLo, bHi);
     const dd = delta(c, size);
@@ -158,7 +162,7 @@ export function scas(c: Cpu, i: Insn): void {
   const aLo = readReg(c, 0, size), aHi = c.hi;
   const wantZ = i.rep === 0xf3;
   repeat(c, i, () => {
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     const bLo = readAt(c, size), bHi = c.hi;
     alu(c, AluOp.CMP, size, aLo, aHi, bLo, bHi);
     step(c, RDI, asize, delta(c, size));
@@ -178,6 +182,7 @@ export function xlat(c: Cpu, i: Insn): void {
     if (seg >= Seg.FS) { const t = (c.eaLo >>> 0) + (c.segBase[2 * seg] >>> 0); c.eaLo = t | 0; c.eaHi = (c.eaHi + c.segBase[2 * seg + 1] + (t > 0xffffffff ? 1 : 0)) | 0; }
   } else {
     const off = asize === 2 ? (c.r[6] + al) & 0xffff : (c.r[6] + al) | 0;
+    if (!c.in64BitMode) checkLimit(c, seg, off >>> 0, 1);
     c.eaLo = c.in64BitMode && seg < Seg.FS ? off : (off + c.segBase[2 * seg]) | 0;
     c.eaHi = 0;
   }

@@ -58,7 +58,7 @@ export function popSeg(c: Cpu, i: Insn): void {
 
 /** LDS/LES/LSS/LFS/LGS reg, m16:16/32/64 */
 export function loadFarPointer(c: Cpu, i: Insn): void {
-  effectiveAddress(c, i);
+  effectiveAddress(c, i, i.size + 2);
   const size = i.size;
   const off = size === 8 ? c.read64(c.eaLo, c.eaHi) : c.read(c.eaLo, c.eaHi, size);
   const offHi = size === 8 ? c.hi : 0;

@@ -3,7 +3,7 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
-import { Seg } from './cpu-state';
+import { Ar, Seg, SEGMENT_NAMES } from './cpu-state';
 import { Insn, HIGH_BYTE_BASE } from './insn';
 
 /** Reads a register operand: the low word is returned (zero-extended), the high word in cpu.hi. */
@@ -39,8 +39,9 @@ export function writeReg(c: Cpu, reg: number, size: number, lo: number, hi: numb
 /**
  * Computes the linear address of the memory operand into cpu.eaLo/eaHi: base + index*scale
  * + displacement at the address size, plus the segment base (only FS/GS in 64-bit mode).
+ * Outside 64-bit mode the segment must be usable and hold all `size` bytes of the access.
  */
-export function effectiveAddress(c: Cpu, i: Insn): void {
+export function effectiveAddress(c: Cpu, i: Insn, size = 1): void {
   let lo = i.dispLo, hi = i.dispHi;
   const r = c.r;
   if (i.base >= 0) {
@@ -84,14 +85,22 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
     }
     return;
   }
-  checkLimit(c, seg, lo >>> 0);
+  checkLimit(c, seg, lo >>> 0, size);
   c.eaLo = (lo + c.segBase[2 * seg]) | 0;
   c.eaHi = 0;
 }
 
-/** Segment limit check for the first byte (expand-up segments). */
-function checkLimit(c: Cpu, seg: number, offset: number): void {
-  if (offset > c.segLimit[seg] && (c.segAr[seg] & 0x1c) !== 0x14) {
+/**
+ * Protected-mode segment checks on a data access (SDM Vol. 3A, 5.3 and 5.4.1): a null
+ * (unusable) segment faults, and so does an access whose last byte lies beyond the limit of
+ * an expand-up segment (expand-down segments are not checked yet).
+ */
+export function checkLimit(c: Cpu, seg: number, offset: number, size: number): void {
+  const ar = c.segAr[seg];
+  if ((ar & Ar.UNUSABLE) !== 0 && (c.cr0 & 1) !== 0) {
+    throw new CpuFault(seg === Seg.SS ? Vector.SS : Vector.GP, 0, `null ${SEGMENT_NAMES[seg]} segment`);
+  }
+  if (offset + size - 1 > c.segLimit[seg] && (ar & 0x1c) !== 0x14) {
     throw new CpuFault(seg === Seg.SS ? Vector.SS : Vector.GP, 0, 'segment limit');
   }
 }
@@ -99,7 +108,7 @@ function checkLimit(c: Cpu, seg: number, offset: number): void {
 /** Reads the r/m operand (register or memory) of size `size`. */
 export function readRm(c: Cpu, i: Insn, size: number): number {
   if (i.rm >= 0) return readReg(c, i.rm, size);
-  effectiveAddress(c, i);
+  effectiveAddress(c, i, size);
   if (size === 8) return c.read64(c.eaLo, c.eaHi);
   c.hi = 0;
   return c.read(c.eaLo, c.eaHi, size);
@@ -115,7 +124,7 @@ export function writeRmAgain(c: Cpu, i: Insn, size: number, lo: number, hi: numb
 /** Writes the r/m operand, computing the address. */
 export function writeRm(c: Cpu, i: Insn, size: number, lo: number, hi: number): void {
   if (i.rm >= 0) { writeReg(c, i.rm, size, lo, hi); return; }
-  effectiveAddress(c, i);
+  effectiveAddress(c, i, size);
   if (size === 8) c.write64(c.eaLo, c.eaHi, lo, hi);
   else c.write(c.eaLo, c.eaHi, size, lo);
 }

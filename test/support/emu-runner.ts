@@ -2,13 +2,13 @@
 // 64-bit mode (or compatibility mode for a case with mode 32) at CPL 3, code at
 // NATIVE_CODE_ADDRESS, the data area at NATIVE_DATA_ADDRESS, the same registers and flags,
 // DS/ES flat or (dataSegment) an LDT data segment over the data area as the oracle installs
-// it, and the run ends where the native run jumps back.
+// it, FS/GS null, and the run ends where the native run jumps back.
 
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
 import { Seg } from '../../src/hardware/cpu-state';
 import { getRflags, setRflags } from '../../src/hardware/flags';
-import { Descriptor, loadSegmentCache, readDescriptor } from '../../src/hardware/segments';
+import { Descriptor, loadNullSegment, loadSegmentCache, readDescriptor } from '../../src/hardware/segments';
 import { enterLongMode, setCodeSize, GDT_SELECTORS } from '../../src/vmm/long-mode-setup';
 import { NativeCase, NATIVE_CODE_ADDRESS, NATIVE_DATA_ADDRESS, NATIVE_DATA_SIZE } from './native-cpu';
 
@@ -45,6 +45,10 @@ export class EmuRunner {
   constructor() {
     enterLongMode(this.cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 2 });
     const cpu = this.cpu;
+    // FS and GS hold null selectors, as in a Linux process (whose FS base is its TLS, which
+    // no case uses): in compatibility mode an access through them is #GP
+    loadNullSegment(cpu, Seg.FS, 0);
+    loadNullSegment(cpu, Seg.GS, 0);
     cpu.interceptMask = Intercept.EXCEPTION;
     cpu.hooks = { intercept: () => false, exception: () => true };
   }

@@ -4,9 +4,9 @@
 // LAHF/SAHF, PUSHF/POPF, string instructions and LOOP with 16-bit addresses, JCXZ/JECXZ.
 //
 // DS and ES are the data-area segment (base NATIVE_DATA_ADDRESS, limit 64 KiB - 1), so memory
-// operands are offsets into the data area; SS is flat, so ESP holds an absolute address. Every
-// access stays well inside the segment limit (the emulator checks the limit on the first byte
-// only). As in insn-gen.ts, an instruction that leaves flags undefined ends its case.
+// operands are offsets into the data area; SS is flat, so ESP holds an absolute address. The
+// random operands stay well inside the limit; one template probes its edge on purpose. As in
+// insn-gen.ts, an instruction that leaves flags undefined ends its case.
 
 import { NATIVE_DATA_ADDRESS } from './native-cpu';
 import { AF, ALL, CF, GeneratedCase, OF, PF, Piece, Rng, SF, ZF, shiftUndefinedFlags } from './insn-gen';
@@ -238,6 +238,24 @@ const templates: Array<[number, Template]> = [
   }],
   [1, (g) => ({ text: [`${g.rng.pick(['adcx', 'adox'])} ${g.reg(4)}, ${g.rng.chance(0.5) ? g.reg(4) : g.mem(4)}`], undefinedFlags: 0, readsFlags: true })],
   [1, (g) => ({ text: [`cmpxchg8b qword ptr ${g.rng.chance(0.5) ? `[ebx+${g.rng.int(32) * 8}]` : g.mem16()}`], undefinedFlags: 0 })],
+  // the edges of segmentation: accesses at the end of the data segment's limit (inside or
+  // straddling it: #GP), string runs into the limit, a register bit offset far past it, and
+  // the null FS/GS of a Linux process
+  [2, (g) => {
+    const size = g.size();
+    const end = 0x10000 - 1 - g.rng.int(8);
+    switch (g.rng.int(5)) {
+      case 0: return { text: [`mov ${g.reg(size)}, ${PTR[size]} ptr ds:${end}`], undefinedFlags: 0 };
+      case 1: return { text: [`add ${PTR[size]} ptr es:${end}, ${g.reg(size)}`], undefinedFlags: 0 };
+      case 2: {
+        const op = g.rng.pick(['stosb', 'stosd', 'lodsw', 'movsb', 'scasd']);
+        const ptr = op.startsWith('lods') ? 'esi' : 'edi';
+        return { text: [`mov ${ptr}, ${end - g.rng.int(64)}`, `mov ecx, ${g.rng.int(80)}`, `rep ${op}`], undefinedFlags: 0, last: true };
+      }
+      case 3: return { text: [`bt dword ptr [ebx], ${g.reg(4)}`], undefinedFlags: OF | SF | AF | PF };
+      default: return { text: [`mov ${g.reg(size)}, ${PTR[size]} ptr ${g.rng.pick(['fs', 'gs'])}:[ebx]`], undefinedFlags: 0 };
+    }
+  }],
 ];
 
 const TOTAL = templates.reduce((n, [w]) => n + w, 0);
