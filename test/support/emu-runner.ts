@@ -23,11 +23,14 @@ export interface EmuResult {
 }
 
 /**
- * The oracle's LDT data segment (selector 0x7: LDT entry 0, RPL 3): read/write data, DPL 3,
- * 32-bit, byte-granular limit = the data area. Only the hidden parts are loaded from it (the
- * emulated machine has no LDT), so a case that reloads DS/ES from 0x7 would fault here.
+ * The oracle's LDT (one entry, selector 0x7: LDT index 0, RPL 3): read/write data, DPL 3,
+ * 32-bit, byte-granular, base NATIVE_DATA_ADDRESS, limit the data area's last byte. The
+ * emulated machine gets the same LDT, named by a 16-byte LDT descriptor after the GDT entries
+ * enterLongMode writes, so a case may reload DS/ES from it.
  */
 const DATA_AREA_SELECTOR = 0x7;
+const LDT_ADDRESS = 0x6000;
+const LDT_SELECTOR = 0x40;
 const DATA_AREA_DESCRIPTOR: Descriptor = (() => {
   const base = NATIVE_DATA_ADDRESS, limit = NATIVE_DATA_SIZE - 1;
   return {
@@ -36,15 +39,29 @@ const DATA_AREA_DESCRIPTOR: Descriptor = (() => {
   };
 })();
 
+/** Writes the LDT and its GDT descriptor (SDM Vol. 3A, 8.2.3: 16 bytes in IA-32e mode) and loads LDTR. */
+function installLdt(cpu: Cpu, mem: PhysicalMemory): void {
+  mem.write(LDT_ADDRESS, 4, DATA_AREA_DESCRIPTOR.lo >>> 0);
+  mem.write(LDT_ADDRESS + 4, 4, DATA_AREA_DESCRIPTOR.hi >>> 0);
+  const at = Number(cpu.gdtrBase) + LDT_SELECTOR;
+  const ldt: Descriptor = { lo: ((LDT_ADDRESS & 0xffff) << 16) | 7, hi: (LDT_ADDRESS & 0xff000000) | 0x8200 | ((LDT_ADDRESS >>> 16) & 0xff) };
+  mem.write(at, 4, ldt.lo >>> 0);
+  mem.write(at + 4, 4, ldt.hi >>> 0);
+  mem.write(at + 8, 4, 0);
+  mem.write(at + 12, 4, 0);
+  cpu.gdtrLimit = Math.max(cpu.gdtrLimit, LDT_SELECTOR + 15);
+  loadSegmentCache(cpu, Seg.LDTR, LDT_SELECTOR, ldt);
+}
+
 export class EmuRunner {
   readonly mem = new PhysicalMemory(2 ** 31);
   readonly cpu = new Cpu(this.mem);
   private bits: 64 | 32 = 64;
-  private dataSegment = false;
 
   constructor() {
     enterLongMode(this.cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 2 });
     const cpu = this.cpu;
+    installLdt(cpu, this.mem);
     // FS and GS hold null selectors, as in a Linux process (whose FS base is its TLS, which
     // no case uses): in compatibility mode an access through them is #GP
     loadNullSegment(cpu, Seg.FS, 0);
@@ -55,10 +72,9 @@ export class EmuRunner {
 
   private loadDataSegments(dataSegment: boolean): void {
     const sel = dataSegment ? DATA_AREA_SELECTOR : GDT_SELECTORS.userData;
-    const d = dataSegment ? DATA_AREA_DESCRIPTOR : readDescriptor(this.cpu, sel);
+    const d = readDescriptor(this.cpu, sel);
     loadSegmentCache(this.cpu, Seg.DS, sel, d);
     loadSegmentCache(this.cpu, Seg.ES, sel, d);
-    this.dataSegment = dataSegment;
   }
 
   run(c: NativeCase, budget = 100000): EmuResult {
@@ -68,10 +84,8 @@ export class EmuRunner {
       setCodeSize(cpu, bits);
       this.bits = bits;
     }
-    // a case may have loaded DS/ES itself: always start from the selector the case asks for
-    const dataSegment = c.dataSegment === true;
-    if (dataSegment !== this.dataSegment || cpu.segSel[Seg.DS] !== cpu.segSel[Seg.ES]
-      || cpu.segSel[Seg.DS] !== (dataSegment ? DATA_AREA_SELECTOR : GDT_SELECTORS.userData)) this.loadDataSegments(dataSegment);
+    // a case may have loaded DS/ES itself: always start from the selectors the case asks for
+    this.loadDataSegments(c.dataSegment === true);
     const data = this.mem.chunkFor(NATIVE_DATA_ADDRESS);
     data.fill(0);
     data.set(c.data);

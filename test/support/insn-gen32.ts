@@ -238,6 +238,21 @@ const templates: Array<[number, Template]> = [
   }],
   [1, (g) => ({ text: [`${g.rng.pick(['adcx', 'adox'])} ${g.reg(4)}, ${g.rng.chance(0.5) ? g.reg(4) : g.mem(4)}`], undefinedFlags: 0, readsFlags: true })],
   [1, (g) => ({ text: [`cmpxchg8b qword ptr ${g.rng.chance(0.5) ? `[ebx+${g.rng.int(32) * 8}]` : g.mem16()}`], undefinedFlags: 0 })],
+  // DS/ES reloads: the LDT's data segment under each RPL, null selectors (later DS/ES accesses
+  // then #GP), a selector past the LDT's limit; PUSH/POP/MOV of segment registers. A 32-bit
+  // PUSH of a segment register may write only 16 bits (SDM Vol. 2B, PUSH), so the slot is
+  // zeroed first when the pushed dword is read back
+  [2, (g) => {
+    const sel = g.rng.pick([0x7, 0x7, 0x4, 0x5, 0x6, 0, 1, 3, 0xf, 0xc]);
+    const seg = g.rng.pick(['ds', 'es']);
+    switch (g.rng.int(5)) {
+      case 0: return { text: [`mov ax, ${sel}`, `mov ${seg}, ax`, `mov ${g.reg(4)}, dword ptr ${seg}:[ebx${g.disp()}]`], undefinedFlags: 0 };
+      case 1: return { text: [`push ${seg}`, `pop ${seg === 'ds' ? 'es' : 'ds'}`], undefinedFlags: 0 };
+      case 2: return { text: [`mov ${g.reg(g.rng.pick([2, 4]))}, ${seg}`], undefinedFlags: 0 };
+      case 3: return { text: ['push 0', `pop ${g.reg(4)}`, `push ${seg}`, `pop ${g.reg(4)}`], undefinedFlags: 0 };
+      default: return { text: [`mov word ptr [ebx+4], ${sel}`, `${g.rng.pick(['les', 'lds'])} ${g.reg(4)}, [ebx]`], undefinedFlags: 0 };
+    }
+  }],
   // the edges of segmentation: accesses at the end of the data segment's limit (inside or
   // straddling it: #GP), string runs into the limit, a register bit offset far past it, and
   // the null FS/GS of a Linux process

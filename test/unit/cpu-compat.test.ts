@@ -1,8 +1,9 @@
 // Compatibility mode on the emulated CPU against this machine's CPU, case by case: the forms
 // the random differential test reaches only by chance. Segmentation edges (accesses that
 // straddle the data segment's limit, string runs into it, BT with a register bit offset past
-// it, the null FS/GS of a Linux process), 16-bit addressing and its wrap-around, LOOPW and
-// JCXZ counting CX, PUSHA/POPA in both sizes, POPF with the bits user mode may change.
+// it, the null FS/GS of a Linux process, DS/ES reloads from the LDT), 16-bit addressing and
+// its wrap-around, LOOPW and JCXZ counting CX, PUSHA/POPA in both sizes, POPF with the bits
+// user mode may change.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { assembleIntelMany, nativeCompatUnavailableReason, NativeCase, runNative, NATIVE_DATA_ADDRESS } from '../support/native-cpu';
@@ -83,6 +84,21 @@ test('compatibility mode: string runs into the limit, BT far past it, null FS/GS
   ]);
   assert.deepEqual(differences, []);
   assert.deepEqual(vectors, [13, 13, 13, 13, -1, 13, -1, 13, 13, -1, 13, 13, 13]);
+});
+
+test('compatibility mode: DS/ES reloads from the LDT, null selectors, segment registers on the stack', { skip }, () => {
+  const { differences, vectors } = compare([
+    ['push es', 'pop ds', 'mov eax, dword ptr [ebx]'],
+    ['mov ax, 4', 'mov ds, ax', 'mov eax, dword ptr [ebx]'],
+    ['mov ax, 0', 'mov ds, ax', 'mov eax, dword ptr [ebx]'],
+    ['mov ax, 3', 'mov es, ax', 'stosb'],
+    ['mov ax, 0xf', 'mov es, ax'],
+    ['mov ax, ds', 'mov ecx, es'],
+    ['push 0', 'pop eax', 'push ds', 'pop ecx'],
+    ['mov word ptr [ebx+4], 7', 'les ecx, [ebx]', 'mov dx, es'],
+  ]);
+  assert.deepEqual(differences, []);
+  assert.deepEqual(vectors, [-1, -1, 13, 13, 13, -1, -1, -1]);
 });
 
 test('compatibility mode: 16-bit addressing wraps, LOOPW and JCXZ count CX, PUSHA/POPA, POPF', { skip }, () => {
