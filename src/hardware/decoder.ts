@@ -13,6 +13,7 @@ import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
 import * as B from './exec-bcd';
+import * as BD from './exec-bound';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -343,6 +344,14 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       if (inval64) return;
       i.size = d.opsize;
       set(i, b === 0x60 ? 'pusha' : 'popa', '', b === 0x60 ? Y.pusha : Y.popa);
+      return;
+    case 0x62:
+      // 64-bit mode: EVEX prefix; elsewhere BOUND, whose register form is EVEX too
+      if (inval64) return;
+      i.size = d.opsize;
+      modrm(d, i, false);
+      if (i.rm >= 0) { set(i, '(evex)', '', fpu); return; }
+      set(i, 'bound', 'Gv,Ma', BD.bound);
       return;
     case 0x63:
       if (mode === 64) {

@@ -1,7 +1,8 @@
 // Random instruction sequences for 32-bit compatibility mode (the differential test's mode 32):
 // 32-bit operands by default, 16-bit operands (66) and 16-bit addressing (67, [bx+si+disp]
 // and friends), the one-byte INC/DEC forms 0x40-0x4F, PUSHA/POPA, the BCD adjustments,
-// LAHF/SAHF, PUSHF/POPF, string instructions and LOOP with 16-bit addresses, JCXZ/JECXZ.
+// LAHF/SAHF, PUSHF/POPF, string instructions and LOOP with 16-bit addresses, JCXZ/JECXZ,
+// BOUND, DS/ES reloads and the segment limit's edge.
 //
 // DS and ES are the data-area segment (base NATIVE_DATA_ADDRESS, limit 64 KiB - 1), so memory
 // operands are offsets into the data area; SS is flat, so ESP holds an absolute address. The
@@ -238,6 +239,20 @@ const templates: Array<[number, Template]> = [
   }],
   [1, (g) => ({ text: [`${g.rng.pick(['adcx', 'adox'])} ${g.reg(4)}, ${g.rng.chance(0.5) ? g.reg(4) : g.mem(4)}`], undefinedFlags: 0, readsFlags: true })],
   [1, (g) => ({ text: [`cmpxchg8b qword ptr ${g.rng.chance(0.5) ? `[ebx+${g.rng.int(32) * 8}]` : g.mem16()}`], undefinedFlags: 0 })],
+  // BOUND: the index inside or outside a pair of signed bounds (#BR), or against random memory
+  [1, (g) => {
+    const size = g.rng.pick([2, 4]);
+    const k = g.rng.int(64) * 8;
+    const r = g.reg(size);
+    const pair = `${size === 4 ? 'qword' : 'dword'} ptr [ebx+${k}]`;
+    if (g.rng.chance(0.3)) return { text: [`bound ${r}, ${pair}`], undefinedFlags: 0 };
+    const lower = g.rng.int(200) - 100, upper = lower + g.rng.int(200) - 20;
+    return {
+      text: [`mov ${PTR[size]} ptr [ebx+${k}], ${lower}`, `mov ${PTR[size]} ptr [ebx+${k + size}], ${upper}`,
+        `mov ${r}, ${lower + g.rng.int(260) - 30}`, `bound ${r}, ${pair}`],
+      undefinedFlags: 0,
+    };
+  }],
   // DS/ES reloads: the LDT's data segment under each RPL, null selectors (later DS/ES accesses
   // then #GP), a selector past the LDT's limit; PUSH/POP/MOV of segment registers. A 32-bit
   // PUSH of a segment register may write only 16 bits (SDM Vol. 2B, PUSH), so the slot is

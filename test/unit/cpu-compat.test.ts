@@ -3,7 +3,7 @@
 // straddle the data segment's limit, string runs into it, BT with a register bit offset past
 // it, the null FS/GS of a Linux process, DS/ES reloads from the LDT), 16-bit addressing and
 // its wrap-around, LOOPW and JCXZ counting CX, PUSHA/POPA in both sizes, POPF with the bits
-// user mode may change.
+// user mode may change, BOUND.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { assembleIntelMany, nativeCompatUnavailableReason, NativeCase, runNative, NATIVE_DATA_ADDRESS } from '../support/native-cpu';
@@ -99,6 +99,24 @@ test('compatibility mode: DS/ES reloads from the LDT, null selectors, segment re
   ]);
   assert.deepEqual(differences, []);
   assert.deepEqual(vectors, [-1, -1, 13, 13, 13, -1, -1, -1]);
+});
+
+test('compatibility mode: BOUND checks a signed index against signed bounds (#BR outside)', { skip }, () => {
+  const set = (size: string, lo: number, hi: number, w: number) => [`mov ${size} ptr [ebx], ${lo}`, `mov ${size} ptr [ebx+${w}], ${hi}`];
+  const { differences, vectors } = compare([
+    [...set('dword', -5, 5, 4), 'mov eax, -5', 'bound eax, qword ptr [ebx]'],
+    [...set('dword', -5, 5, 4), 'mov eax, 5', 'bound eax, qword ptr [ebx]'],
+    [...set('dword', -5, 5, 4), 'mov eax, 6', 'bound eax, qword ptr [ebx]'],
+    [...set('dword', -5, 5, 4), 'mov eax, -6', 'bound eax, qword ptr [ebx]'],
+    [...set('word', -16, -16, 2), 'mov ecx, 0x1fff0', 'bound cx, dword ptr [ebx]'],
+    [...set('word', -16, -16, 2), 'mov cx, -15', 'bound cx, dword ptr [ebx]'],
+    ['bound eax, qword ptr ds:0xfffa'],
+  ]);
+  assert.deepEqual(differences, []);
+  assert.deepEqual(vectors, [-1, -1, 5, 5, -1, 5, 13]);
+  // in 64-bit mode 0x62 is the EVEX prefix, not BOUND: this emulator has no EVEX, so #UD
+  const r = new EmuRunner().run({ regs: regs(), rflags: 0n, data: IMAGE, code: new Uint8Array([0x62, 0x03]) });
+  assert.equal(r.vector, 6);
 });
 
 test('compatibility mode: 16-bit addressing wraps, LOOPW and JCXZ count CX, PUSHA/POPA, POPF', { skip }, () => {
