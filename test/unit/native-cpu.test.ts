@@ -320,6 +320,13 @@ test('compatibility mode with DS/ES over the data area: 16-bit addresses reach i
   assert.equal(stack.regs[RDX] & LOW32, 0x1122_3344n);
 });
 
+test('compatibility mode: a hung case is stopped, and the next 64-bit case runs normally', { skip: skip32 }, () => {
+  const [hung, next] = runNative([makeCase32(['2:', 'jmp 2b']), makeCase(['mov rax, -1'])]);
+  assert.equal(hung.signal, NATIVE_TIMEOUT_SIGNAL);
+  assert.equal(next.signal, 0);
+  assert.equal(next.regs[RAX], (1n << 64n) - 1n, 'back in 64-bit mode: a 64-bit register write');
+});
+
 test('a batch mixing 64-bit and compatibility-mode cases', { skip: skip32 }, () => {
   const cases: NativeCase[] = [];
   for (let i = 0; i < 200; i++) {
