@@ -254,12 +254,12 @@ test('compatibility mode: 0x40-0x4f are INC/DEC, PUSH moves ESP by 4, flags come
   assert.equal(r.rflags & (ZF | PF | SF | OF), ZF | PF);
 });
 
-test('compatibility mode: 16-bit addressing, AAM, and a fault report the 32-bit EIP', { skip: skip32 }, () => {
+test('compatibility mode, flat DS: 16-bit LEA, AAM, and faults at the 32-bit EIP', { skip: skip32 }, () => {
   const image = new Uint8Array(0x10);
   image.set([0x34, 0x12], 4);
   const [mem16, aam, ud, div] = runNative([
-    // [bx+si] with the data area's base in the (flat, zero-based) segment: 16-bit offsets
-    // reach only the first 64 KiB, so read through ESI as base and check 67-prefixed LEA
+    // with a flat DS, 16-bit addresses reach only the first 64 KiB (unmapped here): memory is
+    // read through ESI, and the 16-bit address computation is seen through LEA
     makeCase32(['lea ax, [bx+si+3]', 'mov cx, [esi+4]'], { [RBX]: 0x1_0010n, [RSI]: DATA }, 0n, image),
     makeCase32(['aam 10'], { [RAX]: 0x3fn }),
     makeCase32(['nop', 'ud2']),
