@@ -13,6 +13,8 @@ import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
 import * as V from './exec-descriptor-check';
+import * as B from './exec-bcd';
+import * as BD from './exec-bound';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -288,8 +290,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       return;
     case 0x27: case 0x2f: case 0x37: case 0x3f:
       if (inval64) return;
-      set(i, ['daa', 'das', 'aaa', 'aas'][(b >> 3) & 3], '', Y.decimalAdjust);
-      i.cc = (b >> 3) & 3;
+      set(i, ['daa', 'das', 'aaa', 'aas'][(b >> 3) & 3], '', [B.daa, B.das, B.aaa, B.aas][(b >> 3) & 3]);
       return;
   }
   if (b >= 0x40 && b <= 0x4f) {
@@ -351,6 +352,14 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       if (inval64) return;
       i.size = d.opsize;
       set(i, b === 0x60 ? 'pusha' : 'popa', '', b === 0x60 ? Y.pusha : Y.popa);
+      return;
+    case 0x62:
+      // 64-bit mode: EVEX prefix; elsewhere BOUND, whose register form is EVEX too
+      if (inval64) return;
+      i.size = d.opsize;
+      modrm(d, i, false);
+      if (i.rm >= 0) { set(i, '(evex)', '', fpu); return; }
+      set(i, 'bound', 'Gv,Ma', BD.bound);
       return;
     case 0x63:
       if (mode === 64) {
@@ -578,8 +587,7 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
     case 0xd4: case 0xd5:
       if (inval64) return;
       i.immLo = d.next();
-      i.cc = b - 0xd4;
-      set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', Y.asciiAdjust);
+      set(i, b === 0xd4 ? 'aam' : 'aad', 'Ib', b === 0xd4 ? B.aam : B.aad);
       return;
     case 0xd7:
       set(i, 'xlat', 'BX', T.xlat);

@@ -142,7 +142,7 @@ export function cmpxchg(c: Cpu, i: Insn): void {
 /** CMPXCHG8B/16B m64/m128 (0F C7 /1) */
 export function cmpxchg8b(c: Cpu, i: Insn): void {
   if (i.rm >= 0) throw new CpuFault(Vector.UD, -1, 'CMPXCHG8B with a register operand');
-  effectiveAddress(c, i);
+  effectiveAddress(c, i, i.size === 8 ? 16 : 8);
   const r = c.r;
   const wide = i.size === 8;
   if (wide && (c.eaLo & 15) !== 0) throw new CpuFault(Vector.GP, 0, 'CMPXCHG16B operand not 16-byte aligned');

@@ -5,7 +5,7 @@ import type { Cpu } from './cpu';
 import { Flag } from './cpu-state';
 import { getCF, getStatusFlags, setStatusFlags } from './flags';
 import { Insn } from './insn';
-import { effectiveAddress, readReg, readRm, writeReg, writeRmAgain } from './operands';
+import { checkLimit, effectiveAddress, readReg, readRm, writeReg, writeRmAgain } from './operands';
 
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
@@ -205,6 +205,8 @@ export function bitTest(c: Cpu, i: Insn, fromReg: boolean): void {
     const addr = BigInt.asUintN(64, ((BigInt(c.eaHi >>> 0) << 32n) | BigInt(c.eaLo >>> 0)) + byteOff);
     c.eaLo = Number(addr & 0xffffffffn) | 0;
     c.eaHi = c.in64BitMode ? Number(addr >> 32n) | 0 : 0;
+    // the segment must hold the operand the bit offset lands in, not just the base address
+    if (!c.in64BitMode) checkLimit(c, i.seg, (c.eaLo - c.segBase[2 * i.seg]) >>> 0, size);
     bit = Number(BigInt.asUintN(64, off) & BigInt(bits - 1));
     if (size === 8) { lo = c.read64(c.eaLo, c.eaHi); hi = c.hi; } else { lo = c.read(c.eaLo, c.eaHi, size); hi = 0; }
   }

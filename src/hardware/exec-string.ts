@@ -8,7 +8,7 @@ import { Flag, Seg } from './cpu-state';
 import { alu, AluOp } from './exec-alu';
 import { Insn } from './insn';
 import { checkIoPermission } from './io-permission';
-import { readReg, writeReg } from './operands';
+import { checkLimit, readReg, writeReg } from './operands';
 
 /** Iterations per call of a REP instruction before it yields. */
 const CHUNK = 4096;
@@ -19,8 +19,11 @@ function regAt(c: Cpu, reg: number, asize: number): number {
   return asize === 2 ? c.r[2 * reg] & 0xffff : c.r[2 * reg];
 }
 
-/** Linear address of seg:reg at the address size (64-bit: the register's high word too). */
-function addr(c: Cpu, seg: number, reg: number, asize: number): void {
+/**
+ * Linear address of seg:reg at the address size (64-bit: the register's high word too);
+ * outside 64-bit mode the segment must hold all `size` bytes.
+ */
+function addr(c: Cpu, seg: number, reg: number, asize: number, size: number): void {
   if (asize === 8) {
     c.eaLo = c.r[2 * reg];
     c.eaHi = c.r[2 * reg + 1];
@@ -37,6 +40,7 @@ function addr(c: Cpu, seg: number, reg: number, asize: number): void {
     c.eaHi = 0;
     return;
   }
+  checkLimit(c, seg, off >>> 0, size);
   c.eaLo = (off + c.segBase[2 * seg]) | 0;
   c.eaHi = 0;
 }
@@ -104,9 +108,9 @@ function srcSeg(i: Insn): number {
 export function movs(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const lo = readAt(c, size), hi = c.hi;
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     writeAt(c, size, lo, hi);
     const dd = delta(c, size);
     step(c, RSI, asize, dd);
@@ -119,7 +123,7 @@ export function stos(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize;
   const lo = readReg(c, 0, size), hi = c.hi;
   repeat(c, i, () => {
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     writeAt(c, size, lo, hi);
     step(c, RDI, asize, delta(c, size));
     return true;
@@ -129,7 +133,7 @@ export function stos(c: Cpu, i: Insn): void {
 export function lods(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const lo = readAt(c, size);
     writeReg(c, 0, size, lo, c.hi);
     step(c, RSI, asize, delta(c, size));
@@ -142,9 +146,9 @@ export function cmps(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   const wantZ = i.rep === 0xf3;
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const aLo = readAt(c, size), aHi = c.hi;
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     const bLo = readAt(c, size), bHi = c.hi;
     alu(c, AluOp.CMP, size, aLo, aHi, bLo, bHi);
     const dd = delta(c, size);
@@ -160,7 +164,7 @@ export function scas(c: Cpu, i: Insn): void {
   const aLo = readReg(c, 0, size), aHi = c.hi;
   const wantZ = i.rep === 0xf3;
   repeat(c, i, () => {
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     const bLo = readAt(c, size), bHi = c.hi;
     alu(c, AluOp.CMP, size, aLo, aHi, bLo, bHi);
     step(c, RDI, asize, delta(c, size));
@@ -180,6 +184,7 @@ export function xlat(c: Cpu, i: Insn): void {
     if (seg >= Seg.FS) { const t = (c.eaLo >>> 0) + (c.segBase[2 * seg] >>> 0); c.eaLo = t | 0; c.eaHi = (c.eaHi + c.segBase[2 * seg + 1] + (t > 0xffffffff ? 1 : 0)) | 0; }
   } else {
     const off = asize === 2 ? (c.r[6] + al) & 0xffff : (c.r[6] + al) | 0;
+    if (!c.in64BitMode) checkLimit(c, seg, off >>> 0, 1);
     c.eaLo = c.in64BitMode && seg < Seg.FS ? off : (off + c.segBase[2 * seg]) | 0;
     c.eaHi = 0;
   }
@@ -205,7 +210,7 @@ function repeatIo(c: Cpu, i: Insn, port: number, body: () => void): void {
 export function ins(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, port = c.r[2 * RDX] & 0xffff;
   repeatIo(c, i, port, () => {
-    addr(c, Seg.ES, RDI, asize);
+    addr(c, Seg.ES, RDI, asize, size);
     c.checkWritable(c.eaLo, c.eaHi, size);
     c.write(c.eaLo, c.eaHi, size, c.io.read(port, size));
     step(c, RDI, asize, delta(c, size));
@@ -216,7 +221,7 @@ export function ins(c: Cpu, i: Insn): void {
 export function outs(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i), port = c.r[2 * RDX] & 0xffff;
   repeatIo(c, i, port, () => {
-    addr(c, seg, RSI, asize);
+    addr(c, seg, RSI, asize, size);
     const v = c.read(c.eaLo, c.eaHi, size);
     c.io.write(port, size, size === 4 ? v >>> 0 : v);
     step(c, RSI, asize, delta(c, size));

@@ -12,11 +12,9 @@ import { MsrAccessError } from '../msr';
 import { effectiveAddress, readReg, readRm, writeReg, writeRm } from './operands';
 import { loadDataSegment, loadRealModeSegment, loadSegmentCache, readDescriptor, descriptorAr } from './segments';
 import { pop, push } from './stack';
-import { notEmulatedYet } from './exec-unimplemented';
 import { checkIoPermission } from './io-permission';
 import { verr, verw } from './exec-descriptor-check';
 
-const notYet = notEmulatedYet;
 
 function requireCpl0(c: Cpu, what: string): void {
   if ((c.cr0 & 1) !== 0 && c.cpl !== 0) throw new CpuFault(Vector.GP, 0, `${what} at CPL ${c.cpl}`);
@@ -63,7 +61,7 @@ export function popSeg(c: Cpu, i: Insn): void {
 
 /** LDS/LES/LSS/LFS/LGS reg, m16:16/32/64 */
 export function loadFarPointer(c: Cpu, i: Insn): void {
-  effectiveAddress(c, i);
+  effectiveAddress(c, i, i.size + 2);
   const size = i.size;
   const off = size === 8 ? c.read64(c.eaLo, c.eaHi) : c.read(c.eaLo, c.eaHi, size);
   const offHi = size === 8 ? c.hi : 0;
@@ -99,9 +97,6 @@ export function arpl(c: Cpu, i: Insn): void {
     setStatusFlags(c, f | Flag.ZF);
   } else setStatusFlags(c, f);
 }
-
-export const decimalAdjust: Handler = notYet;
-export const asciiAdjust: Handler = notYet;
 
 // ---- simple ones ---------------------------------------------------------------------
 

@@ -39,8 +39,9 @@ export function writeReg(c: Cpu, reg: number, size: number, lo: number, hi: numb
 /**
  * Computes the linear address of the memory operand into cpu.eaLo/eaHi: base + index*scale
  * + displacement at the address size, plus the segment base (only FS/GS in 64-bit mode).
+ * Outside 64-bit mode the segment must be usable and hold all `size` bytes of the access.
  */
-export function effectiveAddress(c: Cpu, i: Insn): void {
+export function effectiveAddress(c: Cpu, i: Insn, size = 1): void {
   let lo = i.dispLo, hi = i.dispHi;
   const r = c.r;
   if (i.base >= 0) {
@@ -93,8 +94,8 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
   if (isFlatData(c, seg)) {
     c.eaSeg = -1;
   } else {
-    // the first byte here; readRm/writeRm check the whole access once they know its size
-    checkSegmentAccess(c, seg, lo >>> 0, 1, false);
+    // `size` bytes here (callers that know it); readRm/writeRm check the whole access with its kind
+    checkSegmentAccess(c, seg, lo >>> 0, size, false);
     c.eaSeg = seg;
     c.eaOff = lo >>> 0;
   }
@@ -110,6 +111,14 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
 function checkWholeAccess(c: Cpu, size: number, write: boolean): void {
   if (c.in64BitMode) { c.eaSeg = -1; return; }
   checkSegmentAccess(c, c.eaSeg, c.eaOff, size, write);
+}
+
+/**
+ * The segment checks of a data access outside 64-bit mode for callers that form addresses
+ * themselves (string instructions, BT with a register bit offset): usable, within the limit.
+ */
+export function checkLimit(c: Cpu, seg: number, offset: number, size: number, write = false): void {
+  if (!isFlatData(c, seg)) checkSegmentAccess(c, seg, offset, size, write);
 }
 
 /** Reads the r/m operand (register or memory) of size `size`. */

@@ -8,6 +8,11 @@
  *   into the jump stub that oracle.c puts after it) or through siglongjmp from a signal
  *   handler (the code faulted).
  *
+ * vmx_enter32: the same, but first loads DS and ES with oracle_guest_ds (compatibility
+ *   mode faults on a null DS) and enters the code by a far jump through oracle_guest_far
+ *   (m16:32: 32-bit code selector and offset), which switches to compatibility mode. The
+ *   code returns to 64-bit mode by its own far jump to a stub that goes on to vmx_exit.
+ *
  * vmx_exit: the stub's target. Stores all 16 general registers to oracle_guest_out with
  *   RIP-relative moves (which touch no flag), then switches to a private stack for pushfq,
  *   stores RFLAGS, resets RFLAGS to a clean value, restores the host state and returns
@@ -33,9 +38,8 @@ flag_stack_top:
 
     .text
 
-    .globl vmx_enter
-    .type vmx_enter, @function
-vmx_enter:
+    /* Save the host's callee-saved registers and RSP, then load RFLAGS and all 16 guest registers. */
+    .macro load_guest
     mov [rip + host_rbx], rbx
     mov [rip + host_rbp], rbp
     mov [rip + host_r12], r12
@@ -62,9 +66,27 @@ vmx_enter:
     mov r13, [rip + oracle_guest_in + 104]
     mov r14, [rip + oracle_guest_in + 112]
     mov r15, [rip + oracle_guest_in + 120]
+    .endm
+
+    .globl vmx_enter
+    .type vmx_enter, @function
+vmx_enter:
+    load_guest
     /* A memory-indirect jump: no register is needed to hold the target. */
     jmp qword ptr [rip + oracle_guest_entry]
     .size vmx_enter, . - vmx_enter
+
+    .globl vmx_enter32
+    .type vmx_enter32, @function
+vmx_enter32:
+    /* MOV to DS/ES changes no flag and no other register; done before the guest's RAX is in. */
+    mov ax, [rip + oracle_guest_ds]
+    mov ds, ax
+    mov es, ax
+    load_guest
+    /* FF /5 without REX.W: the far pointer is m16:32. */
+    jmp fword ptr [rip + oracle_guest_far]
+    .size vmx_enter32, . - vmx_enter32
 
     .globl vmx_exit
     .type vmx_exit, @function

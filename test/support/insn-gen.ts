@@ -33,7 +33,22 @@ export class Rng {
 }
 
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
-const ALL = CF | PF | AF | ZF | SF | OF;
+export const ALL = CF | PF | AF | ZF | SF | OF;
+
+/**
+ * Status flags the SDM leaves undefined after a shift or rotate of `size` bytes by `masked`
+ * (the count after masking to 5 or 6 bits): AF and, for counts other than 1, OF for shifts;
+ * OF for rotates by more than 1; CF for SHL/SHR when the count reaches the operand width.
+ */
+export function shiftUndefinedFlags(op: string, size: number, masked: number): number {
+  if (masked === 0) return 0;
+  if (['shl', 'sal', 'shr', 'sar'].includes(op)) {
+    let undef = AF | (masked !== 1 ? OF : 0);
+    if ((op === 'shl' || op === 'sal' || op === 'shr') && size <= 2 && masked >= size * 8) undef |= CF;
+    return undef;
+  }
+  return masked !== 1 ? OF : 0;
+}
 
 /** Registers a case may overwrite freely; rbx, rsi, rdi point into the data area, r12 is a small index. */
 const FREE = ['rax', 'rcx', 'rdx', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r13', 'r14', 'r15'];
@@ -125,16 +140,7 @@ const templates: Array<[number, Template]> = [
     const viaCl = g.rng.chance(0.4) && !dst.includes('cl') && !dst.includes('rcx') && !dst.includes('ecx') && !dst.includes(' cx') && !/\bch\b/.test(dst);
     const text = viaCl ? [`mov cl, ${count}`, `${op} ${dst}, cl`] : count === 1 && g.rng.chance(0.5) ? [`${op} ${dst}, 1`] : [`${op} ${dst}, ${count}`];
     const masked = count & (size === 8 ? 0x3f : 0x1f);
-    let undef = 0;
-    if (masked !== 0) {
-      if (['shl', 'sal', 'shr', 'sar'].includes(op)) {
-        undef = AF | (masked !== 1 ? OF : 0);
-        if ((op === 'shl' || op === 'sal' || op === 'shr') && size <= 2 && masked >= size * 8) undef |= CF;
-      } else {
-        undef = masked !== 1 ? OF : 0;
-      }
-    }
-    return { text, undefinedFlags: undef, readsFlags: op === 'rcl' || op === 'rcr' };
+    return { text, undefinedFlags: shiftUndefinedFlags(op, size, masked), readsFlags: op === 'rcl' || op === 'rcr' };
   }],
   [4, (g) => {
     const op = g.rng.pick(['mul', 'imul', 'div', 'idiv']), size = g.size();
@@ -250,6 +256,10 @@ function pickTemplate(rng: Rng): Template {
 
 export interface GeneratedCase {
   lines: string[];
+  /** 64 (absent) or 32: compatibility mode, where only the low 32 bits of registers are compared. */
+  mode?: 64 | 32;
+  /** Compatibility mode with DS/ES over the data area (see NativeCase.dataSegment). */
+  dataSegment?: boolean;
   regs: bigint[];
   rflags: bigint;
   data: Uint8Array;

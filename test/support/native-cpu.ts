@@ -1,5 +1,6 @@
 // The real CPU of this machine as an oracle for the emulator: runs user-mode x86-64 code
 // sequences natively, from given registers, RFLAGS and memory, and returns the final state.
+// A case runs in 64-bit mode or, with `mode: 32`, in 32-bit compatibility mode.
 //
 // The native side is test/native/oracle.c plus test/native/trampoline.S (the binary formats
 // on stdin/stdout are documented at the top of oracle.c). It is compiled on first use with
@@ -7,7 +8,7 @@
 // hash of the sources, so later runs reuse it; one process runs a whole batch of cases.
 //
 // Also here: assembleIntel/assembleIntelMany, which turn Intel-syntax instruction text into
-// bytes with GNU as.
+// bytes with GNU as (64-bit code, or 32-bit code with `{ bits: 32 }`).
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -48,7 +49,22 @@ export interface NativeCase {
   data: Uint8Array;
   /** At most NATIVE_CODE_MAX bytes, placed at NATIVE_CODE_ADDRESS. Running off its end completes the case. */
   code: Uint8Array;
+  /**
+   * 64 (the default): 64-bit mode. 32: compatibility mode (CS.L=0, CS.D=1 under IA-32e
+   * mode); the registers go in with their 64-bit values, and their upper halves come out as
+   * the CPU leaves them, which the SDM calls undefined (Vol. 1, 3.4.1.1): compare only the
+   * low 32 bits.
+   */
+  mode?: NativeMode;
+  /**
+   * Only with mode 32: DS and ES are an LDT data segment (selector 0x7) with base
+   * NATIVE_DATA_ADDRESS and limit NATIVE_DATA_SIZE - 1, so that addresses are offsets into
+   * the data area and 16-bit addressing reaches it. SS (and the stack pointer) stay flat.
+   */
+  dataSegment?: boolean;
 }
+
+export type NativeMode = 64 | 32;
 
 export interface NativeResult {
   /** 0 when the code ran to its end, else the signal number (see NativeSignal). */
@@ -79,9 +95,9 @@ export interface NativeResult {
   faultAddress: bigint;
 }
 
-const IN_MAGIC = 0x314e5856;
+const IN_MAGIC = 0x324e5856;
 const OUT_MAGIC = 0x31525856;
-const CASE_HEADER = 17 * 8 + 8;
+const CASE_HEADER = 17 * 8 + 16;
 const RESULT_HEADER = 4 + 4 + 8 + 8 + 8 + 17 * 8 + 4;
 const MAX_CASES_PER_PROCESS = 2000;
 const MAX_INPUT_PER_PROCESS = 48 << 20;
@@ -166,6 +182,8 @@ function checkCase(c: NativeCase, i: number): void {
   toU64(c.rflags, `case ${i}: rflags`);
   if (c.data.length > NATIVE_DATA_SIZE) throw new RangeError(`case ${i}: data is ${c.data.length} bytes, more than ${NATIVE_DATA_SIZE}`);
   if (c.code.length > NATIVE_CODE_MAX) throw new RangeError(`case ${i}: code is ${c.code.length} bytes, more than ${NATIVE_CODE_MAX}`);
+  if (c.mode !== undefined && c.mode !== 64 && c.mode !== 32) throw new RangeError(`case ${i}: mode must be 64 or 32, not ${String(c.mode)}`);
+  if (c.dataSegment === true && c.mode !== 32) throw new RangeError(`case ${i}: dataSegment needs mode 32`);
 }
 
 function encode(cases: NativeCase[]): { input: Buffer; dataOffsets: number[] } {
@@ -181,6 +199,8 @@ function encode(cases: NativeCase[]): { input: Buffer; dataOffsets: number[] } {
     buf.writeBigUInt64LE(BigInt.asUintN(64, c.rflags) & NATIVE_FLAGS_MASK, p + 128);
     buf.writeUInt32LE(c.data.length, p + 136);
     buf.writeUInt32LE(c.code.length, p + 140);
+    buf.writeUInt32LE(c.mode ?? 64, p + 144);
+    buf.writeUInt32LE(c.dataSegment === true ? 1 : 0, p + 148);
     p += CASE_HEADER;
     dataOffsets.push(p);
     buf.set(c.data, p);
@@ -278,15 +298,47 @@ export function runNative(cases: NativeCase[]): NativeResult[] {
   return results;
 }
 
+let compatCache: string | null | undefined;
+/**
+ * Why 32-bit compatibility mode cannot be used here (the kernel may refuse 32-bit code
+ * segments, e.g. booted with ia32_emulation=0, or the LDT segment of `dataSegment`), or null
+ * when it can: an empty case is run each way and must come back cleanly.
+ */
+export function nativeCompatUnavailableReason(): string | null {
+  if (compatCache === undefined) {
+    if (!nativeOracleAvailable()) {
+      compatCache = 'needs x86-64 Linux with a C compiler and GNU as';
+    } else {
+      const probe = (dataSegment: boolean): NativeCase => ({
+        regs: new Array<bigint>(16).fill(0n), rflags: 0n, data: new Uint8Array(0), code: new Uint8Array(0), mode: 32, dataSegment,
+      });
+      try {
+        const [flat, based] = runNative([probe(false), probe(true)]);
+        compatCache = flat.signal !== 0
+          ? `this kernel refuses 32-bit compatibility mode (signal ${flat.signal}, trap ${flat.trapNumber} entering selector 0x23)`
+          : based.signal !== 0 ? `the LDT data segment faults (signal ${based.signal}, trap ${based.trapNumber})` : null;
+      } catch (e) {
+        compatCache = e instanceof Error ? e.message : String(e);
+      }
+    }
+  }
+  return compatCache;
+}
+
 // ---------------------------------------------------------------------------------------
 // Assembling Intel-syntax text with GNU as.
 
 const MAX_SNIPPETS_PER_RUN = 2000;
 const LABEL_DEF = /^\s*([A-Za-z_.$][\w.$@]*)\s*:/;
 
-/** Assembles Intel-syntax (`.intel_syntax noprefix`, 64-bit) lines and returns the bytes. */
-export function assembleIntel(lines: string[]): Uint8Array {
-  return assembleIntelMany([lines])[0];
+export interface AssembleOptions {
+  /** 64 (default) or 32: the code size GNU as assembles for (`.code32`). */
+  bits?: 64 | 32;
+}
+
+/** Assembles Intel-syntax (`.intel_syntax noprefix`, 64-bit unless told) lines and returns the bytes. */
+export function assembleIntel(lines: string[], options: AssembleOptions = {}): Uint8Array {
+  return assembleIntelMany([lines], options)[0];
 }
 
 /**
@@ -296,7 +348,9 @@ export function assembleIntel(lines: string[]): Uint8Array {
  * in different runs. References that need a relocation (a label of another snippet, an
  * absolute address of a label) are errors: the bytes could not be placed at any address.
  */
-export function assembleIntelMany(snippets: string[][]): Uint8Array[] {
+export function assembleIntelMany(snippets: string[][], options: AssembleOptions = {}): Uint8Array[] {
+  const bits = options.bits ?? 64;
+  if (bits !== 64 && bits !== 32) throw new RangeError(`assembleIntel: bits must be 64 or 32, not ${String(bits)}`);
   // Group the snippets so that no group defines a label twice.
   const groups: Array<{ indices: number[]; labels: Set<string> }> = [];
   snippets.forEach((lines, index) => {
@@ -311,18 +365,18 @@ export function assembleIntelMany(snippets: string[][]): Uint8Array[] {
   });
   const result: Uint8Array[] = new Array<Uint8Array>(snippets.length);
   for (const g of groups) {
-    const bytes = assembleGroup(g.indices.map((i) => snippets[i]), g.indices);
+    const bytes = assembleGroup(g.indices.map((i) => snippets[i]), g.indices, bits);
     g.indices.forEach((snippetIndex, k) => { result[snippetIndex] = bytes[k]; });
   }
   return result;
 }
 
-function assembleGroup(snippets: string[][], ids: number[]): Uint8Array[] {
+function assembleGroup(snippets: string[][], ids: number[], bits: 64 | 32): Uint8Array[] {
   const src: string[] = ['.intel_syntax noprefix'];
   const origin: Array<[number, number] | undefined> = [undefined]; // source line -> [snippet id, line]
   snippets.forEach((lines, k) => {
-    src.push(`.section .text.vmx${k},"ax",@progbits`);
-    origin.push(undefined);
+    src.push(`.section .text.vmx${k},"ax",@progbits`, `.code${bits}`);
+    origin.push(undefined, undefined);
     lines.forEach((line, n) => {
       if (/[\n\r]/.test(line)) throw new Error(`snippet ${ids[k]} line ${n + 1}: contains a line break`);
       src.push(line);

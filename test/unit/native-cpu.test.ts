@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
-  assembleIntel, assembleIntelMany, nativeOracleAvailable, NativeCase, NativeSignal, runNative,
+  assembleIntel, assembleIntelMany, nativeCompatUnavailableReason, nativeOracleAvailable, NativeCase, NativeSignal, runNative,
   NATIVE_CODE_ADDRESS, NATIVE_DATA_ADDRESS, NATIVE_DATA_SIZE, NATIVE_TIMEOUT_SIGNAL,
 } from '../support/native-cpu';
 
 const skip = nativeOracleAvailable() ? false : 'needs x86-64 Linux with a C compiler and GNU as';
 const DATA = BigInt(NATIVE_DATA_ADDRESS);
 const CF = 1n << 0n, PF = 1n << 2n, AF = 1n << 4n, ZF = 1n << 6n, SF = 1n << 7n, DF = 1n << 10n, OF = 1n << 11n;
-const RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RSI = 6, RDI = 7;
+const RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
 
 function makeCase(lines: string[], regs: Record<number, bigint> = {}, rflags = 0n, data = new Uint8Array(0)): NativeCase {
   const r = new Array<bigint>(16).fill(0n);
@@ -223,4 +223,122 @@ test('assembleIntelMany: one as run for many snippets, labels may repeat across 
   assert.equal(d.length, 0);
   assert.throws(() => assembleIntel(['mov rax, rbx', 'bogus rax']), /snippet 0 line 2 \(bogus rax\).*no such instruction/);
   assert.throws(() => assembleIntel(['mov rax, offset here', 'here:']), /relocations/);
+});
+
+// ---- 32-bit compatibility mode ------------------------------------------------------------
+
+const compatWhy = nativeCompatUnavailableReason();
+const skip32 = compatWhy ?? false;
+const LOW32 = 0xffff_ffffn;
+
+function makeCase32(lines: string[], regs: Record<number, bigint> = {}, rflags = 0n, data = new Uint8Array(0)): NativeCase {
+  const r = new Array<bigint>(16).fill(0n);
+  for (const [i, v] of Object.entries(regs)) r[Number(i)] = v;
+  return { regs: r, rflags, data, code: assembleIntel(lines, { bits: 32 }), mode: 32 };
+}
+
+test('compatibility mode: 0x40-0x4f are INC/DEC, PUSH moves ESP by 4, flags come back', { skip: skip32 }, () => {
+  // 0x40 is INC EAX here; in 64-bit mode it would be a REX prefix
+  const code = assembleIntel(['inc eax', 'dec ecx', 'push edx', 'pop ebx', 'push eax'], { bits: 32 });
+  assert.deepEqual([...code.subarray(0, 2)], [0x40, 0x49]);
+  const [r] = runNative([makeCase32(['inc eax', 'dec ecx', 'push edx', 'pop ebx', 'push eax'],
+    { [RAX]: 0x7fff_ffffn, [RCX]: 1n, [RDX]: 0xdead_beefn, [RSP]: DATA + 0x100n })]);
+  assert.equal(r.signal, 0);
+  assert.equal(r.regs[RAX] & LOW32, 0x8000_0000n);
+  assert.equal(r.regs[RCX] & LOW32, 0n);
+  assert.equal(r.regs[RBX] & LOW32, 0xdead_beefn);
+  assert.equal(r.regs[RSP] & LOW32, DATA + 0x100n - 4n);
+  assert.equal(r.data[0xfc] | (r.data[0xfd] << 8) | (r.data[0xfe] << 16), 0);
+  assert.equal(r.data[0xff], 0x80, 'the pushed EAX (0x80000000) is 4 bytes below the old ESP');
+  // DEC ECX to 0 leaves ZF set and PF set; PUSH/POP change no flag
+  assert.equal(r.rflags & (ZF | PF | SF | OF), ZF | PF);
+});
+
+test('compatibility mode, flat DS: 16-bit LEA, AAM, and faults at the 32-bit EIP', { skip: skip32 }, () => {
+  const image = new Uint8Array(0x10);
+  image.set([0x34, 0x12], 4);
+  const [mem16, aam, ud, div] = runNative([
+    // with a flat DS, 16-bit addresses reach only the first 64 KiB (unmapped here): memory is
+    // read through ESI, and the 16-bit address computation is seen through LEA
+    makeCase32(['lea ax, [bx+si+3]', 'mov cx, [esi+4]'], { [RBX]: 0x1_0010n, [RSI]: DATA }, 0n, image),
+    makeCase32(['aam 10'], { [RAX]: 0x3fn }),
+    makeCase32(['nop', 'ud2']),
+    makeCase32(['aam 0'], { [RAX]: 0x3fn }),
+  ]);
+  assert.equal(mem16.signal, 0);
+  assert.equal(mem16.regs[RAX] & 0xffffn, 0x0013n, 'bx+si+3 wraps at 16 bits: 0x0010 + 0x0000 + 3');
+  assert.equal(mem16.regs[RCX] & 0xffffn, 0x1234n);
+  assert.equal(aam.regs[RAX] & 0xffffn, 0x0603n, 'AAM 10: AH = 63 / 10, AL = 63 % 10');
+  assert.equal(ud.signal, NativeSignal.SIGILL);
+  assert.equal(ud.faultOffset, 1);
+  assert.equal(div.signal, NativeSignal.SIGFPE);
+  assert.equal(div.trapNumber, 0, '#DE');
+});
+
+test('compatibility mode: 32-bit system calls are refused however they are made', { skip: skip32 }, () => {
+  const [int80, sysc, sysent, after] = runNative([
+    makeCase32(['mov eax, 20', 'int 0x80']),
+    makeCase32(['mov eax, 20', 'syscall'], { [RSP]: DATA + 0x100n, [RBP]: DATA + 0x100n }),
+    makeCase32(['mov eax, 20', 'sysenter'], { [RSP]: DATA + 0x100n, [RBP]: DATA + 0x100n }),
+    makeCase32(['mov eax, 7'], { [RSP]: DATA + 0x100n }),
+  ]);
+  assert.equal(int80.signal, NativeSignal.SIGSYS);
+  assert.equal(int80.faultOffset, 7, 'EIP after INT 0x80');
+  // SYSCALL/SYSENTER from compatibility mode are a system call on some CPUs and #UD on
+  // others; as a call, its reported IP is a landing pad outside the code, and only the
+  // filter's architecture check refuses it
+  for (const r of [sysc, sysent]) assert.ok(r.signal === NativeSignal.SIGSYS || r.signal === NativeSignal.SIGILL, `signal ${r.signal}`);
+  assert.equal(after.signal, 0);
+  assert.equal(after.regs[RAX] & LOW32, 7n);
+});
+
+test('compatibility mode with DS/ES over the data area: 16-bit addresses reach it, its limit holds', { skip: skip32 }, () => {
+  const image = new Uint8Array(0x2000);
+  image.set([0x34, 0x12], 0x1010);
+  image.set([0x78, 0x56], 0x1f00);
+  const based = (lines: string[], regs: Record<number, bigint>) => ({ ...makeCase32(lines, regs, 0n, image), dataSegment: true });
+  const [mem16, str16, limit, stack] = runNative([
+    // [bx+si+disp] wraps at 16 bits: 0xf000 + 0x2000 + 0x10 = 0x1010 (mod 64 Ki)
+    based(['mov ax, [bx+si+0x10]', 'mov ecx, dword ptr [0x1f00]'], { [RBX]: 0xf000n, [RSI]: 0x2000n }),
+    // a 16-bit-address MOVSB copies through DS:SI to ES:DI
+    based(['addr16 movsb'], { [RSI]: 0xdead_1010n, [RDI]: 0xbeef_0100n }),
+    // a dword at offset 0xfffe crosses the 64 KiB limit: #GP
+    based(['mov eax, dword ptr [0xfffe]'], {}),
+    // SS stays flat: the stack pointer is an absolute address
+    based(['push 0x11223344', 'pop edx'], { [RSP]: DATA + 0x100n }),
+  ]);
+  assert.equal(mem16.signal, 0);
+  assert.equal(mem16.regs[RAX] & 0xffffn, 0x1234n);
+  assert.equal(mem16.regs[RCX] & LOW32, 0x5678n);
+  assert.equal(str16.signal, 0);
+  assert.equal(str16.data[0x100], 0x34);
+  assert.equal(str16.regs[RSI] & LOW32, 0xdead_1011n, 'only SI moves with 16-bit addresses');
+  assert.equal(str16.regs[RDI] & LOW32, 0xbeef_0101n);
+  assert.equal(limit.signal, NativeSignal.SIGSEGV);
+  assert.equal(limit.trapNumber, 13, '#GP');
+  assert.equal(stack.signal, 0);
+  assert.equal(stack.regs[RDX] & LOW32, 0x1122_3344n);
+});
+
+test('compatibility mode: a hung case is stopped, and the next 64-bit case runs normally', { skip: skip32 }, () => {
+  const [hung, next] = runNative([makeCase32(['2:', 'jmp 2b']), makeCase(['mov rax, -1'])]);
+  assert.equal(hung.signal, NATIVE_TIMEOUT_SIGNAL);
+  assert.equal(next.signal, 0);
+  assert.equal(next.regs[RAX], (1n << 64n) - 1n, 'back in 64-bit mode: a 64-bit register write');
+});
+
+test('a batch mixing 64-bit and compatibility-mode cases', { skip: skip32 }, () => {
+  const cases: NativeCase[] = [];
+  for (let i = 0; i < 200; i++) {
+    const regs = { [RAX]: BigInt(i), [RSP]: DATA + 0x100n };
+    // 0x48 0xff 0xc0: INC RAX in 64-bit mode; DEC EAX then INC EAX in compatibility mode
+    const code = new Uint8Array([0x48, 0xff, 0xc0]);
+    const r = new Array<bigint>(16).fill(0n);
+    for (const [k, v] of Object.entries(regs)) r[Number(k)] = v;
+    cases.push({ regs: r, rflags: 0n, data: new Uint8Array(0), code, mode: i % 2 === 0 ? 64 : 32 });
+  }
+  runNative(cases).forEach((r, i) => {
+    assert.equal(r.signal, 0);
+    assert.equal(r.regs[RAX] & LOW32, i % 2 === 0 ? BigInt(i) + 1n : BigInt(i), `case ${i}`);
+  });
 });
