@@ -35,6 +35,9 @@ function toRflags(rflags: bigint | number): bigint {
   return v;
 }
 
+const SUCCEED: VmxStatusResult = Object.freeze({ status: VmxStatus.Succeed });
+const FAIL_INVALID: VmxStatusResult = Object.freeze({ status: VmxStatus.FailInvalid });
+
 /**
  * Reads a VMX instruction's outcome from RFLAGS after it ran: CF=1 → VMfailInvalid, else
  * ZF=1 → VMfailValid with the error number `readInstructionError` returns (the
@@ -45,6 +48,12 @@ function toRflags(rflags: bigint | number): bigint {
  * read. The callback is only called for VMfailValid.
  */
 export function vmxStatusFromRflags(rflags: bigint | number, readInstructionError: () => number): VmxStatusResult {
+  if (typeof rflags === 'number' && rflags >= 0 && rflags <= 0xffffffff && Number.isInteger(rflags)) {
+    // the common case, without BigInt: RFLAGS bits 63:32 are reserved (zero) anyway
+    if ((rflags & 1) !== 0) return FAIL_INVALID;
+    if ((rflags & 0x40) !== 0) return { status: VmxStatus.FailValid, error: new VmxInstructionError(readInstructionError()) };
+    return SUCCEED;
+  }
   const f = toRflags(rflags);
   if ((f & CF) !== 0n) return { status: VmxStatus.FailInvalid };
   if ((f & ZF) !== 0n) return { status: VmxStatus.FailValid, error: new VmxInstructionError(readInstructionError()) };

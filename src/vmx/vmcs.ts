@@ -16,12 +16,19 @@ export class VmcsFieldError extends Error {
   }
 }
 
+/** Names as callers spell them, resolved once (a VMM asks for the same few fields on every exit). */
+const BY_EXACT_NAME = new Map<string, VmcsFieldInfo>();
+
 export class Vmcs {
   constructor(private readonly unit: VmxUnit) {}
 
   static field(name: string): VmcsFieldInfo {
-    const f = vmcsFieldByName(name);
-    if (f === undefined) throw new VmcsFieldError(name);
+    let f = BY_EXACT_NAME.get(name);
+    if (f === undefined) {
+      f = vmcsFieldByName(name);
+      if (f === undefined) throw new VmcsFieldError(name);
+      BY_EXACT_NAME.set(name, f);
+    }
     return f;
   }
 

@@ -9,7 +9,7 @@ import { vectorHasErrorCode } from '../../vmx/definitions';
 import { Allowed, CR3_TARGET_COUNT, meetsFixedBits, VmxCapabilities } from './capabilities';
 import { F, VmcsData } from './vmcs';
 import { checkEptp } from '../eptp';
-import { decodeEptCapabilities } from '../ept-capabilities';
+import { decodeEptCapabilities, EptCapabilities } from '../ept-capabilities';
 
 const MAX_PHYS_BITS = 46;
 
@@ -92,8 +92,20 @@ function canonical(v: VmcsData, slot: number): boolean {
 
 /** EPTP checks (27.2.1.1), by the EPT unit's own rules. */
 function eptpProblem(eptp: bigint, caps: VmxCapabilities): string | undefined {
-  const r = checkEptp(eptp, decodeEptCapabilities(caps.eptVpidCap), MAX_PHYS_BITS);
+  const r = checkEptp(eptp, eptCapabilitiesOf(caps), MAX_PHYS_BITS);
   return r.ok ? undefined : r.reason;
+}
+
+const EPT_CAPS = new WeakMap<VmxCapabilities, EptCapabilities>();
+
+/** IA32_VMX_EPT_VPID_CAP of a capability set, decoded once. */
+export function eptCapabilitiesOf(caps: VmxCapabilities): EptCapabilities {
+  let e = EPT_CAPS.get(caps);
+  if (e === undefined) {
+    e = decodeEptCapabilities(caps.eptVpidCap);
+    EPT_CAPS.set(caps, e);
+  }
+  return e;
 }
 
 /** 27.2.1: VM-execution, VM-exit and VM-entry control fields. */
@@ -154,7 +166,7 @@ export function checkHostState(v: VmcsData, caps: VmxCapabilities, inIa32eMode: 
     [F.HOST_TR_BASE, 'HOST_TR_BASE']] as const) {
     if (!canonical(v, slot)) return `${name} is not canonical`;
   }
-  if ((exit & EXIT.LOAD_PAT) !== 0 && patProblem(v.get(F.HOST_IA32_PAT))) return 'HOST_IA32_PAT holds an invalid memory type';
+  if ((exit & EXIT.LOAD_PAT) !== 0 && patProblem(v, F.HOST_IA32_PAT)) return 'HOST_IA32_PAT holds an invalid memory type';
   if ((exit & EXIT.LOAD_EFER) !== 0) {
     const efer = v.lo(F.HOST_IA32_EFER);
     if ((efer & ~0xd01) !== 0 || v.hi(F.HOST_IA32_EFER) !== 0) return 'HOST_IA32_EFER sets reserved bits';
@@ -180,10 +192,13 @@ export function checkHostState(v: VmcsData, caps: VmxCapabilities, inIa32eMode: 
   return undefined;
 }
 
-function patProblem(pat: bigint): boolean {
-  for (let k = 0n; k < 64n; k += 8n) {
-    const t = Number((pat >> k) & 0xffn);
-    if (t === 2 || t === 3 || t > 7) return true;
+/** A PAT with a reserved memory type (2, 3, 8-255) in any of its eight entries (SDM 11.12.2). */
+function patProblem(v: VmcsData, slot: number): boolean {
+  for (const word of [v.lo(slot), v.hi(slot)]) {
+    for (let k = 0; k < 32; k += 8) {
+      const t = (word >>> k) & 0xff;
+      if (t === 2 || t === 3 || t > 7) return true;
+    }
   }
   return false;
 }
@@ -211,7 +226,7 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
   if ((v.hi(F.GUEST_CR3) >>> 0) >= 2 ** (MAX_PHYS_BITS - 32)) return fail('GUEST_CR3 sets bits beyond MAXPHYADDR');
   if ((entry & ENTRY.LOAD_DEBUG) !== 0 && v.hi(F.GUEST_DR7) !== 0) return fail('GUEST_DR7 bits 63:32 must be 0');
   if (!canonical(v, F.GUEST_SYSENTER_ESP) || !canonical(v, F.GUEST_SYSENTER_EIP)) return fail('GUEST_SYSENTER_ESP/EIP must be canonical');
-  if ((entry & ENTRY.LOAD_PAT) !== 0 && patProblem(v.get(F.GUEST_IA32_PAT))) return fail('GUEST_IA32_PAT holds an invalid memory type');
+  if ((entry & ENTRY.LOAD_PAT) !== 0 && patProblem(v, F.GUEST_IA32_PAT)) return fail('GUEST_IA32_PAT holds an invalid memory type');
   if ((entry & ENTRY.LOAD_EFER) !== 0) {
     const efer = v.lo(F.GUEST_IA32_EFER);
     if ((efer & ~0xd01) !== 0 || v.hi(F.GUEST_IA32_EFER) !== 0) return fail('GUEST_IA32_EFER sets reserved bits');

@@ -11,10 +11,9 @@ import { getOF } from '../flags';
 import { Insn } from '../insn';
 import { effectiveAddress, readReg } from '../operands';
 import { VmxExitReason as R } from '../../vmx/definitions';
-import { EXIT, PIN, PROC, PROC2, secondaryControls } from './entry-checks';
+import { eptCapabilitiesOf, EXIT, PIN, PROC, PROC2, secondaryControls } from './entry-checks';
 import { PREEMPTION_TIMER_RATE } from './capabilities';
 import { F } from './vmcs';
-import { decodeEptCapabilities } from '../ept-capabilities';
 import { ExitInfo, performExit } from './vm-exit';
 import type { VmxUnit } from './vmx-unit';
 
@@ -33,6 +32,9 @@ export class NonRoot implements CpuHooks {
   private savedTscOffset = 0n;
   private entryIcount = 0;
   private proc = 0;
+  /** The EPTP the walker is configured with (configure only when it changes). */
+  private eptpLo = 0;
+  private eptpHi = 0;
   private proc2 = 0;
 
   constructor(private readonly unit: VmxUnit) {}
@@ -78,7 +80,11 @@ export class NonRoot implements CpuHooks {
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     if ((proc2 & PROC2.EPT) !== 0) {
       // the entry checks validated the EPTP against these same capabilities
-      this.unit.eptStage.walker.configure(v.get(F.EPT_POINTER), decodeEptCapabilities(caps.eptVpidCap));
+      const lo = v.lo(F.EPT_POINTER), hi = v.hi(F.EPT_POINTER);
+      if (lo !== this.eptpLo || hi !== this.eptpHi) {
+        this.unit.eptStage.walker.configure(v.get(F.EPT_POINTER), eptCapabilitiesOf(caps));
+        this.eptpLo = lo; this.eptpHi = hi;
+      }
       c.secondStage = this.unit.eptStage;
       c.walker.tableAddress = this.unit.eptStage.tableAddress;
     }

@@ -94,7 +94,8 @@ export function saveGuestState(c: Cpu, v: VmcsData): void {
   if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
   // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
-  v.set(F.VM_ENTRY_CONTROLS, c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST);
+  const nextEntry = c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST;
+  if (nextEntry !== entry) v.set(F.VM_ENTRY_CONTROLS, nextEntry);
   let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
   if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
   if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
@@ -157,6 +158,5 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
 
 /** The guest's view of its paging registers changed wholesale: re-point the walker and drop translations. */
 export function switchAddressSpace(c: Cpu): void {
-  c.reconfigurePaging();
-  c.flushTlb();
+  c.reconfigurePaging(); // drops every cached translation too
 }

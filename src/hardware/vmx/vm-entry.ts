@@ -21,10 +21,16 @@ const INVALID_GUEST_STATE = 33, MSR_LOADING = 34;
 
 export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
   const c = unit.cpu, v = unit.vmcs, caps = unit.caps;
-  const controls = checkControls(v, caps);
-  if (controls !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_CONTROL_FIELDS, detail: controls });
-  const host = checkHostState(v, caps, c.longModeActive);
-  if (host !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_HOST_STATE_FIELDS, detail: host });
+  // 27.2 depends only on control and host-state fields (and the mode VM entry starts in):
+  // an unchanged set that passed before passes again
+  const key = v.controlVersion * 2 + (c.longModeActive ? 1 : 0);
+  if (unit.checkedControls !== key) {
+    const controls = checkControls(v, caps);
+    if (controls !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_CONTROL_FIELDS, detail: controls });
+    const host = checkHostState(v, caps, c.longModeActive);
+    if (host !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_HOST_STATE_FIELDS, detail: host });
+    unit.checkedControls = key;
+  }
   const guest = checkGuestState(v, caps);
   if (guest !== undefined) {
     entryFailure(unit, INVALID_GUEST_STATE, guest.qualification);

@@ -34,7 +34,8 @@ export function performExit(unit: VmxUnit, info: ExitInfo): void {
   v.set(F.IDT_VECTORING_ERROR_CODE, unit.idtVectoringError);
   unit.idtVectoringInfo = 0;
   // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
-  v.set(F.VM_ENTRY_INTR_INFO_FIELD, v.lo(F.VM_ENTRY_INTR_INFO_FIELD) & 0x7fffffff);
+  const injected = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);
+  if (injected < 0) v.set(F.VM_ENTRY_INTR_INFO_FIELD, injected & 0x7fffffff);
   saveGuestState(c, v);
   unit.nonRootOps.end();
   const bad = storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0);

@@ -23,6 +23,8 @@ export const LAUNCH_STATE_LAUNCHED = 1;
 /** Width of each slot in bits: 16, 32, 64, or 0 for natural width. */
 const SLOT_BITS = Int8Array.from(VMCS_FIELDS, (f) => (f.width === 'natural' ? 0 : Number(f.width)));
 const READ_ONLY = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'readonly' ? 1 : 0));
+/** Control and host-state slots: what the VM-entry checks of 27.2 read. */
+const CHECKED_BY_27_2 = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || f.type === 'host' ? 1 : 0));
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
@@ -44,6 +46,11 @@ export function slotIsReadOnly(slot: number): boolean {
 export class VmcsData {
   readonly w = new Int32Array(2 * FIELD_COUNT);
   launchState = LAUNCH_STATE_CLEAR;
+  /**
+   * Bumped whenever a control or host-state field changes (or the VMCS is reloaded), so VM
+   * entry can skip re-checking an unchanged set (the checks are a pure function of them).
+   */
+  controlVersion = 0;
 
   /** Low 32 bits of a field (16- and 32-bit fields are all of it). */
   lo(slot: number): number {
@@ -56,8 +63,11 @@ export class VmcsData {
 
   set(slot: number, lo: number, hi = 0): void {
     const bits = SLOT_BITS[slot];
-    this.w[2 * slot] = bits === 16 ? lo & 0xffff : lo;
-    this.w[2 * slot + 1] = bits === 16 || bits === 32 ? 0 : hi;
+    const l = bits === 16 ? lo & 0xffff : lo | 0;
+    const h = bits === 16 || bits === 32 ? 0 : hi | 0;
+    if (CHECKED_BY_27_2[slot] === 1 && (this.w[2 * slot] !== l || this.w[2 * slot + 1] !== h)) this.controlVersion++;
+    this.w[2 * slot] = l;
+    this.w[2 * slot + 1] = h;
   }
 
   get(slot: number): bigint {
@@ -84,6 +94,7 @@ export class VmcsData {
       this.w[2 * s + 1] = mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
     }
     this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
+    this.controlVersion++;
   }
 }
 

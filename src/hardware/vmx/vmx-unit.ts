@@ -50,6 +50,8 @@ export class VmxUnit {
   /** IDT-vectoring information for the next exit: an event whose delivery the exit interrupted (28.2.4). */
   idtVectoringInfo = 0;
   idtVectoringError = 0;
+  /** controlVersion (and mode) of the current VMCS's control and host fields that last passed 27.2; -1: none. */
+  checkedControls = -1;
   /** Why the last VM entry failed, in the words of the rule (for the debugger and the CLI). */
   lastEntryProblem = '';
   /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
@@ -172,6 +174,7 @@ export class VmxUnit {
       if (this.currentVmcs !== NO_POINTER) this.vmcs.store(this.cpu.mem, this.currentVmcs);
       this.vmcs.load(this.cpu.mem, pa);
       this.currentVmcs = pa;
+      this.checkedControls = -1;
     }
     this.succeed();
   }
