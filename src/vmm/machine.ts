@@ -21,6 +21,13 @@ import { GPR_NAMES } from '../regs';
 import { getRflags } from '../hardware/flags';
 
 const MiB = 1 << 20;
+/**
+ * The VMM's synthetic MSR (in the 40000000H range software reserves for hypervisors, outside
+ * both MSR-bitmap ranges, so every access exits): a guest identification word it may write
+ * and read back.
+ */
+export const HV_MSR_GUEST_ID = 0x40000000;
+const VMX_INSTRUCTION_EXITS = new Set(['VMCALL', 'VMCLEAR', 'VMLAUNCH', 'VMPTRLD', 'VMPTRST', 'VMREAD', 'VMRESUME', 'VMWRITE', 'VMOFF', 'VMON', 'INVEPT', 'INVVPID', 'VMFUNC']);
 /** Size of the host area above guest RAM. */
 const HOST_AREA = 16 * MiB;
 
@@ -63,6 +70,7 @@ export class Machine {
   /** An exit the run stopped at (--break-on) that the VMM has not answered yet. */
   private heldExit: { info: VmxExitInfo; exit: VcpuExit } | undefined;
   image: GuestImage | undefined;
+  private readonly hypervisorMsrs = { guestId: 0n };
   /** Counts of exits by reason name, since the machine was made. */
   readonly exitCounts = new Map<string, number>();
 
@@ -236,8 +244,14 @@ export class Machine {
       }
       case 'hypercall': return this.hypercalls.handle(info, exit.nr, exit.args);
       case 'msr-read': case 'msr-write': {
-        // MSRs the guest may not touch directly: inject #GP as the processor would for an unknown one
-        vcpu.queueEvent(13, 0);
+        // MSRs outside the bitmaps' ranges always exit: the VMM's own are answered, others #GP
+        const own = this.hypervisorMsrs;
+        if (exit.msr === HV_MSR_GUEST_ID) {
+          if (exit.kind === 'msr-read') vcpu.completeMsrRead(info, own.guestId);
+          else { own.guestId = exit.value; vcpu.advanceRip(info.instructionLength); }
+        } else {
+          vcpu.queueEvent(13, 0);
+        }
         return undefined;
       }
       case 'external-interrupt':
@@ -252,7 +266,10 @@ export class Machine {
       case 'system-down': return `the guest went down: ${exit.why}`;
       case 'entry-failure': return `VM entry failed: ${exit.detail}`;
       case 'exception': return `unexpected exception ${exit.vector} in the guest`;
-      case 'unhandled': return `exit reason ${info.name} (${info.reason}) is not handled by the VMM`;
+      case 'unhandled':
+        // the guest tried VMX itself: this VMM offers no nested VMX, so it is #UD as on a CPU without VMX
+        if (VMX_INSTRUCTION_EXITS.has(info.name)) { vcpu.queueEvent(6); return undefined; }
+        return `exit reason ${info.name} (${info.reason}) is not handled by the VMM`;
     }
   }
 
