@@ -365,6 +365,16 @@ export class VmxVcpu {
     };
   }
 
+  /** The guest's mode, read from the guest state (EFER.LMA, CS.L, CR0.PE), never from the host's. */
+  cpuMode(): 'real' | 'protected' | 'compatibility' | 'long' {
+    const v = this.vmcs;
+    const lma = this.inGuest ? this.cpu.longModeActive : (v.read('GUEST_IA32_EFER') & 0x400n) !== 0n;
+    const csL = this.inGuest ? (this.cpu.segAr[1] & 0x2000) !== 0 : (v.read('GUEST_CS_AR_BYTES') & 0x2000n) !== 0n;
+    const pe = this.inGuest ? (this.cpu.cr0 & 1) !== 0 : (v.read('GUEST_CR0') & 1n) !== 0n;
+    if (lma) return csL ? 'long' : 'compatibility';
+    return pe ? 'protected' : 'real';
+  }
+
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
     this.vmcs.write('GUEST_RIP', this.vmcs.read('GUEST_RIP') + BigInt(length));
