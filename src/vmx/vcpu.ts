@@ -196,7 +196,8 @@ export class VmxVcpu {
       v.write('GUEST_IA32_EFER', 0);
       v.write('GUEST_RIP', entry);
     } else if (mode === 'protected') {
-      seg('CS', 0x08, 0n, 0xffffffff, 0xc09b);
+      // selector 0x18: the 32-bit code descriptor of guest-boot-tables.ts
+      seg('CS', 0x18, 0n, 0xffffffff, 0xc09b);
       for (const s of data) seg(s, 0x10, 0n, 0xffffffff, 0xc093);
       v.write('GUEST_CR0', CR0_PE | CR0_NE | 0x10);
       v.write('CR0_READ_SHADOW', CR0_PE | 0x10);

@@ -125,3 +125,14 @@ test('hypercalls: VERSION returns 1, CONSOLE_WRITE prints guest memory, an unkno
   assert.equal(g.console(), 'hello\n');
   assert.equal(g.out(2), 0xffffffffffffffffn);
 });
+
+test('--mode protected starts a flat 32-bit guest: its far jump to the boot GDT\'s 32-bit code selector keeps it in 32-bit mode', { skip }, () => {
+  const m = new Machine({ memoryMiB: 16 });
+  const code = assembleIntel(['.code32', 'call 1f', '1:', 'pop eax', 'add eax, 2f - 1b', 'push 0x18', 'push eax', 'retf', '2:', 'mov eax, 0x12345678', 'mov [0x8000], eax',
+    'mov eax, 2', 'xor edi, edi', 'vmcall']);
+  m.load(loadFlatBinary(code, CODE));
+  m.start(BigInt(CODE), 'protected');
+  assert.equal(m.vcpu.cpuMode(), 'protected');
+  assert.deepEqual(m.run(1000), { kind: 'shutdown', exitCode: 0, how: 'hypercall' });
+  assert.equal(m.mem.read(0x8000, 4), 0x12345678, 'a 32-bit MOV (a 16-bit segment would have stored 0x5678 and decoded the rest differently)');
+});
