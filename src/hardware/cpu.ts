@@ -596,6 +596,24 @@ export class Cpu extends CpuState {
 
   // ---- intercepts ---------------------------------------------------------------------
 
+  /**
+   * A VM-exit point at the start of a handler, before it has any effect: true means the hook
+   * stopped the run before this instruction and the handler must return at once. Cheaper
+   * than `intercept`, which throws (for exit points deep inside an instruction).
+   */
+  interceptHere(what: Intercept, insn: Insn): boolean {
+    if ((this.interceptMask & what) !== 0 && this.hooks !== undefined && this.hooks.intercept(this, what, insn)) {
+      this.lastIntercept = what;
+      this.stoppedBefore = true;
+      this.stopBlock = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** Set by interceptHere: the block ended before the instruction at which it stopped. */
+  private stoppedBefore = false;
+
   /** Called by handlers at a VM-exit point; throws StopBeforeInsn when the hook says stop. */
   intercept(what: Intercept, insn: Insn): void {
     if ((this.interceptMask & what) !== 0 && this.hooks !== undefined && this.hooks.intercept(this, what, insn)) {
@@ -656,7 +674,10 @@ export class Cpu extends CpuState {
         for (; i < n; i++) {
           ins = insns[i];
           ins.exec(this, ins);
-          if (this.stopBlock) { i++; break; }
+          if (this.stopBlock) {
+            if (!this.stoppedBefore) i++;
+            break;
+          }
         }
       } catch (e) {
         this.icount += i;
@@ -668,6 +689,15 @@ export class Cpu extends CpuState {
       }
       this.icount += i;
       remaining -= i;
+      if (this.stoppedBefore) {
+        // a VM-exit point stopped the run before `ins`: RIP points at it
+        this.stoppedBefore = false;
+        this.ip[0] = ins.ripLo;
+        this.ip[1] = ins.ripHi;
+        const r = this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        if (r !== undefined) return r;
+        continue;
+      }
       if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
       const last = insns[i - 1];
       if (!last.endsBlock) {

@@ -116,7 +116,7 @@ export function softInt(c: Cpu, i: Insn): void {
     if (!getOF(c)) { fallThrough(c, i); return; }
   }
   // INT3 and INTO are exceptions: the VMX exception bitmap may turn them into VM exits
-  if (i.opcode !== 0xcd) c.intercept(Intercept.EXCEPTION, i);
+  if (i.opcode !== 0xcd && c.interceptHere(Intercept.EXCEPTION, i)) return;
   fallThrough(c, i);
   if (deliverEvent(c, vector, -1, i.opcode === 0xcd, i) === 'triple-fault') {
     throw new CpuFault(Vector.DF, 0, 'triple fault in software interrupt');
@@ -194,7 +194,7 @@ export function iret(c: Cpu, i: Insn): void {
 /** HLT: privileged; stops until an interrupt */
 export function hlt(c: Cpu, i: Insn): void {
   if (c.cpl !== 0) throw new CpuFault(Vector.GP, 0, 'HLT at CPL > 0');
-  c.intercept(Intercept.HLT, i);
+  if (c.interceptHere(Intercept.HLT, i)) return;
   fallThrough(c, i);
   c.halted = true;
   c.stopBlock = true;

@@ -103,7 +103,7 @@ export function arpl(c: Cpu, i: Insn): void {
 export function nop(): void { /* no operation */ }
 
 export function pause(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.PAUSE, i);
+  if (c.interceptHere(Intercept.PAUSE, i)) return;
 }
 
 export function fwait(c: Cpu): void {
@@ -118,24 +118,24 @@ export function int1(c: Cpu, i: Insn): void {
 
 export function clts(c: Cpu, i: Insn): void {
   requireCpl0(c, 'CLTS');
-  c.intercept(Intercept.CR_WRITE, i);
+  if (c.interceptHere(Intercept.CR_WRITE, i)) return;
   if ((c.cr0Mask & 8) === 0) c.cr0 &= ~8; // a masked TS belongs to the VMM (SDM Vol. 3C, 26.3)
 }
 
 export function invd(c: Cpu, i: Insn): void {
   requireCpl0(c, 'INVD');
-  c.intercept(Intercept.INVD, i);
+  if (c.interceptHere(Intercept.INVD, i)) return;
 }
 
 export function wbinvd(c: Cpu, i: Insn): void {
   requireCpl0(c, 'WBINVD');
-  c.intercept(Intercept.WBINVD, i);
+  if (c.interceptHere(Intercept.WBINVD, i)) return;
 }
 
 // ---- CPUID, MSRs, TSC ------------------------------------------------------------------
 
 export function cpuid(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.CPUID, i);
+  if (c.interceptHere(Intercept.CPUID, i)) return;
   const [a, b, cx, d] = cpuidLookup(c.cpuidTable, c.r[0], c.r[2]);
   const r = c.r;
   r[0] = a; r[1] = 0; r[6] = b; r[7] = 0; r[2] = cx; r[3] = 0; r[4] = d; r[5] = 0;
@@ -143,7 +143,7 @@ export function cpuid(c: Cpu, i: Insn): void {
 
 export function rdmsr(c: Cpu, i: Insn): void {
   requireCpl0(c, 'RDMSR');
-  c.intercept(Intercept.MSR_READ, i);
+  if (c.interceptHere(Intercept.MSR_READ, i)) return;
   let v: bigint;
   try {
     v = c.msrs.rdmsr(c.r[2] >>> 0);
@@ -157,7 +157,7 @@ export function rdmsr(c: Cpu, i: Insn): void {
 
 export function wrmsr(c: Cpu, i: Insn): void {
   requireCpl0(c, 'WRMSR');
-  c.intercept(Intercept.MSR_WRITE, i);
+  if (c.interceptHere(Intercept.MSR_WRITE, i)) return;
   const v = (BigInt(c.r[4] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
   try {
     c.msrs.wrmsr(c.r[2] >>> 0, v);
@@ -170,22 +170,28 @@ export function wrmsr(c: Cpu, i: Insn): void {
 }
 
 export function rdtsc(c: Cpu, i: Insn): void {
+  loadTsc(c, i);
+}
+
+/** EDX:EAX = TSC; false when a VM-exit point stopped the instruction first. */
+function loadTsc(c: Cpu, i: Insn): boolean {
   if ((c.cr4 & 4) !== 0 && c.cpl !== 0 && (c.cr0 & 1) !== 0) throw new CpuFault(Vector.GP, 0, 'RDTSC with CR4.TSD at CPL > 0');
-  c.intercept(Intercept.RDTSC, i);
+  if (c.interceptHere(Intercept.RDTSC, i)) return false;
   const t = c.tsc();
   c.r[0] = Number(t & 0xffffffffn) | 0; c.r[1] = 0;
   c.r[4] = Number((t >> 32n) & 0xffffffffn) | 0; c.r[5] = 0;
+  return true;
 }
 
 export function rdpmc(c: Cpu, i: Insn): void {
   if ((c.cr4 & 0x100) === 0 && c.cpl !== 0 && (c.cr0 & 1) !== 0) throw new CpuFault(Vector.GP, 0, 'RDPMC with CR4.PCE clear at CPL > 0');
-  c.intercept(Intercept.RDPMC, i);
+  if (c.interceptHere(Intercept.RDPMC, i)) return;
   throw new CpuFault(Vector.GP, 0, 'no performance counters are implemented');
 }
 
 /** RDRAND/RDSEED: deterministic values from the instruction count, CF=1 */
 export function rdrand(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.RDRAND, i);
+  if (c.interceptHere(Intercept.RDRAND, i)) return;
   let x = BigInt(c.icount) * 0x9e3779b97f4a7c15n + 0x632be59bd9b4e019n;
   x = BigInt.asUintN(64, (x ^ (x >> 31n)) * 0xbf58476d1ce4e5b9n);
   writeReg(c, i.rm, i.size, Number(x & 0xffffffffn) | 0, Number(x >> 32n) | 0);
@@ -197,14 +203,14 @@ export function rdrand(c: Cpu, i: Insn): void {
 export function inPort(c: Cpu, i: Insn): void {
   const port = i.immLo >= 0 ? i.immLo : c.r[4] & 0xffff;
   checkIoPermission(c, port, i.size);
-  c.intercept(Intercept.IO, i);
+  if (c.interceptHere(Intercept.IO, i)) return;
   writeReg(c, 0, i.size, c.io.read(port, i.size), 0);
 }
 
 export function outPort(c: Cpu, i: Insn): void {
   const port = i.immLo >= 0 ? i.immLo : c.r[4] & 0xffff;
   checkIoPermission(c, port, i.size);
-  c.intercept(Intercept.IO, i);
+  if (c.interceptHere(Intercept.IO, i)) return;
   c.io.write(port, i.size, readReg(c, 0, i.size));
 }
 
@@ -216,12 +222,12 @@ export function movCr(c: Cpu, i: Insn): void {
   const n = i.reg;
   if (![0, 2, 3, 4, 8].includes(n)) throw new CpuFault(Vector.UD, -1, `CR${n} does not exist`);
   if (i.cc === 0) {
-    c.intercept(Intercept.CR_READ, i);
+    if (c.interceptHere(Intercept.CR_READ, i)) return;
     const v = n === 0 ? BigInt(c.readCr0()) : n === 2 ? c.cr2 : n === 3 ? c.cr3 : n === 4 ? BigInt(c.readCr4()) : BigInt(c.cr8);
     writeReg(c, i.rm, i.size, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
     return;
   }
-  c.intercept(Intercept.CR_WRITE, i);
+  if (c.interceptHere(Intercept.CR_WRITE, i)) return;
   const lo = readReg(c, i.rm, i.size), hi = i.size === 8 ? c.hi : 0;
   const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   c.writeCr(n, v);
@@ -237,7 +243,7 @@ export function movDr(c: Cpu, i: Insn): void {
     if ((c.cr4 & 8) !== 0) throw new CpuFault(Vector.UD, -1, 'DR4/DR5 with CR4.DE set');
     n += 2;
   }
-  c.intercept(Intercept.DR_ACCESS, i);
+  if (c.interceptHere(Intercept.DR_ACCESS, i)) return;
   if (i.cc === 1) {
     const v = c.dr[n];
     writeReg(c, i.rm, i.size, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
@@ -254,7 +260,7 @@ export function movDr(c: Cpu, i: Insn): void {
 // ---- 0F 00 / 0F 01 groups ----------------------------------------------------------------
 
 function descriptorTableStore(c: Cpu, i: Insn, which: 'gdtr' | 'idtr'): void {
-  c.intercept(Intercept.DESCRIPTOR_TABLE, i);
+  if (c.interceptHere(Intercept.DESCRIPTOR_TABLE, i)) return;
   effectiveAddress(c, i);
   const limit = which === 'gdtr' ? c.gdtrLimit : c.idtrLimit;
   const base = which === 'gdtr' ? c.gdtrBase : c.idtrBase;
@@ -266,7 +272,7 @@ function descriptorTableStore(c: Cpu, i: Insn, which: 'gdtr' | 'idtr'): void {
 
 function descriptorTableLoad(c: Cpu, i: Insn, which: 'gdtr' | 'idtr'): void {
   requireCpl0(c, which === 'gdtr' ? 'LGDT' : 'LIDT');
-  c.intercept(Intercept.DESCRIPTOR_TABLE, i);
+  if (c.interceptHere(Intercept.DESCRIPTOR_TABLE, i)) return;
   effectiveAddress(c, i);
   const limit = c.read(c.eaLo, c.eaHi, 2);
   const a = (c.eaLo + 2) | 0;
@@ -284,7 +290,7 @@ function descriptorTableLoad(c: Cpu, i: Insn, which: 'gdtr' | 'idtr'): void {
 function lldtLtr(c: Cpu, i: Insn, tr: boolean): void {
   if (realOrV86(c)) throw new CpuFault(Vector.UD, -1, tr ? 'LTR in real mode' : 'LLDT in real mode');
   requireCpl0(c, tr ? 'LTR' : 'LLDT');
-  c.intercept(Intercept.DESCRIPTOR_TABLE, i);
+  if (c.interceptHere(Intercept.DESCRIPTOR_TABLE, i)) return;
   const sel = readRm(c, i, 2);
   const seg = tr ? Seg.TR : Seg.LDTR;
   if ((sel & 0xfffc) === 0) {
@@ -320,8 +326,8 @@ export function decodeSystemGroup(d: { mode: number; rex: number; next(): number
     i.size = vsz;
     modrm(false);
     switch (reg) {
-      case 0: set('sldt', 'Ewv', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.LDTR], 0); }); return;
-      case 1: set('str', 'Ewv', (c, x) => { c.intercept(Intercept.DESCRIPTOR_TABLE, x); writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.TR], 0); }); return;
+      case 0: set('sldt', 'Ewv', (c, x) => { if (c.interceptHere(Intercept.DESCRIPTOR_TABLE, x)) return; writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.LDTR], 0); }); return;
+      case 1: set('str', 'Ewv', (c, x) => { if (c.interceptHere(Intercept.DESCRIPTOR_TABLE, x)) return; writeRm(c, x, x.rm >= 0 ? x.size : 2, c.segSel[Seg.TR], 0); }); return;
       case 2: set('lldt', 'Ew', (c, x) => lldtLtr(c, x, false)); return;
       case 3: set('ltr', 'Ew', (c, x) => lldtLtr(c, x, true)); return;
       case 4: case 5: set(reg === 4 ? 'verr' : 'verw', 'Ew', reg === 4 ? verr : verw); return;
@@ -367,14 +373,14 @@ export function decodeSystemGroup(d: { mode: number; rex: number; next(): number
 }
 
 function smsw(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.CR_READ, i);
+  if (c.interceptHere(Intercept.CR_READ, i)) return;
   writeRm(c, i, i.size, i.size === 2 ? c.readCr0() & 0xffff : c.readCr0() | 0, 0);
 }
 
 /** LMSW: loads CR0[3:0]; can set PE but never clear it */
 function lmsw(c: Cpu, i: Insn): void {
   requireCpl0(c, 'LMSW');
-  c.intercept(Intercept.CR_WRITE, i);
+  if (c.interceptHere(Intercept.CR_WRITE, i)) return;
   const v = readRm(c, i, 2);
   const next = (c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & 1);
   c.writeCr(0, BigInt(next >>> 0));
@@ -384,7 +390,7 @@ function lmsw(c: Cpu, i: Insn): void {
 
 function invlpg(c: Cpu, i: Insn): void {
   requireCpl0(c, 'INVLPG');
-  c.intercept(Intercept.INVLPG, i);
+  if (c.interceptHere(Intercept.INVLPG, i)) return;
   effectiveAddress(c, i);
   c.invalidatePage(c.eaLo, c.eaHi);
   c.ip[0] = i.nextLo;
@@ -400,7 +406,7 @@ function swapgs(c: Cpu): void {
 }
 
 function rdtscp(c: Cpu, i: Insn): void {
-  rdtsc(c, i);
+  if (!loadTsc(c, i)) return;
   const aux = c.msrs.rdmsr(0xc0000103);
   c.r[2] = Number(aux & 0xffffffffn) | 0;
   c.r[3] = 0;
@@ -416,7 +422,7 @@ function xgetbv(c: Cpu): void {
 /** XSETBV: XCR0 bit 0 (x87) must stay 1 and only states this CPU reports may be set */
 function xsetbv(c: Cpu, i: Insn): void {
   if ((c.cr4 & (1 << 18)) === 0) throw new CpuFault(Vector.UD, -1, 'XSETBV with CR4.OSXSAVE clear');
-  c.intercept(Intercept.XSETBV, i);
+  if (c.interceptHere(Intercept.XSETBV, i)) return;
   requireCpl0(c, 'XSETBV');
   const v = (BigInt(c.r[4] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
   if ((c.r[2] >>> 0) !== 0 || (v & 1n) === 0n || (v & ~1n) !== 0n) throw new CpuFault(Vector.GP, 0, 'invalid XCR0 value');
@@ -424,7 +430,7 @@ function xsetbv(c: Cpu, i: Insn): void {
 }
 
 function monitorMwait(c: Cpu, i: Insn): void {
-  c.intercept(Intercept.MONITOR_MWAIT, i);
+  if (c.interceptHere(Intercept.MONITOR_MWAIT, i)) return;
   throw new CpuFault(Vector.UD, -1, 'MONITOR/MWAIT are not reported by CPUID');
 }
 

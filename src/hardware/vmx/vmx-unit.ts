@@ -296,7 +296,7 @@ export class VmxUnit {
       // every VMX instruction exits unconditionally in non-root operation (SDM 26.1.2)
       if (m !== 'vmxon' || (c.cr4 & 0x2000) !== 0) {
         if (m !== 'vmxon') this.checkMode(m.toUpperCase());
-        c.intercept(Intercept.VMX_INSTRUCTION, i);
+        if (c.interceptHere(Intercept.VMX_INSTRUCTION, i)) return;
       }
     }
     switch (m) {
