@@ -287,7 +287,13 @@ export function generateCase(rng: Rng): GeneratedCase {
   regs[7] = base + 0x8000n + BigInt(rng.int(0x100) * 8);   // rdi (rdi + rsi - base stays inside the area)
   regs[4] = base + 0xc000n;                                // rsp
   regs[12] = BigInt(rng.int(0x100));                       // r12: small index
-  // the data area: cheap 32-bit xorshift words with some zero and all-ones words mixed in
+  const data = randomDataArea(rng);
+  const rflags = randomStatusFlags(rng);
+  return { lines, regs, rflags, data, flagMask: BigInt(ALL & ~undef) | 0x400n };
+}
+
+/** The 64 KiB data area of a case: cheap 32-bit xorshift words with some zero and all-ones words mixed in. */
+export function randomDataArea(rng: Rng): Uint8Array {
   const data = new Uint8Array(0x10000);
   const words = new Uint32Array(data.buffer);
   let x = (rng.int(0x7fffffff) | 1) >>> 0;
@@ -295,6 +301,10 @@ export function generateCase(rng: Rng): GeneratedCase {
     x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
     words[k] = (x & 0xf) === 0 ? 0 : (x & 0xf) === 1 ? 0xffffffff : x;
   }
-  const rflags = BigInt(rng.int(0x1000) & ALL) | (rng.chance(0.2) ? 0x400n : 0n);
-  return { lines, regs, rflags, data, flagMask: BigInt(ALL & ~undef) | 0x400n };
+  return data;
+}
+
+/** Initial status flags of a case, DF set one time in five. */
+export function randomStatusFlags(rng: Rng): bigint {
+  return BigInt(rng.int(0x1000) & ALL) | (rng.chance(0.2) ? 0x400n : 0n);
 }

@@ -10,7 +10,7 @@
 // insn-gen.ts, an instruction that leaves flags undefined ends its case.
 
 import { NATIVE_DATA_ADDRESS } from './native-cpu';
-import { AF, ALL, CF, GeneratedCase, OF, PF, Piece, Rng, SF, ZF, shiftUndefinedFlags } from './insn-gen';
+import { AF, ALL, CF, GeneratedCase, OF, PF, Piece, Rng, SF, ZF, randomDataArea, randomStatusFlags, shiftUndefinedFlags } from './insn-gen';
 
 /** Registers a case may overwrite; ebx, esi, edi are offsets into the data area, esp absolute. */
 const FREE = ['eax', 'ecx', 'edx', 'ebp'];
@@ -317,13 +317,7 @@ export function generateCase32(rng: Rng): GeneratedCase {
   regs[6] = high() | BigInt(0x6000 + rng.int(0x100) * 4);   // esi
   regs[7] = high() | BigInt(0x8000 + rng.int(0x100) * 4);   // edi
   regs[4] = high() | BigInt(NATIVE_DATA_ADDRESS + 0xc000);  // esp: absolute (SS is flat)
-  const data = new Uint8Array(0x10000);
-  const words = new Uint32Array(data.buffer);
-  let x = (rng.int(0x7fffffff) | 1) >>> 0;
-  for (let k = 0; k < words.length; k++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    words[k] = (x & 0xf) === 0 ? 0 : (x & 0xf) === 1 ? 0xffffffff : x;
-  }
-  const rflags = BigInt(rng.int(0x1000) & ALL) | (rng.chance(0.2) ? 0x400n : 0n);
+  const data = randomDataArea(rng);
+  const rflags = randomStatusFlags(rng);
   return { lines, regs, rflags, data, flagMask: BigInt(ALL & ~undef) | 0x400n, mode: 32, dataSegment: true };
 }
