@@ -1,0 +1,613 @@
+// VM exits of real guest code (GNU as) under the VMX core, against the SDM: the exit reason
+// (Vol. 3C, Appendix C), the exit qualification bit by bit (Tables 28-1 .. 28-5), the VM-exit
+// instruction length, the instruction-information field (Tables 28-8 .. 28-13), guest RIP at the
+// exit (28.3.3), and the guest going on correctly after the VMM advances RIP and VMRESUMEs.
+// Expected values are computed here from the inputs the test chose; instruction lengths and
+// addresses come from the assembler.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
+import { GUEST_CODE, VmxHost } from '../support/vmx-host';
+import { Controls, interruption, launch, program, runToExit, runToVmcall, skipAndResume, u64 } from '../support/vmx-guest';
+
+const skip = !nativeOracleAvailable() && 'needs GNU as';
+
+// Control bits (SDM Vol. 3C, Tables 25-6 and 25-7).
+const P = {
+  HLT: 1 << 7, INVLPG: 1 << 9, MWAIT: 1 << 10, RDPMC: 1 << 11, RDTSC: 1 << 12, CR3_LOAD: 1 << 15, CR3_STORE: 1 << 16,
+  CR8_LOAD: 1 << 19, CR8_STORE: 1 << 20, MOV_DR: 1 << 23, UNCOND_IO: 1 << 24, IO_BITMAPS: 1 << 25, MSR_BITMAPS: 1 << 28,
+  MONITOR: 1 << 29, PAUSE: 1 << 30,
+};
+const P2 = { DESC_TABLE: 1 << 2, RDTSCP: 1 << 3, WBINVD: 1 << 6, RDRAND: 1 << 11, RDSEED: 1 << 16 };
+
+// Exit reasons (Appendix C).
+const R = {
+  CPUID: 10, HLT: 12, INVD: 13, INVLPG: 14, RDPMC: 15, RDTSC: 16, VMCALL: 18, VMCLEAR: 19, VMLAUNCH: 20, VMPTRLD: 21,
+  VMPTRST: 22, VMREAD: 23, VMRESUME: 24, VMWRITE: 25, VMXOFF: 26, VMXON: 27, CR: 28, DR: 29, IO: 30, RDMSR: 31, WRMSR: 32,
+  MWAIT: 36, MONITOR: 39, PAUSE: 40, GDTR_IDTR: 46, LDTR_TR: 47, INVEPT: 50, RDTSCP: 51, INVVPID: 53, WBINVD: 54,
+  XSETBV: 55, RDRAND: 57, RDSEED: 61,
+};
+
+const OSXSAVE = 1 << 18;
+const withOsxsave = (h: VmxHost) => h.write('GUEST_CR4', h.cpu.cr4 | OSXSAVE);
+
+// ---- instructions that exit with no qualification -----------------------------------------
+
+interface Simple { insn: string; reason: number; controls?: Controls; pre?: string[]; setup?: (h: VmxHost) => void }
+const SIMPLE: Simple[] = [
+  { insn: 'cpuid', reason: R.CPUID, pre: ['mov eax, 1'] },
+  { insn: 'hlt', reason: R.HLT, controls: { proc: P.HLT } },
+  { insn: 'invd', reason: R.INVD },
+  { insn: 'xsetbv', reason: R.XSETBV, pre: ['xor ecx, ecx', 'mov eax, 1', 'xor edx, edx'], setup: withOsxsave },
+  { insn: 'rdtsc', reason: R.RDTSC, controls: { proc: P.RDTSC } },
+  { insn: 'rdtscp', reason: R.RDTSCP, controls: { proc: P.RDTSC, proc2: P2.RDTSCP } },
+  { insn: 'rdpmc', reason: R.RDPMC, controls: { proc: P.RDPMC }, pre: ['xor ecx, ecx'] },
+  { insn: 'pause', reason: R.PAUSE, controls: { proc: P.PAUSE } },
+  { insn: 'monitor', reason: R.MONITOR, controls: { proc: P.MONITOR }, pre: ['mov rax, 0x200000', 'xor ecx, ecx', 'xor edx, edx'] },
+  { insn: 'mwait', reason: R.MWAIT, controls: { proc: P.MWAIT }, pre: ['xor eax, eax', 'xor ecx, ecx'] },
+  { insn: 'wbinvd', reason: R.WBINVD, controls: { proc2: P2.WBINVD } },
+];
+
+for (const c of SIMPLE) {
+  test(`${c.insn}: exit ${c.reason} with RIP at the instruction, its length, qualification 0; VMRESUME past it goes on`, { skip }, () => {
+    const p = program([...(c.pre ?? []), 'mov r15, 0'], c.insn, ['mov r15, 0x5a', 'vmcall']);
+    const h = launch(p.bytes, c.controls, c.setup);
+    const e = runToExit(h, c.reason);
+    assert.equal(e.rip, BigInt(p.at), 'guest RIP references the instruction (28.3.3)');
+    assert.equal(e.length, p.len, 'VM-exit instruction length as GNU as encoded it');
+    assert.equal(e.qualification, 0n);
+    assert.equal(h.cpu.getReg(15), 0n, 'nothing after the instruction ran');
+    skipAndResume(h);
+    runToVmcall(h);
+    assert.equal(h.cpu.getReg(15), 0x5an, 'the guest continued after the instruction');
+  });
+}
+
+test('CPUID: the exit happens before CPUID executes; the VMM\'s values are what the guest sees', { skip }, () => {
+  const p = program(['mov eax, 0x40000000', 'mov ebx, 0x11'], 'cpuid', ['mov r8, rax', 'mov r9, rbx', 'vmcall']);
+  const h = launch(p.bytes);
+  runToExit(h, R.CPUID);
+  assert.equal(h.cpu.getReg(0), 0x40000000n, 'RAX still holds the leaf');
+  assert.equal(h.cpu.getReg(3), 0x11n, 'RBX untouched');
+  h.cpu.setReg(0, 0x4b4d564bn);
+  h.cpu.setReg(3, 0x1234n);
+  skipAndResume(h);
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(8), 0x4b4d564bn);
+  assert.equal(h.cpu.getReg(9), 0x1234n);
+});
+
+test('without their controls, HLT, RDTSC, RDTSCP, PAUSE, WBINVD, RDRAND, RDSEED and INVLPG run in the guest', { skip }, () => {
+  const p = program(['rdtsc', 'rdtscp', 'pause', 'wbinvd', 'rdrand rax', 'rdseed rbx', 'invlpg [rax]', 'mov r15, 7'], 'hlt', []);
+  const h = launch(p.bytes, { proc2: P2.RDTSCP }, () => undefined);
+  const out = h.cpu.run(1000);
+  assert.deepEqual(out, { kind: 'halt' });
+  assert.equal(h.cpu.getReg(15), 7n);
+  assert.equal(h.cpu.rip, BigInt(p.at + p.len), 'HLT retired in the guest');
+});
+
+test('INVLPG: the qualification is the linear address of the operand (Table 28-1)', { skip }, () => {
+  const base = 0x123456789n, disp = 0x40n;
+  const p = program([`mov rax, ${base}`], `invlpg [rax + ${disp}]`, ['mov r15, 1', 'vmcall']);
+  const h = launch(p.bytes, { proc: P.INVLPG });
+  const e = runToExit(h, R.INVLPG);
+  assert.equal(e.qualification, base + disp);
+  assert.equal(e.rip, BigInt(p.at));
+  assert.equal(e.length, p.len);
+  skipAndResume(h);
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 1n);
+});
+
+// RDRAND / RDSEED instruction information (Table 28-12): 6:3 destination register, 12:11 operand size (0: 16, 1: 32, 2: 64).
+for (const [insn, reason, reg, sizeCode] of [['rdrand rcx', R.RDRAND, 1, 2], ['rdrand r9d', R.RDRAND, 9, 1], ['rdseed ax', R.RDSEED, 0, 0], ['rdseed r14', R.RDSEED, 14, 2]] as const) {
+  test(`${insn}: exit ${reason}, instruction information names register ${reg} and size code ${sizeCode}`, { skip }, () => {
+    const p = program([], insn, ['mov r15, 1', 'vmcall']);
+    const h = launch(p.bytes, { proc2: P2.RDRAND | P2.RDSEED });
+    const e = runToExit(h, reason);
+    const defined = (0xf << 3) | (3 << 11);
+    assert.equal(e.info & defined, (reg << 3) | (sizeCode << 11));
+    assert.equal(e.length, p.len);
+    assert.equal(e.rip, BigInt(p.at));
+    skipAndResume(h);
+    runToVmcall(h);
+  });
+}
+
+test('RDRAND exiting does not make RDSEED exit, and the other way round', { skip }, () => {
+  const h = launch(assembleIntel(['rdseed rax', 'rdrand rbx', 'vmcall']), { proc2: P2.RDRAND });
+  const e = runToExit(h, R.RDRAND);
+  assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(['rdseed rax']).length));
+});
+
+// ---- control registers (Table 28-3) ----------------------------------------------------------
+
+/** Table 28-3: 3:0 CR number, 5:4 access type, 6 LMSW operand type, 11:8 GPR, 31:16 LMSW source. */
+const crQual = (cr: number, type: number, gpr: number, lmswMem = 0, lmswSrc = 0) =>
+  BigInt((cr | (type << 4) | (lmswMem << 6) | (gpr << 8) | (lmswSrc << 16)) >>> 0);
+
+test('MOV from CR3 with CR3-store exiting: qualification names CR3, "from", the GPR; the VMM supplies the value', { skip }, () => {
+  const p = program([], 'mov r10, cr3', ['mov r11, r10', 'vmcall']);
+  const h = launch(p.bytes, { proc: P.CR3_STORE });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(3, 1, 10));
+  assert.equal(e.length, p.len);
+  assert.equal(e.rip, BigInt(p.at));
+  h.cpu.setReg(10, 0xabc000n);
+  skipAndResume(h);
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(11), 0xabc000n);
+});
+
+test('MOV to CR3 with CR3-load exiting exits unless the value is one of the CR3-target values', { skip }, () => {
+  const code = assembleIntel(['mov rbx, cr3', 'mov cr3, rbx', 'mov r15, 1', 'vmcall']);
+  const at = GUEST_CODE + assembleIntel(['mov rbx, cr3']).length;
+  const h = launch(code, { proc: P.CR3_LOAD });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(3, 0, 3));
+  assert.equal(e.rip, BigInt(at));
+  assert.equal(e.length, assembleIntel(['mov cr3, rbx']).length);
+  skipAndResume(h);
+  runToVmcall(h);
+  const h2 = launch(code, { proc: P.CR3_LOAD }, (x) => {
+    x.write('CR3_TARGET_COUNT', 2);
+    x.write('CR3_TARGET_VALUE1', x.cpu.cr3);
+  });
+  runToVmcall(h2);
+  assert.equal(h2.cpu.getReg(15), 1n, 'a CR3-target value loads without an exit (26.1.3)');
+});
+
+test('MOV to and from CR8 with CR8-load / CR8-store exiting', { skip }, () => {
+  const load = program(['mov eax, 5'], 'mov cr8, rax', ['vmcall']);
+  const h = launch(load.bytes, { proc: P.CR8_LOAD });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(8, 0, 0));
+  assert.equal(e.length, load.len, 'REX-prefixed MOV CR8 is 4 bytes');
+  const store = program([], 'mov r12, cr8', ['vmcall']);
+  const h2 = launch(store.bytes, { proc: P.CR8_STORE });
+  const e2 = runToExit(h2, R.CR);
+  assert.equal(e2.qualification, crQual(8, 1, 12));
+  assert.equal(e2.length, store.len);
+  assert.equal(e2.rip, BigInt(store.at));
+});
+
+const TS = 1 << 3, MP = 1 << 1;
+
+test('CR0 guest/host mask and read shadow: reads see the shadow, writes that change a masked bit exit, others do not', { skip }, () => {
+  const lines = [
+    'mov rax, cr0', 'mov r8, rax',         // r8: what the guest reads
+    'mov cr0, rax',                        // same value: masked TS equals the shadow, no exit
+    'xor eax, 2', 'mov cr0, rax',          // toggles MP (not masked): no exit
+    'and eax, 0xfffffff7', 'mov cr0, rax', // clears TS, which the shadow says is 1: exit
+    'mov r15, 1', 'vmcall',
+  ];
+  const code = assembleIntel(lines);
+  const exitAt = GUEST_CODE + assembleIntel(lines.slice(0, 6)).length;
+  let realCr0 = 0;
+  const h = launch(code, {}, (x) => {
+    realCr0 = (x.cpu.cr0 & ~TS) >>> 0;
+    x.write('GUEST_CR0', realCr0);
+    x.write('CR0_GUEST_HOST_MASK', TS);
+    x.write('CR0_READ_SHADOW', TS);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(h.cpu.getReg(8), BigInt((realCr0 | TS) >>> 0), 'masked TS read from the shadow, the rest from CR0');
+  assert.equal(e.rip, BigInt(exitAt));
+  assert.equal(e.qualification, crQual(0, 0, 0));
+  assert.equal(e.length, 3);
+  assert.equal(Number(h.read('GUEST_CR0')) & MP, (realCr0 ^ MP) & MP, 'the unmasked MP write took effect');
+  assert.equal(Number(h.read('GUEST_CR0')) & TS, 0, 'the real TS stays the host\'s');
+  skipAndResume(h);
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 1n);
+});
+
+const VMXE = 1 << 13, PGE = 1 << 7;
+
+test('CR4 read shadow hides VMXE; writing CR4 without VMXE does not exit or fault; setting it exits', { skip }, () => {
+  const lines = [
+    'mov rax, cr4', 'mov r8, rax',
+    'or eax, 0x80', 'mov cr4, rax', 'mov r9, cr4', // PGE is not masked: no exit, and VMXE stays 1 underneath
+    'or eax, 0x2000', 'mov cr4, rax',              // sets VMXE against the shadow: exit
+    'vmcall',
+  ];
+  const exitAt = GUEST_CODE + assembleIntel(lines.slice(0, 6)).length;
+  let realCr4 = 0;
+  const h = launch(assembleIntel(lines), {}, (x) => {
+    realCr4 = x.cpu.cr4;
+    assert.ok((realCr4 & VMXE) !== 0);
+    x.write('CR4_GUEST_HOST_MASK', VMXE);
+    x.write('CR4_READ_SHADOW', 0);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(Number(h.cpu.getReg(8)) & VMXE, 0, 'the guest does not see VMXE');
+  assert.equal(Number(h.cpu.getReg(8)), realCr4 & ~VMXE);
+  assert.equal(Number(h.cpu.getReg(9)), (realCr4 & ~VMXE) | PGE);
+  assert.equal(Number(h.read('GUEST_CR4')), realCr4 | PGE, 'VMXE still set in the real CR4');
+  assert.equal(e.rip, BigInt(exitAt));
+  assert.equal(e.qualification, crQual(4, 0, 0));
+  skipAndResume(h);
+  runToVmcall(h);
+});
+
+test('CLTS exits only when TS is masked and the shadow has TS = 1; otherwise it clears only an unmasked TS', { skip }, () => {
+  const p = program([], 'clts', ['mov r15, 1', 'vmcall']);
+  const h = launch(p.bytes, {}, (x) => {
+    x.write('GUEST_CR0', (x.cpu.cr0 | TS) >>> 0);
+    x.write('CR0_GUEST_HOST_MASK', TS);
+    x.write('CR0_READ_SHADOW', TS);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(0, 2, 0));
+  assert.equal(e.length, p.len);
+  assert.equal(e.rip, BigInt(p.at));
+  skipAndResume(h);
+  runToVmcall(h);
+  // masked, shadow TS = 0: no exit, and the real TS (the host's) is untouched
+  const h2 = launch(p.bytes, {}, (x) => {
+    x.write('GUEST_CR0', (x.cpu.cr0 | TS) >>> 0);
+    x.write('CR0_GUEST_HOST_MASK', TS);
+    x.write('CR0_READ_SHADOW', 0);
+  });
+  runToVmcall(h2);
+  assert.equal(Number(h2.read('GUEST_CR0')) & TS, TS);
+  // not masked: CLTS clears TS
+  const h3 = launch(p.bytes, {}, (x) => x.write('GUEST_CR0', (x.cpu.cr0 | TS) >>> 0));
+  runToVmcall(h3);
+  assert.equal(Number(h3.read('GUEST_CR0')) & TS, 0);
+});
+
+test('LMSW, register form: exits when it would change a masked bit, with the source data in bits 31:16', { skip }, () => {
+  const src = 0x9; // PE | TS
+  const p = program([`mov eax, ${src}`], 'lmsw ax', ['mov r15, 1', 'vmcall']);
+  const h = launch(p.bytes, {}, (x) => {
+    x.write('CR0_GUEST_HOST_MASK', TS);
+    x.write('CR0_READ_SHADOW', 0);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(0, 3, 0, 0, src));
+  assert.equal(e.length, p.len);
+  assert.equal(e.rip, BigInt(p.at));
+  skipAndResume(h);
+  runToVmcall(h);
+  // the same LMSW with TS equal to the shadow does not exit
+  const h2 = launch(p.bytes, {}, (x) => {
+    x.write('CR0_GUEST_HOST_MASK', TS);
+    x.write('CR0_READ_SHADOW', TS);
+  });
+  runToVmcall(h2);
+  assert.equal(h2.cpu.getReg(15), 1n);
+});
+
+test('LMSW, memory form: bit 6 set, the guest-linear address field holds the operand address', { skip }, () => {
+  const addr = 0x190000, src = 0x0003; // PE | MP
+  const p = program([`mov rbx, ${addr}`], 'lmsw [rbx]', ['mov r15, 1', 'vmcall']);
+  const h = launch(p.bytes, {}, (x) => {
+    x.mem.write(addr, 2, src);
+    x.write('CR0_GUEST_HOST_MASK', MP);
+    x.write('CR0_READ_SHADOW', 0);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(0, 3, 0, 1, src));
+  assert.equal(e.guestLinear, BigInt(addr));
+  assert.equal(e.length, p.len);
+  skipAndResume(h);
+  runToVmcall(h);
+});
+
+test('LMSW setting PE exits when PE is masked and the shadow has PE = 0 (26.1.3)', { skip }, () => {
+  const p = program(['mov eax, 1'], 'lmsw ax', ['vmcall']);
+  const h = launch(p.bytes, {}, (x) => {
+    x.write('CR0_GUEST_HOST_MASK', 1);
+    x.write('CR0_READ_SHADOW', 0);
+  });
+  const e = runToExit(h, R.CR);
+  assert.equal(e.qualification, crQual(0, 3, 0, 0, 1));
+  // source PE = 0 cannot clear PE: no exit
+  const h2 = launch(assembleIntel(['xor eax, eax', 'lmsw ax', 'vmcall']), {}, (x) => {
+    x.write('CR0_GUEST_HOST_MASK', 1);
+    x.write('CR0_READ_SHADOW', 0);
+  });
+  runToVmcall(h2);
+});
+
+// ---- debug registers (Table 28-4): 2:0 DR, 4 direction (1 = MOV from DR), 11:8 GPR -----------
+
+for (const [insn, dr, from, gpr] of [['mov rax, dr7', 7, 1, 0], ['mov dr3, r13', 3, 0, 13], ['mov r9, dr6', 6, 1, 9], ['mov dr0, rcx', 0, 0, 1]] as const) {
+  test(`${insn} with MOV-DR exiting: qualification DR${dr}, ${from ? 'from' : 'to'}, GPR ${gpr}`, { skip }, () => {
+    const p = program([], insn, ['mov r15, 1', 'vmcall']);
+    const h = launch(p.bytes, { proc: P.MOV_DR });
+    const e = runToExit(h, R.DR);
+    assert.equal(e.qualification, BigInt(dr | (from << 4) | (gpr << 8)));
+    assert.equal(e.length, p.len);
+    assert.equal(e.rip, BigInt(p.at));
+    skipAndResume(h);
+    runToVmcall(h);
+    assert.equal(h.cpu.getReg(15), 1n);
+  });
+}
+
+// ---- I/O instructions (Table 28-5) ----------------------------------------------------------
+
+/** 2:0 size - 1, 3 direction (1 = IN), 4 string, 5 REP, 6 operand encoding (1 = immediate), 31:16 port. */
+const ioQual = (size: number, input: boolean, imm: boolean, port: number) =>
+  BigInt(((size - 1) | (input ? 8 : 0) | (imm ? 0x40 : 0) | (port << 16)) >>> 0);
+
+const IO_FORMS: Array<[string, number, boolean, boolean, number]> = [
+  ['in al, 0x60', 1, true, true, 0x60], ['in ax, 0x71', 2, true, true, 0x71], ['in eax, 0xfe', 4, true, true, 0xfe],
+  ['in al, dx', 1, true, false, 0x3f8], ['in ax, dx', 2, true, false, 0x1f0], ['in eax, dx', 4, true, false, 0xcfc],
+  ['out 0x80, al', 1, false, true, 0x80], ['out 0x92, ax', 2, false, true, 0x92], ['out 0xe9, eax', 4, false, true, 0xe9],
+  ['out dx, al', 1, false, false, 0xffff], ['out dx, ax', 2, false, false, 0x8000], ['out dx, eax', 4, false, false, 0xcf8],
+];
+
+for (const [insn, size, input, imm, port] of IO_FORMS) {
+  test(`${insn} (port ${port.toString(16)}) with unconditional I/O exiting: qualification of Table 28-5`, { skip }, () => {
+    const p = program([`mov edx, ${imm ? 0x1234 : port}`, 'mov eax, 0x11223344'], insn, ['mov r15, 1', 'vmcall']);
+    const h = launch(p.bytes, { proc: P.UNCOND_IO });
+    const e = runToExit(h, R.IO);
+    assert.equal(e.qualification, ioQual(size, input, imm, port));
+    assert.equal(e.length, p.len);
+    assert.equal(e.rip, BigInt(p.at));
+    skipAndResume(h);
+    runToVmcall(h);
+    assert.equal(h.cpu.getReg(15), 1n);
+  });
+}
+
+const IO_A = 0x30000, IO_B = 0x31000;
+
+/** Sets the bitmap bit of `port` (A: 0000-7FFF, B: 8000-FFFF; 26.1.3). */
+function ioBit(h: VmxHost, port: number): void {
+  const base = port < 0x8000 ? IO_A : IO_B, bit = port & 0x7fff;
+  h.mem.write(base + (bit >> 3), 1, h.mem.read(base + (bit >> 3), 1) | (1 << (bit & 7)));
+}
+
+/** A guest doing one `insn` with DX = port under the I/O bitmaps; returns whether it exited. */
+function ioExits(insn: string, port: number, setBits: number[], extraProc = 0): boolean {
+  const p = program([`mov edx, ${port}`], insn, ['vmcall']);
+  const h = launch(p.bytes, { proc: P.IO_BITMAPS | extraProc }, (x) => {
+    x.write('IO_BITMAP_A', IO_A);
+    x.write('IO_BITMAP_B', IO_B);
+    for (const b of setBits) ioBit(x, b);
+  });
+  const out = h.cpu.run(100);
+  assert.equal(out.kind, 'vm-exit');
+  const reason = Number(h.read('VM_EXIT_REASON'));
+  if (reason === R.IO) {
+    assert.equal(h.read('EXIT_QUALIFICATION') >> 16n, BigInt(port));
+    return true;
+  }
+  assert.equal(reason, R.VMCALL, 'no exit: the instruction ran and the guest reached VMCALL');
+  return false;
+}
+
+test('I/O bitmaps: a port in bitmap A and one in bitmap B exit; their neighbours do not', { skip }, () => {
+  assert.equal(ioExits('in al, dx', 0x60, [0x60]), true);
+  assert.equal(ioExits('in al, dx', 0x61, [0x60]), false);
+  assert.equal(ioExits('out dx, al', 0x8060, [0x8060]), true);
+  assert.equal(ioExits('out dx, al', 0x8061, [0x8060]), false);
+  assert.equal(ioExits('in al, dx', 0x0060, [0x8060]), false, 'B does not cover the low half');
+  assert.equal(ioExits('in al, dx', 0x8060, [0x0060]), false, 'A does not cover the high half');
+});
+
+test('I/O bitmaps: a multi-byte access exits if any byte\'s bit is set, across the A/B boundary', { skip }, () => {
+  assert.equal(ioExits('in eax, dx', 0x7ffe, [0x8000]), true, 'ports 7FFE-8001 include 8000 (bitmap B bit 0)');
+  assert.equal(ioExits('in eax, dx', 0x7ffc, [0x8000]), false, 'ports 7FFC-7FFF do not');
+  assert.equal(ioExits('in ax, dx', 0x7fff, [0x8000]), true);
+  assert.equal(ioExits('out dx, eax', 0x1fd, [0x200]), true);
+  assert.equal(ioExits('out dx, ax', 0x1fd, [0x200]), false);
+});
+
+test('I/O bitmaps: an access that wraps past port FFFF exits whatever the bits (26.1.3)', { skip }, () => {
+  assert.equal(ioExits('in ax, dx', 0xffff, []), true);
+  assert.equal(ioExits('in eax, dx', 0xfffe, []), true);
+  assert.equal(ioExits('in al, dx', 0xffff, []), false);
+  assert.equal(ioExits('in al, dx', 0xffff, [0xffff]), true, 'port FFFF is the last bit of bitmap B');
+});
+
+test('"use I/O bitmaps" overrides unconditional I/O exiting', { skip }, () => {
+  assert.equal(ioExits('in al, dx', 0x70, [], P.UNCOND_IO), false);
+  assert.equal(ioExits('in al, dx', 0x70, [0x70], P.UNCOND_IO), true);
+});
+
+test('I/O bitmaps cover all 65,536 ports: a guest sweeping every port exits exactly on the set bits', { skip }, () => {
+  const code = assembleIntel(['xor edx, edx', 'loop:', 'in al, dx', 'inc edx', 'cmp edx, 0x10000', 'jne loop', 'vmcall']);
+  const chosen = (p: number) => ((p * 2654435761) >>> 0) % 7 === 0 || p === 0 || p === 0x7fff || p === 0x8000 || p === 0xffff;
+  const h = launch(code, { proc: P.IO_BITMAPS }, (x) => {
+    x.write('IO_BITMAP_A', IO_A);
+    x.write('IO_BITMAP_B', IO_B);
+    for (let p = 0; p < 0x10000; p++) if (chosen(p)) ioBit(x, p);
+  });
+  const seen: number[] = [];
+  for (;;) {
+    const out = h.cpu.run(10_000_000);
+    assert.equal(out.kind, 'vm-exit');
+    const reason = Number(h.read('VM_EXIT_REASON'));
+    if (reason === R.VMCALL) break;
+    assert.equal(reason, R.IO);
+    seen.push(Number(h.read('EXIT_QUALIFICATION') >> 16n));
+    skipAndResume(h);
+  }
+  const expected: number[] = [];
+  for (let p = 0; p < 0x10000; p++) if (chosen(p)) expected.push(p);
+  assert.deepEqual(seen, expected);
+});
+
+test('an I/O instruction that does not exit reaches the device on the bus', { skip }, () => {
+  const p = program(['mov edx, 0x8123'], 'in al, dx', ['movzx r15d, al', 'vmcall']);
+  const h = launch(p.bytes, { proc: P.IO_BITMAPS }, (x) => {
+    x.write('IO_BITMAP_A', IO_A);
+    x.write('IO_BITMAP_B', IO_B);
+    x.cpu.io.register(0x8123, 1, 'probe', { read: () => 0x5a, write: () => undefined });
+  });
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 0x5an);
+});
+
+// ---- RDMSR / WRMSR (26.1.3, 25.6.9) -------------------------------------------------------
+
+const MSR_BITMAP = 0x32000;
+/** Offsets of the four 1-KByte bitmaps: read low, read high, write low, write high. */
+function msrBit(h: VmxHost, msr: number, write: boolean): void {
+  const high = msr >= 0xc0000000;
+  const at = MSR_BITMAP + (high ? 0x400 : 0) + (write ? 0x800 : 0) + ((msr & 0x1fff) >> 3);
+  h.mem.write(at, 1, h.mem.read(at, 1) | (1 << (msr & 7)));
+}
+
+test('RDMSR and WRMSR exit without MSR bitmaps; the VMM emulates and the guest continues', { skip }, () => {
+  const rd = program(['mov ecx, 0x174'], 'rdmsr', ['mov r8, rax', 'mov r9, rdx', 'vmcall']);
+  const h = launch(rd.bytes);
+  const e = runToExit(h, R.RDMSR);
+  assert.equal(e.length, rd.len);
+  assert.equal(e.rip, BigInt(rd.at));
+  assert.equal(e.qualification, 0n);
+  h.cpu.setReg(0, 0x1111n);
+  h.cpu.setReg(2, 0x2222n);
+  skipAndResume(h);
+  runToVmcall(h);
+  assert.deepEqual([h.cpu.getReg(8), h.cpu.getReg(9)], [0x1111n, 0x2222n]);
+  const wr = program(['mov ecx, 0x174', 'mov eax, 0x10', 'xor edx, edx'], 'wrmsr', ['mov r15, 1', 'vmcall']);
+  const h2 = launch(wr.bytes);
+  const e2 = runToExit(h2, R.WRMSR);
+  assert.equal(e2.length, wr.len);
+  assert.equal(e2.rip, BigInt(wr.at));
+  skipAndResume(h2);
+  runToVmcall(h2);
+  assert.equal(h2.cpu.getReg(15), 1n);
+});
+
+/** One RDMSR or WRMSR of `msr` under MSR bitmaps with the given bits set; whether it exited. */
+function msrExits(msr: number, write: boolean, bits: Array<[number, boolean]>): boolean {
+  const p = program([`mov ecx, ${msr >>> 0}`, 'xor eax, eax', 'xor edx, edx'], write ? 'wrmsr' : 'rdmsr', ['vmcall']);
+  const h = launch(p.bytes, { proc: P.MSR_BITMAPS }, (x) => {
+    x.write('MSR_BITMAP', MSR_BITMAP);
+    for (const [m, w] of bits) msrBit(x, m, w);
+    // exceptions would end in a triple fault without a guest IDT; an exit on #GP shows them instead
+    x.write('EXCEPTION_BITMAP', 1 << 13);
+  });
+  const out = h.cpu.run(100);
+  assert.equal(out.kind, 'vm-exit');
+  const reason = Number(h.read('VM_EXIT_REASON'));
+  if (reason === (write ? R.WRMSR : R.RDMSR)) {
+    assert.equal(h.read('GUEST_RIP'), BigInt(p.at));
+    return true;
+  }
+  assert.equal(reason, R.VMCALL, `no exit: the ${write ? 'WRMSR' : 'RDMSR'} of ${msr.toString(16)} ran in the guest`);
+  return false;
+}
+
+test('MSR bitmaps: read-low, read-high, write-low and write-high each govern only their own accesses', { skip }, () => {
+  const SYSENTER_CS = 0x174, KERNEL_GS = 0xc0000102;
+  assert.equal(msrExits(SYSENTER_CS, false, [[SYSENTER_CS, false]]), true, 'read-low bit: RDMSR exits');
+  assert.equal(msrExits(SYSENTER_CS, true, [[SYSENTER_CS, false]]), false, 'read-low bit: WRMSR does not');
+  assert.equal(msrExits(SYSENTER_CS, true, [[SYSENTER_CS, true]]), true, 'write-low bit: WRMSR exits');
+  assert.equal(msrExits(SYSENTER_CS, false, [[SYSENTER_CS, true]]), false, 'write-low bit: RDMSR does not');
+  assert.equal(msrExits(KERNEL_GS, false, [[KERNEL_GS, false]]), true, 'read-high bit');
+  assert.equal(msrExits(KERNEL_GS, true, [[KERNEL_GS, false]]), false);
+  assert.equal(msrExits(KERNEL_GS, true, [[KERNEL_GS, true]]), true, 'write-high bit');
+  assert.equal(msrExits(KERNEL_GS, false, [[KERNEL_GS, true]]), false);
+  assert.equal(msrExits(0x175, false, [[SYSENTER_CS, false]]), false, 'the neighbour\'s bit is its own');
+  assert.equal(msrExits(0xc0000101, false, [[0x101, false]]), false, 'low and high ranges are distinct bitmaps');
+});
+
+test('MSR bitmaps: an MSR outside 00000000-00001FFF and C0000000-C0001FFF always exits', { skip }, () => {
+  for (const msr of [0x2000, 0x40000000, 0xc0002000, 0xbfffffff, 0xffffffff]) {
+    assert.equal(msrExits(msr, false, []), true, `RDMSR ${msr.toString(16)}`);
+    assert.equal(msrExits(msr, true, []), true, `WRMSR ${msr.toString(16)}`);
+  }
+});
+
+// ---- VMX instructions in VMX non-root operation (26.1.2) ----------------------------------
+
+/** Instruction information for memory operands (Tables 28-9, 28-13): scale, address size 64, segment, index, base, reg2. */
+interface Mem { scale?: number; seg?: number; index?: number; base?: number; reg2?: number }
+function memInfo(m: Mem): number {
+  let v = (m.scale ?? 0) | (2 << 7) | ((m.seg ?? 3) << 15);
+  v |= m.index === undefined ? 1 << 22 : m.index << 18;
+  v |= m.base === undefined ? 1 << 27 : m.base << 23;
+  if (m.reg2 !== undefined) v |= m.reg2 << 28;
+  return v >>> 0;
+}
+/** Bits the SDM defines for a memory operand: scale, address size, reg/mem, segment, index, base (+ reg2 where defined). */
+const MEM_DEFINED = (3 | (7 << 7) | (1 << 10) | (7 << 15) | (0xf << 18) | (1 << 22) | (0xf << 23) | (1 << 27)) >>> 0;
+const REG2 = (0xf << 28) >>> 0;
+
+interface VmxCase { insn: string; reason: number; pre?: string[]; info?: number; defined?: number; disp?: bigint }
+const VMX_CASES: VmxCase[] = [
+  { insn: 'vmcall', reason: R.VMCALL },
+  { insn: 'vmlaunch', reason: R.VMLAUNCH },
+  { insn: 'vmresume', reason: R.VMRESUME },
+  { insn: 'vmxoff', reason: R.VMXOFF },
+  { insn: 'vmclear [rax]', reason: R.VMCLEAR, info: memInfo({ base: 0 }), defined: MEM_DEFINED, disp: 0n },
+  { insn: 'vmptrld [rbx + rcx*8 + 0x40]', reason: R.VMPTRLD, info: memInfo({ scale: 3, index: 1, base: 3 }), defined: MEM_DEFINED, disp: 0x40n },
+  { insn: 'vmptrst [rsp - 8]', reason: R.VMPTRST, info: memInfo({ seg: 2, base: 4 }), defined: MEM_DEFINED, disp: u64(-8n) },
+  { insn: 'vmxon fs:[r12 + 0x100]', reason: R.VMXON, info: memInfo({ seg: 4, base: 12 }), defined: MEM_DEFINED, disp: 0x100n },
+  { insn: 'vmread [rbx], r9', reason: R.VMREAD, info: memInfo({ base: 3, reg2: 9 }), defined: MEM_DEFINED | REG2, disp: 0n },
+  // register form: bit 10 set, reg1 (6:3) the r/m register, reg2 the field-encoding register
+  { insn: 'vmread rdx, r9', reason: R.VMREAD, info: ((1 << 10) | (2 << 3) | (9 << 28)) >>> 0, defined: ((1 << 10) | (0xf << 3) | REG2) >>> 0 },
+  { insn: 'vmwrite r10, [rsi + 8]', reason: R.VMWRITE, info: memInfo({ base: 6, reg2: 10 }), defined: MEM_DEFINED | REG2, disp: 8n },
+  { insn: 'vmwrite r10, r13', reason: R.VMWRITE, info: ((1 << 10) | (13 << 3) | (10 << 28)) >>> 0, defined: ((1 << 10) | (0xf << 3) | REG2) >>> 0 },
+  { insn: 'invept r11, [rdi]', reason: R.INVEPT, info: memInfo({ base: 7, reg2: 11 }), defined: MEM_DEFINED | REG2, disp: 0n },
+  { insn: 'invvpid rax, [rbx + rcx*2 - 0x10]', reason: R.INVVPID, info: memInfo({ scale: 1, index: 1, base: 3, reg2: 0 }), defined: MEM_DEFINED | REG2, disp: u64(-0x10n) },
+];
+
+for (const c of VMX_CASES) {
+  test(`${c.insn} in VMX non-root operation exits with reason ${c.reason}`, { skip }, () => {
+    const p = program(['mov rax, 0x190000', 'mov rbx, 0x190000', 'xor ecx, ecx', 'mov rdi, 0x190000', 'mov rsi, 0x190000', 'mov r12, 0x90000'], c.insn, ['mov r15, 1', 'hlt']);
+    const h = launch(p.bytes);
+    const e = runToExit(h, c.reason);
+    assert.equal(e.rip, BigInt(p.at));
+    assert.equal(e.length, p.len);
+    if (c.info !== undefined) assert.equal((e.info & (c.defined ?? 0)) >>> 0, c.info, `instruction information ${e.info.toString(16)}`);
+    if (c.disp !== undefined) assert.equal(e.qualification, c.disp, 'qualification: the displacement, sign-extended');
+    assert.equal(h.vmx.nonRoot, false);
+    skipAndResume(h);
+    assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
+    assert.equal(h.cpu.getReg(15), 1n);
+  });
+}
+
+test('VMFUNC in the guest is #UD when VM functions are not enabled (no exit 59)', { skip }, () => {
+  const h = launch(assembleIntel(['xor eax, eax', 'vmfunc', 'vmcall']), {}, (x) => x.write('EXCEPTION_BITMAP', 1 << 6));
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(6, 3, false));
+});
+
+// ---- descriptor-table exiting (Tables 28-10, 28-11) -----------------------------------------
+
+const GDTR_DEFINED = (MEM_DEFINED | (3 << 28)) >>> 0; // bit 11 (operand size) is undefined in 64-bit mode
+const LDTR_REG_DEFINED = ((0xf << 3) | (1 << 10) | (3 << 28)) >>> 0;
+
+const DT_CASES: VmxCase[] = [
+  { insn: 'sgdt [rax]', reason: R.GDTR_IDTR, info: memInfo({ base: 0 }) | (0 << 28), defined: GDTR_DEFINED, disp: 0n },
+  { insn: 'sidt [rbx + 0x20]', reason: R.GDTR_IDTR, info: (memInfo({ base: 3 }) | (1 << 28)) >>> 0, defined: GDTR_DEFINED, disp: 0x20n },
+  { insn: 'lgdt [rcx + rdx*4]', reason: R.GDTR_IDTR, info: (memInfo({ scale: 2, index: 2, base: 1 }) | (2 << 28)) >>> 0, defined: GDTR_DEFINED, disp: 0n },
+  { insn: 'lidt [r8 - 2]', reason: R.GDTR_IDTR, info: (memInfo({ base: 8 }) | (3 << 28)) >>> 0, defined: GDTR_DEFINED, disp: u64(-2n) },
+  { insn: 'sldt ax', reason: R.LDTR_TR, info: (1 << 10) | (0 << 3) | (0 << 28), defined: LDTR_REG_DEFINED },
+  { insn: 'sldt [rsi]', reason: R.LDTR_TR, info: memInfo({ base: 6 }) | (0 << 28), defined: GDTR_DEFINED, disp: 0n },
+  { insn: 'str r9', reason: R.LDTR_TR, info: ((1 << 10) | (9 << 3) | (1 << 28)) >>> 0, defined: LDTR_REG_DEFINED },
+  { insn: 'lldt [rsi + 0x10]', reason: R.LDTR_TR, info: (memInfo({ base: 6 }) | (2 << 28)) >>> 0, defined: GDTR_DEFINED, disp: 0x10n },
+  { insn: 'ltr dx', reason: R.LDTR_TR, info: ((1 << 10) | (2 << 3) | (3 << 28)) >>> 0, defined: LDTR_REG_DEFINED },
+];
+
+for (const c of DT_CASES) {
+  test(`${c.insn} with descriptor-table exiting: exit ${c.reason} with the instruction information of Table 28-${c.reason === R.GDTR_IDTR ? 10 : 11}`, { skip }, () => {
+    const p = program(['mov rax, 0x190000', 'mov rbx, 0x190000', 'mov rcx, 0x190000', 'xor edx, edx', 'mov rsi, 0x190000', 'mov r8, 0x190000'], c.insn, ['mov r15, 1', 'hlt']);
+    const h = launch(p.bytes, { proc2: P2.DESC_TABLE });
+    const e = runToExit(h, c.reason);
+    assert.equal(e.rip, BigInt(p.at));
+    assert.equal(e.length, p.len);
+    assert.equal((e.info & (c.defined ?? 0)) >>> 0, c.info, `instruction information ${e.info.toString(16)}`);
+    if (c.disp !== undefined) assert.equal(e.qualification, c.disp);
+    skipAndResume(h);
+    assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
+    assert.equal(h.cpu.getReg(15), 1n);
+  });
+}
+
+test('without descriptor-table exiting SGDT and STR run in the guest', { skip }, () => {
+  const h = launch(assembleIntel(['mov rax, 0x190000', 'sgdt [rax]', 'str r9', 'hlt']));
+  assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
+  assert.equal(h.mem.read(0x190002, 4), Number(h.cpu.gdtrBase), 'SGDT stored the GDT base');
+  assert.equal(h.cpu.getReg(9), 0x28n, 'STR read the guest TR selector');
+});
