@@ -71,7 +71,9 @@ export class NonRoot implements CpuHooks {
     c.cr4Mask = cr4Mask; c.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
     // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
     c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0;
+    // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
+    // so the run loop's IF-gated check is not enough: watch every boundary
+    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & PIN.EXTINT) !== 0;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     this.savedTscOffset = c.tscOffset;
@@ -281,14 +283,7 @@ export class NonRoot implements CpuHooks {
       this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
       return true;
     }
-    if (what === Intercept.INTERRUPT) {
-      let info = 0;
-      if ((this.unit.vmcs.lo(F.VM_EXIT_CONTROLS) & EXIT.ACK_INTERRUPT) !== 0 && c.interruptController !== undefined) {
-        info = (0x80000000 | c.interruptController.acknowledge() & 0xff) | 0;
-      }
-      this.pending = { reason: R.EXTERNAL_INTERRUPT.number, interruptionInfo: info };
-      return true;
-    }
+    if (what === Intercept.INTERRUPT) return this.externalInterruptExit(c);
     // instruction boundary with window exiting, MTF or the preemption timer armed (26.7, priorities of 26.2?)
     if ((this.proc & PROC.MTF) !== 0 && c.icount > this.entryIcount) {
       this.pending = { reason: R.MONITOR_TRAP_FLAG.number };
@@ -297,6 +292,11 @@ export class NonRoot implements CpuHooks {
     if (c.icount >= c.eventDeadline) {
       this.pending = { reason: R.PREEMPTION_TIMER.number };
       return true;
+    }
+    // an interrupt with IF = 0 (IF = 1 reaches Intercept.INTERRUPT); an unblocked NMI goes first
+    if ((c.interceptMask & Intercept.INTERRUPT) !== 0 && c.interruptShadow === 0 && (c.flagsOther & Flag.IF) === 0 &&
+      !(c.nmiPending && !c.nmiBlocked) && c.interruptController?.hasInterrupt() === true) {
+      return this.externalInterruptExit(c);
     }
     if ((this.proc & PROC.NMI_WINDOW) !== 0 && !c.nmiBlocked && (c.interruptShadow & 2) === 0) {
       this.pending = { reason: R.NMI_WINDOW.number };
@@ -307,6 +307,16 @@ export class NonRoot implements CpuHooks {
       return true;
     }
     return false;
+  }
+
+  /** External-interrupt exiting; with "acknowledge interrupt on exit" the vector is taken now (28.2.2). */
+  private externalInterruptExit(c: Cpu): boolean {
+    let info = 0;
+    if ((this.unit.vmcs.lo(F.VM_EXIT_CONTROLS) & EXIT.ACK_INTERRUPT) !== 0 && c.interruptController !== undefined) {
+      info = (0x80000000 | c.interruptController.acknowledge() & 0xff) | 0;
+    }
+    this.pending = { reason: R.EXTERNAL_INTERRUPT.number, interruptionInfo: info };
+    return true;
   }
 
   /** A triple fault while injecting an event at VM entry. */
