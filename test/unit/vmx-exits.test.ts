@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
-import { GUEST_CODE, VmxHost } from '../support/vmx-host';
-import { Controls, interruption, launch, program, runToExit, runToVmcall, skipAndResume, u64 } from '../support/vmx-guest';
+import { GUEST_CODE, GUEST_STACK, VmxHost } from '../support/vmx-host';
+import { Controls, handler, interruption, launch, program, resume, runToExit, runToVmcall, skipAndResume, u64 } from '../support/vmx-guest';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
 
@@ -610,4 +610,297 @@ test('without descriptor-table exiting SGDT and STR run in the guest', { skip },
   assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
   assert.equal(h.mem.read(0x190002, 4), Number(h.cpu.gdtrBase), 'SGDT stored the GDT base');
   assert.equal(h.cpu.getReg(9), 0x28n, 'STR read the guest TR selector');
+});
+
+// ---- exceptions and the exception bitmap (25.6.3; interruption information, Table 25-19 / 28.2.2) ----
+
+const HW_EXCEPTION = 3, SW_EXCEPTION = 6, EXT_INT = 0, NMI_TYPE = 2, SW_INT = 4;
+
+for (const [name, pre, insn, vector, errorCode] of [
+  ['#UD from UD2', [], 'ud2', 6, undefined],
+  ['#DE from DIV by zero', ['xor ecx, ecx', 'mov eax, 5'], 'div ecx', 0, undefined],
+  ['#GP(0) from a non-canonical address', ['mov rax, 0x8000000000000000'], 'mov rbx, [rax]', 13, 0],
+] as const) {
+  test(`exception bitmap: ${name} exits with reason 0, a hardware exception, RIP at the faulting instruction`, { skip }, () => {
+    const p = program([...pre], insn, ['vmcall']);
+    const h = launch(p.bytes, {}, (x) => x.write('EXCEPTION_BITMAP', 1 << vector));
+    const e = runToExit(h, 0);
+    assert.equal(e.intrInfo, interruption(vector, HW_EXCEPTION, errorCode !== undefined));
+    if (errorCode !== undefined) assert.equal(e.intrError, errorCode);
+    assert.equal(e.rip, BigInt(p.at));
+    assert.equal(e.qualification, 0n);
+  });
+}
+
+test('exception bitmap: an exception whose bit is clear is delivered through the guest IDT, no exit', { skip }, () => {
+  const h = launch(assembleIntel(['ud2']), {}, (x) => {
+    x.write('EXCEPTION_BITMAP', ~(1 << 6) >>> 0);
+    handler(x, 6, assembleIntel(['mov r15, 0x66', 'vmcall']));
+  });
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 0x66n);
+});
+
+test('INT3 with bit 3 set exits as a software exception (type 6) with the instruction length, RIP at INT3', { skip }, () => {
+  const p = program(['nop'], 'int3', ['vmcall']);
+  const h = launch(p.bytes, {}, (x) => x.write('EXCEPTION_BITMAP', 1 << 3));
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(3, SW_EXCEPTION, false));
+  assert.equal(e.length, p.len);
+  assert.equal(e.rip, BigInt(p.at));
+});
+
+const UNMAPPED = 0x140000010n; // the 6th GiB: beyond the host's 4-GiB identity map, so not present
+
+/** A guest touching UNMAPPED (read or write) under the given exception bitmap and #PF mask/match. */
+function pageFault(write: boolean, bitmap14: boolean, mask: number, match: number) {
+  const p = program([`mov rax, ${UNMAPPED}`], write ? 'mov [rax], ecx' : 'mov ecx, [rax]', ['vmcall']);
+  const h = launch(p.bytes, {}, (x) => {
+    x.write('EXCEPTION_BITMAP', bitmap14 ? 1 << 14 : 0);
+    x.write('PAGE_FAULT_ERROR_CODE_MASK', mask);
+    x.write('PAGE_FAULT_ERROR_CODE_MATCH', match);
+    handler(x, 14, assembleIntel(['mov r14, cr2', 'pop r13', 'mov r15, 0xe', 'vmcall']));
+    x.cpu.cr2 = 0x1234n;
+  });
+  const out = h.cpu.run(1000);
+  assert.equal(out.kind, 'vm-exit');
+  return { h, p, exited: Number(h.read('VM_EXIT_REASON')) === 0 };
+}
+
+test('#PF: error-code mask/match select whether bit 14 means exit (match) or no exit (mismatch) (25.6.3)', { skip }, () => {
+  const W = 2; // error code bit 1: the access was a write
+  // bit 14 = 1: exit when (PFEC & MASK) == MATCH
+  assert.equal(pageFault(true, true, W, W).exited, true, 'write: matches, bit 14 set: exit');
+  assert.equal(pageFault(false, true, W, W).exited, false, 'read: no match, bit 14 set: no exit');
+  // bit 14 = 0: exit when they do not match
+  assert.equal(pageFault(true, false, W, W).exited, false, 'write: matches, bit 14 clear: no exit');
+  assert.equal(pageFault(false, false, W, W).exited, true, 'read: no match, bit 14 clear: exit');
+  // MASK = MATCH = 0 always matches
+  assert.equal(pageFault(false, true, 0, 0).exited, true);
+  assert.equal(pageFault(false, false, 0, 0).exited, false);
+  // a MATCH that can never be met with MASK = 0 inverts bit 14
+  assert.equal(pageFault(false, true, 0, W).exited, false);
+});
+
+test('#PF exit: qualification = faulting linear address, error code saved, CR2 not written (27.1)', { skip }, () => {
+  const { h, p } = pageFault(true, true, 0, 0);
+  assert.equal(Number(h.read('VM_EXIT_REASON')), 0);
+  assert.equal(Number(h.read('VM_EXIT_INTR_INFO')), interruption(14, HW_EXCEPTION, true));
+  assert.equal(Number(h.read('VM_EXIT_INTR_ERROR_CODE')), 2, 'not present, write, supervisor');
+  assert.equal(h.read('EXIT_QUALIFICATION'), UNMAPPED);
+  assert.equal(h.read('GUEST_RIP'), BigInt(p.at));
+  assert.equal(h.cpu.cr2, 0x1234n, 'CR2 keeps its value');
+  // delivered to the guest instead, the same fault writes CR2 and pushes the error code
+  const g = pageFault(false, false, 0, 0);
+  assert.equal(g.exited, false);
+  assert.equal(g.h.cpu.getReg(14), UNMAPPED);
+  assert.equal(g.h.cpu.getReg(13), 0n, 'not present, read, supervisor');
+});
+
+test('a triple fault in the guest exits with reason 2', { skip }, () => {
+  const h = launch(assembleIntel(['ud2']), {}, (x) => x.write('GUEST_IDTR_LIMIT', 0));
+  runToExit(h, 2);
+  assert.equal(h.vmx.nonRoot, false);
+});
+
+// ---- external interrupts and NMIs (25.6.1, 26.2) ----------------------------------------
+
+class Pic {
+  readonly queue: number[];
+  acks = 0;
+  constructor(...vectors: number[]) { this.queue = vectors; }
+  hasInterrupt(): boolean { return this.queue.length > 0; }
+  acknowledge(): number { this.acks++; return this.queue.shift() ?? 0; }
+}
+
+const EXT_INT_EXITING = 1 << 0, NMI_EXITING = 1 << 3, VIRTUAL_NMIS = 1 << 5, PREEMPTION_TIMER = 1 << 6;
+const ACK_ON_EXIT = 1 << 15, SAVE_PREEMPTION = 1 << 22;
+const INTR_WINDOW = 1 << 2, NMI_WINDOW = 1 << 22, MTF = 1 << 27;
+
+test('external interrupt exiting without acknowledge: exit 1, interruption information not valid, the interrupt stays pending', { skip }, () => {
+  const pic = new Pic(0x30);
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: EXT_INT_EXITING }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    x.cpu.interruptController = pic;
+  });
+  const e = runToExit(h, 1);
+  assert.equal(e.intrInfo >>> 31, 0);
+  assert.equal(pic.acks, 0);
+  assert.equal(pic.hasInterrupt(), true);
+  assert.equal(e.rip, BigInt(GUEST_CODE), 'taken at the first instruction boundary');
+});
+
+test('external interrupt exiting with acknowledge-interrupt-on-exit: the vector is in the interruption information', { skip }, () => {
+  const pic = new Pic(0x31);
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: EXT_INT_EXITING, exit: ACK_ON_EXIT }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    x.cpu.interruptController = pic;
+  });
+  const e = runToExit(h, 1);
+  assert.equal(e.intrInfo, interruption(0x31, EXT_INT, false));
+  assert.equal(pic.acks, 1);
+  resume(h);
+  runToVmcall(h);
+});
+
+test('external interrupt exiting: RFLAGS.IF = 0 does not block the exit (26.3.1.1 / 25.6.1)', { skip }, () => {
+  const pic = new Pic(0x32);
+  const h = launch(assembleIntel(['nop', 'nop', 'vmcall']), { pin: EXT_INT_EXITING, exit: ACK_ON_EXIT }, (x) => {
+    x.write('GUEST_RFLAGS', 0x2);
+    x.cpu.interruptController = pic;
+  });
+  const e = runToExit(h, 1);
+  assert.equal(e.intrInfo, interruption(0x32, EXT_INT, false));
+});
+
+test('NMI exiting: an NMI exits with reason 0, type NMI, vector 2', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: NMI_EXITING });
+  h.cpu.raiseNmi();
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(2, NMI_TYPE, false));
+  assert.equal(h.cpu.nmiPending, false);
+  resume(h);
+  runToVmcall(h);
+});
+
+test('without NMI exiting the NMI goes through the guest IDT', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), {}, (x) => handler(x, 2, assembleIntel(['mov r15, 2', 'vmcall'])));
+  h.cpu.raiseNmi();
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 2n);
+  assert.equal(Number(h.read('GUEST_INTERRUPTIBILITY_INFO')) & 8, 8, 'blocking by NMI recorded at the exit');
+});
+
+// ---- window exiting, MTF, preemption timer (25.6.2, 26.7) ------------------------------------
+
+test('interrupt-window exiting: with IF = 1 the exit comes before the first instruction', { skip }, () => {
+  const h = launch(assembleIntel(['mov r15, 1', 'vmcall']), { proc: INTR_WINDOW }, (x) => x.write('GUEST_RFLAGS', 0x202));
+  const e = runToExit(h, 7);
+  assert.equal(e.rip, BigInt(GUEST_CODE));
+  assert.equal(h.cpu.getReg(15), 0n);
+});
+
+test('interrupt-window exiting: after STI the exit waits out the STI shadow (one instruction)', { skip }, () => {
+  const lines = ['mov r8, 1', 'sti', 'mov r9, 2', 'mov r10, 3', 'vmcall'];
+  const h = launch(assembleIntel(lines), { proc: INTR_WINDOW });
+  const e = runToExit(h, 7);
+  assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(lines.slice(0, 3)).length));
+  assert.deepEqual([h.cpu.getReg(9), h.cpu.getReg(10)], [2n, 0n]);
+  h.write('CPU_BASED_VM_EXEC_CONTROL', h.read('CPU_BASED_VM_EXEC_CONTROL') & ~BigInt(INTR_WINDOW));
+  resume(h);
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(10), 3n);
+});
+
+test('NMI-window exiting (virtual NMIs): exit 8 at once without virtual-NMI blocking', { skip }, () => {
+  const h = launch(assembleIntel(['mov r15, 1', 'vmcall']), { pin: NMI_EXITING | VIRTUAL_NMIS, proc: NMI_WINDOW });
+  const e = runToExit(h, 8);
+  assert.equal(e.rip, BigInt(GUEST_CODE));
+});
+
+test('NMI-window exiting: with virtual-NMI blocking the exit comes after the guest\'s IRET unblocks', { skip }, () => {
+  const lines = ['mov rax, rsp', 'push 0x10', 'push rax', 'pushfq', 'push 0x08', 'lea rax, [rip + 3]', 'push rax', 'iretq', // RIP + 3 skips PUSH (1 byte) and IRETQ (2 bytes)
+    'mov r15, 1', 'vmcall'];
+  const h = launch(assembleIntel(lines), { pin: NMI_EXITING | VIRTUAL_NMIS, proc: NMI_WINDOW }, (x) => x.write('GUEST_INTERRUPTIBILITY_INFO', 8));
+  const e = runToExit(h, 8);
+  assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(lines.slice(0, 8)).length));
+  assert.equal(h.cpu.getReg(15), 0n);
+});
+
+test('monitor trap flag: one instruction, then exit 37 with RIP at the next; again after each VMRESUME', { skip }, () => {
+  const lines = ['mov r8, 1', 'mov r9, 2', 'add r8, r9', 'vmcall'];
+  const h = launch(assembleIntel(lines), { proc: MTF });
+  for (let k = 1; k <= 3; k++) {
+    const e = runToExit(h, 37);
+    assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(lines.slice(0, k)).length), `after instruction ${k}`);
+    assert.equal(e.qualification, 0n);
+    resume(h);
+  }
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(8), 3n);
+});
+
+test('VMX-preemption timer: value V exits with reason 52 after V * 2^5 instructions (IA32_VMX_MISC[4:0])', {
+  skip,
+  todo: skip ? undefined : 'the run loop checks the deadline only between decoded blocks (up to 64 instructions): it overshoots; cpu.ts run() should cap a block at eventDeadline - icount',
+}, () => {
+  const rate = Number(vmxHostMisc() & 0x1fn);
+  for (const value of [0, 1, 3]) {
+    const h = launch(assembleIntel(['.rept 400', 'inc rax', '.endr', 'vmcall']), { pin: PREEMPTION_TIMER, exit: SAVE_PREEMPTION }, (x) => {
+      x.write('VMX_PREEMPTION_TIMER_VALUE', value);
+      x.cpu.setReg(0, 0n);
+    });
+    const e = runToExit(h, 52);
+    const n = value * 2 ** rate;
+    assert.equal(h.cpu.getReg(0), BigInt(n), `V = ${value}: instructions retired`);
+    assert.equal(e.rip, BigInt(GUEST_CODE + n * assembleIntel(['inc rax']).length));
+    assert.equal(h.read('VMX_PREEMPTION_TIMER_VALUE'), 0n, 'saved value is 0 at a timer exit');
+  }
+});
+
+function vmxHostMisc(): bigint {
+  const h = launch(assembleIntel(['vmcall']));
+  return h.cpu.msrs.rdmsr(0x485);
+}
+
+// ---- event injection at VM entry (27.6) ------------------------------------------------
+
+/** A handler that copies its stack frame into r8..r13 and stops. */
+const FRAME = assembleIntel(['mov r8, [rsp]', 'mov r9, [rsp + 8]', 'mov r10, [rsp + 16]', 'mov r11, [rsp + 24]', 'mov r12, [rsp + 32]', 'mov r13, [rsp + 40]', 'pushfq', 'pop r14', 'vmcall']);
+
+function inject(info: number, opts: { error?: number; len?: number; rflags?: number; vector: number }) {
+  return launch(assembleIntel(['mov r15, 1', 'vmcall']), {}, (x) => {
+    x.write('GUEST_RFLAGS', opts.rflags ?? 0x202);
+    handler(x, opts.vector, FRAME);
+    x.write('VM_ENTRY_INTR_INFO_FIELD', info);
+    if (opts.error !== undefined) x.write('VM_ENTRY_EXCEPTION_ERROR_CODE', opts.error);
+    if (opts.len !== undefined) x.write('VM_ENTRY_INSTRUCTION_LEN', opts.len);
+  });
+}
+
+const regs = (h: VmxHost, ...n: number[]) => n.map((k) => h.cpu.getReg(k));
+
+test('injecting an external interrupt: the guest handler sees RIP, CS, RFLAGS, RSP, SS of the entry state', { skip }, () => {
+  const h = inject(interruption(0x40, EXT_INT, false), { vector: 0x40 });
+  runToVmcall(h);
+  assert.deepEqual(regs(h, 8, 9, 10, 11, 12), [BigInt(GUEST_CODE), 0x08n, 0x202n, BigInt(GUEST_STACK), 0x10n]);
+  assert.equal(Number(h.cpu.getReg(14)) & 0x200, 0, 'interrupt gate cleared IF');
+  assert.equal(h.cpu.getReg(15), 0n, 'the interrupted code did not run');
+  assert.equal(Number(h.read('VM_ENTRY_INTR_INFO_FIELD')) >>> 31, 0, 'the valid bit is cleared by the exit');
+});
+
+test('injecting an NMI: delivered through vector 2 and NMIs are blocked afterwards', { skip }, () => {
+  const h = inject(interruption(2, NMI_TYPE, false), { vector: 2 });
+  runToVmcall(h);
+  assert.deepEqual(regs(h, 8, 9), [BigInt(GUEST_CODE), 0x08n]);
+  assert.equal(Number(h.read('GUEST_INTERRUPTIBILITY_INFO')) & 8, 8);
+});
+
+test('injecting #GP with an error code: the frame starts with the error code, RIP unchanged', { skip }, () => {
+  const h = inject(interruption(13, HW_EXCEPTION, true), { vector: 13, error: 0x1234 });
+  runToVmcall(h);
+  assert.deepEqual(regs(h, 8, 9, 10, 11), [0x1234n, BigInt(GUEST_CODE), 0x08n, 0x202n]);
+});
+
+test('injecting a software interrupt: the pushed RIP is GUEST_RIP + the VM-entry instruction length', { skip }, () => {
+  const h = inject(interruption(0x80, SW_INT, false), { vector: 0x80, len: 2 });
+  runToVmcall(h);
+  assert.deepEqual(regs(h, 8, 9), [BigInt(GUEST_CODE + 2), 0x08n]);
+});
+
+test('injecting #BP as a software exception (type 6) with length 1', { skip }, () => {
+  const h = inject(interruption(3, SW_EXCEPTION, false), { vector: 3, len: 1 });
+  runToVmcall(h);
+  assert.deepEqual(regs(h, 8, 9), [BigInt(GUEST_CODE + 1), 0x08n]);
+});
+
+test('injecting #PF does not write CR2: the VMM sets it (27.6.1)', { skip }, () => {
+  const h2 = launch(assembleIntel(['vmcall']), {}, (x) => {
+    handler(x, 14, assembleIntel(['mov r8, cr2', 'mov r9, [rsp]', 'vmcall']));
+    x.write('VM_ENTRY_INTR_INFO_FIELD', interruption(14, HW_EXCEPTION, true));
+    x.write('VM_ENTRY_EXCEPTION_ERROR_CODE', 2);
+    x.cpu.cr2 = 0x5555000n;
+  });
+  runToVmcall(h2);
+  assert.deepEqual(regs(h2, 8, 9), [0x5555000n, 2n]);
 });
