@@ -136,7 +136,7 @@ function injectionProblem(v: VmcsData, proc2: number): string | undefined {
   const needsCode = type === 3 && pe && vectorHasErrorCode(vector);
   if (deliver !== needsCode) return deliver ? `event injection: vector ${vector} of type ${type} does not push an error code` : `event injection: vector ${vector} requires "deliver error code"`;
   if ((info & 0x7ffff000) !== 0) return 'event injection: bits 30:12 of the interruption-information field are reserved';
-  if (deliver && (v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000) !== 0) return 'event injection: error code bits 31:16 must be 0';
+  if (deliver && (v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff0000) !== 0) return 'event injection: error code bits 31:16 must be 0';
   if (type === 4 || type === 5 || type === 6) {
     const len = v.lo(F.VM_ENTRY_INSTRUCTION_LEN) >>> 0;
     if (len < 1 || len > 15) return `event injection: instruction length ${len} is not in 1-15 for a software event`;
