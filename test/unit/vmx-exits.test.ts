@@ -904,3 +904,14 @@ test('injecting #PF does not write CR2: the VMM sets it (27.6.1)', { skip }, () 
   runToVmcall(h2);
   assert.deepEqual(regs(h2, 8, 9), [0x5555000n, 2n]);
 });
+
+test('injecting #CP (vector 21) pushes its error code; reserved vectors 22-31 are delivered as themselves, without one', { skip }, () => {
+  const cp = inject(interruption(21, HW_EXCEPTION, true), { vector: 21, error: 0x3 });
+  runToVmcall(cp);
+  assert.deepEqual(regs(cp, 8, 9, 10), [3n, BigInt(GUEST_CODE), 0x08n]);
+  for (const vector of [22, 27, 31]) {
+    const h = inject(interruption(vector, HW_EXCEPTION, false), { vector });
+    runToVmcall(h);
+    assert.deepEqual(regs(h, 8, 9, 10), [BigInt(GUEST_CODE), 0x08n, 0x202n], `vector ${vector}: RIP, CS, RFLAGS and no error code`);
+  }
+});
