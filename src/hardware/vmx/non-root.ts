@@ -5,7 +5,7 @@
 // RIP where the SDM wants it.
 
 import type { Cpu, CpuHooks, RunOutcome } from '../cpu';
-import { Intercept } from '../cpu';
+import { CpuFault, Intercept, Vector } from '../cpu';
 import { Flag } from '../cpu-state';
 import { getOF } from '../flags';
 import { Insn } from '../insn';
@@ -33,6 +33,10 @@ export class NonRoot implements CpuHooks {
   private entryIcount = 0;
   private proc = 0;
   private proc2 = 0;
+  /** The STI/MOV-SS shadow over the instruction that exited: the run loop drops it before takeStop. */
+  private shadowAtStop = -1;
+  /** An MTF exit is due at the next boundary even though no instruction retired (event delivered, 26.7.2). */
+  private mtfAfterDelivery = false;
 
   constructor(private readonly unit: VmxUnit) {}
 
@@ -53,7 +57,8 @@ export class NonRoot implements CpuHooks {
     const cr0Mask = v.lo(F.CR0_GUEST_HOST_MASK), cr4Mask = v.lo(F.CR4_GUEST_HOST_MASK);
     if ((proc & (PROC.CR3_LOAD | PROC.CR8_LOAD)) !== 0 || cr0Mask !== 0 || cr4Mask !== 0) mask |= Intercept.CR_WRITE;
     if (proc & PROC.INVLPG) mask |= Intercept.INVLPG;
-    if (proc & PROC.RDTSC) mask |= Intercept.RDTSC;
+    // RDTSCP is #UD unless "enable RDTSCP" (25.6.2): the hook must see it even without RDTSC exiting
+    if ((proc & PROC.RDTSC) !== 0 || (proc2 & PROC2.RDTSCP) === 0) mask |= Intercept.RDTSC;
     if (proc & PROC.MOV_DR) mask |= Intercept.DR_ACCESS;
     if (proc & PROC.PAUSE) mask |= Intercept.PAUSE;
     if (proc & (PROC.MWAIT | PROC.MONITOR)) mask |= Intercept.MONITOR_MWAIT;
@@ -61,7 +66,8 @@ export class NonRoot implements CpuHooks {
     if (proc2 & PROC2.WBINVD) mask |= Intercept.WBINVD;
     if (proc2 & (PROC2.RDRAND | PROC2.RDSEED)) mask |= Intercept.RDRAND;
     if (proc2 & PROC2.DESC_TABLE) mask |= Intercept.DESCRIPTOR_TABLE;
-    if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0) mask |= Intercept.EXCEPTION;
+    // with MTF, exceptions delivered to the guest are watched too: the MTF exit follows their delivery
+    if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0 || (proc & PROC.MTF) !== 0) mask |= Intercept.EXCEPTION;
     if (pin & PIN.EXTINT) mask |= Intercept.INTERRUPT;
     if (pin & PIN.NMI) mask |= Intercept.NMI;
     c.interceptMask = mask;
@@ -79,6 +85,9 @@ export class NonRoot implements CpuHooks {
     this.savedTscOffset = c.tscOffset;
     if (proc & PROC.TSC_OFFSET) c.tscOffset += v.get(F.TSC_OFFSET);
     this.entryIcount = c.icount;
+    this.shadowAtStop = -1;
+    // an event injected by this entry with MTF set: the MTF exit comes before the handler's first instruction
+    this.mtfAfterDelivery = (proc & PROC.MTF) !== 0 && (v.lo(F.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) !== 0;
   }
 
   /** Back to root operation: the host's view of the CPU. */
@@ -104,6 +113,7 @@ export class NonRoot implements CpuHooks {
     const exit = this.instructionExit(c, what, i);
     if (exit === undefined) return false;
     this.pending = exit;
+    this.shadowAtStop = c.interruptShadow;
     return true;
   }
 
@@ -118,7 +128,10 @@ export class NonRoot implements CpuHooks {
       case Intercept.PAUSE: return simple(R.PAUSE_INSTRUCTION.number);
       case Intercept.RDPMC: return simple(R.RDPMC.number);
       case Intercept.WBINVD: return simple(R.WBINVD.number);
-      case Intercept.RDTSC: return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
+      case Intercept.RDTSC:
+        if (i.mnemonic === 'rdtscp' && (this.proc2 & PROC2.RDTSCP) === 0) throw new CpuFault(Vector.UD, -1, 'RDTSCP with "enable RDTSCP" = 0');
+        if ((this.proc & PROC.RDTSC) === 0) return undefined;
+        return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
       case Intercept.RDRAND: {
         const seed = i.mnemonic === 'rdseed';
         if ((this.proc2 & (seed ? PROC2.RDSEED : PROC2.RDRAND)) === 0) return undefined;
@@ -268,7 +281,11 @@ export class NonRoot implements CpuHooks {
       const matches = (errorCode & v.lo(F.PAGE_FAULT_ERROR_CODE_MASK)) === v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH);
       exits = matches ? exits : !exits;
     }
-    if (!exits) return false;
+    if (!exits) {
+      if ((this.proc & PROC.MTF) !== 0) this.mtfAfterDelivery = true;
+      return false;
+    }
+    this.shadowAtStop = c.interruptShadow;
     const info = 0x80000000 | 3 << 8 | vector | (errorCode >= 0 ? 0x800 : 0);
     this.pending = {
       reason: R.EXCEPTION_NMI.number, interruptionInfo: info | 0, interruptionError: errorCode >= 0 ? errorCode : 0,
@@ -278,6 +295,8 @@ export class NonRoot implements CpuHooks {
   }
 
   event(c: Cpu, what: Intercept): boolean {
+    // an exit decided during VM entry (triple fault while injecting) is taken at the first boundary
+    if (this.pending !== undefined) return true;
     if (what === Intercept.NMI) {
       c.nmiPending = false;
       this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
@@ -285,7 +304,7 @@ export class NonRoot implements CpuHooks {
     }
     if (what === Intercept.INTERRUPT) return this.externalInterruptExit(c);
     // instruction boundary with window exiting, MTF or the preemption timer armed (26.7, priorities of 26.2?)
-    if ((this.proc & PROC.MTF) !== 0 && c.icount > this.entryIcount) {
+    if ((this.proc & PROC.MTF) !== 0 && (c.icount > this.entryIcount || this.mtfAfterDelivery)) {
       this.pending = { reason: R.MONITOR_TRAP_FLAG.number };
       return true;
     }
@@ -321,17 +340,20 @@ export class NonRoot implements CpuHooks {
 
   /** A triple fault while injecting an event at VM entry. */
   tripleFaultOnEntry(): void {
+    // not performed here: VMLAUNCH/VMRESUME has entered, and the caller's next run must report the exit
     this.pending = { reason: R.TRIPLE_FAULT.number };
-    this.takeStop(this.c, { kind: 'triple-fault', vector: 8 });
+    this.c.eventDeadline = this.c.icount;
   }
 
   /** Performs the recorded exit; reports it to a host in TypeScript, or keeps running host x86 code. */
-  takeStop(_c: Cpu, outcome: RunOutcome): RunOutcome | undefined {
+  takeStop(c: Cpu, outcome: RunOutcome): RunOutcome | undefined {
     if (!this.unit.nonRoot) return outcome;
     let exit = this.pending;
     if (exit === undefined && outcome.kind === 'triple-fault') exit = { reason: R.TRIPLE_FAULT.number };
     if (exit === undefined) return outcome;
     this.pending = undefined;
+    if (this.shadowAtStop >= 0) c.interruptShadow = this.shadowAtStop;
+    this.shadowAtStop = -1;
     performExit(this.unit, exit);
     return this.unit.hostIsExternal ? { kind: 'vm-exit', reason: exit.reason } : undefined;
   }
