@@ -114,6 +114,7 @@ export function fwait(c: Cpu): void {
 }
 
 export function int1(c: Cpu, i: Insn): void {
+  c.intercept(Intercept.EXCEPTION, i); // the VMX exception bitmap sees it as a privileged software exception
   c.ip[0] = i.nextLo;
   c.ip[1] = i.nextHi;
   throw new CpuFault(Vector.DB, -1, 'INT1');
@@ -218,8 +219,14 @@ export function outPort(c: Cpu, i: Insn): void {
   c.io.write(port, i.size, readReg(c, 0, i.size));
 }
 
-export const ins: Handler = notYet;
-export const outs: Handler = notYet;
+/** INS/OUTS are not carried out yet, but in VMX non-root operation they already exit to the VMM (26.1.3). */
+export function ins(c: Cpu, i: Insn): void {
+  checkIo(c);
+  c.intercept(Intercept.IO, i);
+  notYet(c, i);
+}
+
+export const outs = ins;
 
 // ---- control and debug registers --------------------------------------------------------
 
