@@ -6,7 +6,7 @@
 
 import type { Cpu, CpuHooks, RunOutcome } from '../cpu';
 import { CpuFault, Intercept, Vector } from '../cpu';
-import { Flag } from '../cpu-state';
+import { Flag, Seg } from '../cpu-state';
 import { getOF } from '../flags';
 import { Insn } from '../insn';
 import { effectiveAddress, readReg } from '../operands';
@@ -25,6 +25,8 @@ const VMX_INSTRUCTION_EXITS: Readonly<Record<string, number>> = {
 };
 
 const RCX = 1;
+/** At least the decoder's longest block (decoder.ts MAX_BLOCK). */
+const LONGEST_BLOCK = 64;
 
 export class NonRoot implements CpuHooks {
   private pending: ExitInfo | undefined;
@@ -79,7 +81,7 @@ export class NonRoot implements CpuHooks {
     c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
     // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
     // so the run loop's IF-gated check is not enough: watch every boundary
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & PIN.EXTINT) !== 0;
+    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION)) !== 0;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     this.savedTscOffset = c.tscOffset;
@@ -154,11 +156,12 @@ export class NonRoot implements CpuHooks {
       case Intercept.DR_ACCESS:
         return simple(R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
       case Intercept.EXCEPTION: {
-        // INT3 and INTO: software exceptions (type 6) with the instruction's length
-        const vector = i.opcode === 0xcc ? 3 : 4;
+        // INT3 and INTO: software exceptions (type 6); INT1: a privileged software exception (type 5); with the length
+        const vector = i.opcode === 0xcc ? 3 : i.opcode === 0xf1 ? 1 : 4;
         if (vector === 4 && !getOF(c)) return undefined;
         if ((this.unit.vmcs.lo(F.EXCEPTION_BITMAP) & (1 << vector)) === 0) return undefined;
-        return { reason: R.EXCEPTION_NMI.number, instructionLength: len, interruptionInfo: (0x80000000 | 6 << 8 | vector) | 0 };
+        const type = vector === 1 ? 5 : 6;
+        return { reason: R.EXCEPTION_NMI.number, instructionLength: len, interruptionInfo: (0x80000000 | type << 8 | vector) | 0 };
       }
       default: return undefined;
     }
@@ -180,9 +183,12 @@ export class NonRoot implements CpuHooks {
     const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: BigInt(q >>> 0) };
     if (string) {
       // IA32_VMX_BASIC[54]: address size and segment of INS/OUTS are reported (Table 28-8)
-      info.instructionInfo = (addressSizeCode(i.asize) << 7) | ((input ? 0 : i.segOverride >= 0 ? i.segOverride : 3) << 15);
-      const reg = input ? 7 : 6;
-      info.guestLinear = c.getReg(reg);
+      const seg = input ? Seg.ES : i.segOverride >= 0 ? i.segOverride : Seg.DS;
+      info.instructionInfo = (addressSizeCode(i.asize) << 7) | (seg << 15);
+      // the guest-linear address of the memory operand: segment base + RSI/RDI at the address size (28.2.5)
+      const offset = c.getReg(input ? 7 : 6) & (i.asize === 8 ? 0xffffffffffffffffn : i.asize === 4 ? 0xffffffffn : 0xffffn);
+      const base = c.in64BitMode && seg !== Seg.FS && seg !== Seg.GS ? 0n : c.segmentBase(seg);
+      info.guestLinear = BigInt.asUintN(c.in64BitMode ? 64 : 32, base + offset);
     }
     return info;
   }
@@ -297,6 +303,9 @@ export class NonRoot implements CpuHooks {
   event(c: Cpu, what: Intercept): boolean {
     // an exit decided during VM entry (triple fault while injecting) is taken at the first boundary
     if (this.pending !== undefined) return true;
+    // events are looked at between decoded blocks: close to the preemption-timer deadline, blocks of
+    // one instruction make the exit come after exactly value * 2^5 instructions
+    if (c.eventDeadline - c.icount <= LONGEST_BLOCK && (this.proc & PROC.MTF) === 0) c.singleStep = true;
     if (what === Intercept.NMI) {
       c.nmiPending = false;
       this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
