@@ -1068,3 +1068,49 @@ test('INT1 (ICEBP) with exception-bitmap bit 1 exits as a privileged software ex
   assert.equal(e.length, p.len);
   assert.equal(e.rip, BigInt(p.at));
 });
+
+// ---- state saved and loaded at VM exits (28.3, 28.5) -----------------------------------------
+
+test('a VM exit saves the guest\'s segment changes: FS base via WRMSR, a null DS as unusable, RSP and RFLAGS', { skip }, () => {
+  const lines = ['mov ecx, 0xc0000100', 'mov eax, 0x4000', 'xor edx, edx', 'wrmsr', 'xor eax, eax', 'mov ds, ax', 'mov rsp, 0x170008', 'stc', 'cpuid'];
+  const h = launch(assembleIntel(lines), { proc: P.MSR_BITMAPS }, (x) => x.write('MSR_BITMAP', MSR_BITMAP));
+  runToExit(h, R.CPUID);
+  assert.equal(h.read('GUEST_FS_BASE'), 0x4000n);
+  assert.equal(h.read('GUEST_DS_SELECTOR'), 0n);
+  assert.equal(h.read('GUEST_DS_AR_BYTES') & 0x10000n, 0x10000n, 'DS unusable (25.4.1)');
+  assert.equal(h.read('GUEST_RSP'), 0x170008n);
+  assert.equal(h.read('GUEST_RFLAGS') & 1n, 1n, 'CF saved');
+  assert.equal(h.read('GUEST_CS_AR_BYTES'), 0xa09bn, 'CS attributes round-trip');
+});
+
+test('a VM exit loads the host state of the VMCS (28.5): bases, selectors, limits, DR7, RFLAGS', { skip }, () => {
+  const h = launch(assembleIntel(['mov rax, 0x1234', 'mov dr7, rax', 'cpuid']), { entry: 1 << 2, exit: 1 << 2 }, (x) => {
+    x.write('HOST_FS_BASE', 0x7000000);
+    x.write('HOST_GS_BASE', 0xffff800000001000n);
+    x.write('HOST_TR_BASE', 0x8000);
+    x.write('HOST_IDTR_BASE', 0x6000);
+    x.write('HOST_IA32_SYSENTER_EIP', 0xffffffff81000000n);
+    x.write('HOST_IA32_SYSENTER_CS', 0x08);
+    x.write('HOST_FS_SELECTOR', 0);
+    x.write('GUEST_DR7', 0x400);
+  });
+  runToExit(h, R.CPUID);
+  const c = h.cpu;
+  assert.equal(c.segmentBase(4), 0x7000000n, 'FS base');
+  assert.equal(c.segmentBase(5), 0xffff800000001000n, 'GS base');
+  assert.equal(c.segmentBase(7), 0x8000n, 'TR base');
+  assert.equal(c.segLimit[7], 0x67, 'TR limit 67H');
+  assert.equal(c.idtrBase, 0x6000n);
+  assert.equal(c.gdtrLimit, 0xffff, 'GDTR limit FFFFH');
+  assert.equal(c.idtrLimit, 0xffff, 'IDTR limit FFFFH');
+  assert.equal(c.segSel[1], 0x08);
+  assert.equal(c.segSel[2], 0x10);
+  assert.equal(c.segAr[4] & 0x10000, 0x10000, 'a null FS selector leaves FS unusable');
+  assert.equal(c.segAr[6] & 0x10000, 0x10000, 'LDTR unusable');
+  assert.equal(c.dr[7], 0x400n, 'DR7 = 400H');
+  assert.equal(h.read('GUEST_DR7'), 0x1234n | 0x400n, 'the guest\'s DR7 saved with "save debug controls"');
+  assert.equal(c.msrs.rdmsr(0x176), 0xffffffff81000000n);
+  assert.equal(c.msrs.rdmsr(0x174), 0x08n);
+  assert.equal(c.efer & 0x500, 0x500, 'LME and LMA for a 64-bit host');
+  assert.equal(c.cpl, 0);
+});
