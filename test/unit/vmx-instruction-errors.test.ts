@@ -376,3 +376,28 @@ test('x86 code: INVEPT with type 0 fails with 28, with type 2 succeeds; INVVPID 
   assert.equal(Number(h.cpu.getReg(11)) & STATUS, ZF);
   assert.equal(h.cpu.getReg(12), 28n);
 });
+
+test('x86 code: a small bare-metal hypervisor loop — VMLAUNCH, exits to HOST_RIP, RIP advanced by the exit length, VMRESUME', { skip }, () => {
+  const h = vmxHost();
+  prepareGuest(h);
+  h.vmx.hostIsExternal = false;
+  // the guest: three CPUIDs between counter increments, then HLT (not exiting: the run ends halted in the guest)
+  h.mem.writeBytes(GUEST_CODE, assembleIntel(['xor r12, r12', 'cpuid', 'inc r12', 'cpuid', 'inc r12', 'cpuid', 'inc r12', 'hlt']));
+  const handlerAt = HOST_CODE + 0x100;
+  h.write('HOST_RIP', handlerAt);
+  const ENC = { GUEST_RIP, LEN: 0x440c, REASON: VM_EXIT_REASON };
+  const out = runHost(h, [
+    'vmlaunch', 'mov r15, 0xbad', 'hlt',
+    '.org 0x100',
+    'inc r13', // exits seen
+    `mov eax, ${ENC.REASON}`, 'vmread rbx, rax', 'cmp rbx, 10', 'jne 1f',
+    `mov eax, ${ENC.GUEST_RIP}`, 'vmread rcx, rax', `mov eax, ${ENC.LEN}`, 'vmread rdx, rax', 'add rcx, rdx',
+    `mov eax, ${ENC.GUEST_RIP}`, 'vmwrite rax, rcx', 'vmresume',
+    '1:', 'mov r15, 0xbad', 'hlt',
+  ], 10_000);
+  assert.deepEqual(out, { kind: 'halt' });
+  assert.equal(h.cpu.getReg(15), 0n, 'every entry succeeded');
+  assert.equal(h.cpu.getReg(13), 3n, 'three CPUID exits handled by host code');
+  assert.equal(h.cpu.getReg(12), 3n, 'the guest ran to its HLT');
+  assert.equal(h.vmx.nonRoot, true, 'halted in the guest');
+});
