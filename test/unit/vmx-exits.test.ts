@@ -1114,3 +1114,53 @@ test('a VM exit loads the host state of the VMCS (28.5): bases, selectors, limit
   assert.equal(c.efer & 0x500, 0x500, 'LME and LMA for a 64-bit host');
   assert.equal(c.cpl, 0);
 });
+
+// ---- events at the edges: blocking, HLT, faults on fetch ------------------------------------
+
+test('external-interrupt exit waits out MOV-SS blocking loaded at entry (one instruction), with IF = 0 and IF = 1', { skip }, () => {
+  for (const rflags of [0x2, 0x202]) {
+    const lines = ['mov r8, 1', 'mov r9, 2', 'vmcall'];
+    const h = launch(assembleIntel(lines), { pin: EXT_INT_EXITING, exit: ACK_ON_EXIT }, (x) => {
+      x.write('GUEST_RFLAGS', rflags);
+      x.write('GUEST_INTERRUPTIBILITY_INFO', 2);
+      x.cpu.interruptController = new Pic(0x33);
+    });
+    const e = runToExit(h, 1);
+    assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(lines.slice(0, 1)).length), `RFLAGS ${rflags.toString(16)}`);
+    assert.deepEqual([h.cpu.getReg(8), h.cpu.getReg(9)], [1n, 0n]);
+  }
+});
+
+test('interrupt-window exiting waits out STI blocking loaded at entry', { skip }, () => {
+  const lines = ['mov r8, 1', 'mov r9, 2', 'vmcall'];
+  const h = launch(assembleIntel(lines), { proc: INTR_WINDOW }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    x.write('GUEST_INTERRUPTIBILITY_INFO', 1);
+  });
+  const e = runToExit(h, 7);
+  assert.equal(e.rip, BigInt(GUEST_CODE + assembleIntel(lines.slice(0, 1)).length));
+});
+
+test('an interrupt arriving while the guest is in HLT exits with the HLT activity state and RIP after HLT', { skip }, () => {
+  const p = program(['mov r8, 1'], 'hlt', ['vmcall']);
+  const pic = new Pic();
+  const h = launch(p.bytes, { pin: EXT_INT_EXITING, exit: ACK_ON_EXIT }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    x.cpu.interruptController = pic;
+  });
+  assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
+  pic.queue.push(0x34);
+  const e = runToExit(h, 1);
+  assert.equal(e.intrInfo, interruption(0x34, EXT_INT, false));
+  assert.equal(e.rip, BigInt(p.at + p.len));
+  assert.equal(h.read('GUEST_ACTIVITY_STATE'), 1n);
+});
+
+test('#PF on instruction fetch exits with the target as qualification and as guest RIP', { skip }, () => {
+  const h = launch(assembleIntel([`mov rax, ${UNMAPPED}`, 'jmp rax']), {}, (x) => x.write('EXCEPTION_BITMAP', 1 << 14));
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(14, HW_EXCEPTION, true));
+  assert.equal(e.qualification, UNMAPPED);
+  assert.equal(e.rip, UNMAPPED);
+  assert.equal(e.intrError & ~0x10, 0, 'not present, read/fetch, supervisor');
+});

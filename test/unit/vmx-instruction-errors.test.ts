@@ -401,3 +401,15 @@ test('x86 code: a small bare-metal hypervisor loop — VMLAUNCH, exits to HOST_R
   assert.equal(h.cpu.getReg(12), 3n, 'the guest ran to its HLT');
   assert.equal(h.vmx.nonRoot, true, 'halted in the guest');
 });
+
+test('VMWRITE to 16- and 32-bit fields keeps only the field\'s width; natural-width fields keep all 64 bits', () => {
+  const h = current();
+  const VPID = 0x0000, CR3_TARGET_COUNT = 0x400a, GUEST_CR3 = 0x6802;
+  h.vmx.vmwrite(VPID, 0x12345n);
+  assert.equal(h.vmx.vmread(VPID), 0x2345n);
+  h.vmx.vmwrite(CR3_TARGET_COUNT, 0x100000005n);
+  assert.equal(h.vmx.vmread(CR3_TARGET_COUNT), 5n);
+  h.vmx.vmwrite(GUEST_CR3, 0xfedcba9876543210n);
+  assert.equal(h.vmx.vmread(GUEST_CR3), 0xfedcba9876543210n);
+  succeeded(h);
+});
