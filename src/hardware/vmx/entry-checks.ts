@@ -242,7 +242,7 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
   if ((info & 0x80000000) !== 0) {
     const type = (info >>> 8) & 7;
     if (type === 0 && ((rflags & 0x200) === 0 || (intr & 3) !== 0)) return fail('injecting an external interrupt requires RFLAGS.IF and no STI/MOV SS blocking');
-    if (type === 2 && (intr & 2) !== 0) return fail('injecting an NMI requires no blocking by MOV SS', 3);
+    if (type === 2 && (intr & 2) !== 0) return fail('injecting an NMI requires no blocking by MOV SS');
   }
   if (v.lo(F.VMCS_LINK_POINTER) !== -1 || v.hi(F.VMCS_LINK_POINTER) !== -1) return fail('the VMCS link pointer must be FFFFFFFF_FFFFFFFFH (no VMCS shadowing)', 4);
   return undefined;
