@@ -212,6 +212,11 @@ for (const [what, setup, pattern, qualification] of [
   ['blocking by STI and by MOV SS together', (h: VmxHost) => { h.write('GUEST_RFLAGS', 0x202n); h.write('GUEST_INTERRUPTIBILITY_INFO', 3n); }, /STI/, 0n],
   ['blocking by STI with RFLAGS.IF = 0', (h: VmxHost) => h.write('GUEST_INTERRUPTIBILITY_INFO', 1n), /STI/, 0n],
   ['injecting an external interrupt with RFLAGS.IF = 0', (h: VmxHost) => h.write('VM_ENTRY_INTR_INFO_FIELD', interruption(0x30, 0, false)), /IF/, 0n],
+  // qualification 3 is reserved for NMI injection against blocking by STI (27.8); MOV-SS blocking is the default 0
+  ['injecting an NMI with blocking by MOV SS', (h: VmxHost) => {
+    h.write('GUEST_INTERRUPTIBILITY_INFO', 2n);
+    h.write('VM_ENTRY_INTR_INFO_FIELD', interruption(2, 2, false));
+  }, /MOV SS/, 0n],
   ['GUEST_DR7 bits 63:32 set with "load debug controls"', (h: VmxHost) => h.write('GUEST_DR7', 1n << 32n), /DR7/, 0n],
   ['GUEST_IA32_EFER.LMA clear for an IA-32e guest with "load IA32_EFER"', (h: VmxHost) => {
     h.write('VM_ENTRY_CONTROLS', h.read('VM_ENTRY_CONTROLS') | (1n << 15n));
