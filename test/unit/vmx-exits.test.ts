@@ -29,6 +29,11 @@ const R = {
 };
 
 const OSXSAVE = 1 << 18;
+/** CPUID.01H:ECX.MONITOR[bit 3]: without it MONITOR/MWAIT are #UD, which comes before any VM exit (26.1.1). */
+const withMonitor = (h: VmxHost) => {
+  const [a, b, c, d] = h.cpu.cpuidTable.get('1:0') ?? [0, 0, 0, 0];
+  h.cpu.cpuidTable.set('1:0', [a, b, c | (1 << 3), d]);
+};
 const withOsxsave = (h: VmxHost) => h.write('GUEST_CR4', h.cpu.cr4 | OSXSAVE);
 
 // ---- instructions that exit with no qualification -----------------------------------------
@@ -43,8 +48,8 @@ const SIMPLE: Simple[] = [
   { insn: 'rdtscp', reason: R.RDTSCP, controls: { proc: P.RDTSC, proc2: P2.RDTSCP } },
   { insn: 'rdpmc', reason: R.RDPMC, controls: { proc: P.RDPMC }, pre: ['xor ecx, ecx'] },
   { insn: 'pause', reason: R.PAUSE, controls: { proc: P.PAUSE } },
-  { insn: 'monitor', reason: R.MONITOR, controls: { proc: P.MONITOR }, pre: ['mov rax, 0x200000', 'xor ecx, ecx', 'xor edx, edx'] },
-  { insn: 'mwait', reason: R.MWAIT, controls: { proc: P.MWAIT }, pre: ['xor eax, eax', 'xor ecx, ecx'] },
+  { insn: 'monitor', reason: R.MONITOR, controls: { proc: P.MONITOR }, pre: ['mov rax, 0x200000', 'xor ecx, ecx', 'xor edx, edx'], setup: withMonitor },
+  { insn: 'mwait', reason: R.MWAIT, controls: { proc: P.MWAIT }, pre: ['xor eax, eax', 'xor ecx, ecx'], setup: withMonitor },
   { insn: 'wbinvd', reason: R.WBINVD, controls: { proc2: P2.WBINVD } },
 ];
 
@@ -62,6 +67,14 @@ for (const c of SIMPLE) {
     assert.equal(h.cpu.getReg(15), 0x5an, 'the guest continued after the instruction');
   });
 }
+
+test('MONITOR and MWAIT on a processor whose CPUID does not report them: #UD, even with MONITOR/MWAIT exiting', { skip }, () => {
+  for (const insn of ['monitor', 'mwait']) {
+    const h = launch(assembleIntel(['xor eax, eax', 'xor ecx, ecx', 'xor edx, edx', insn, 'vmcall']), { proc: P.MONITOR | P.MWAIT }, (x) => x.write('EXCEPTION_BITMAP', 1 << 6));
+    const e = runToExit(h, 0);
+    assert.equal(e.intrInfo, interruption(6, HW_EXCEPTION, false), insn);
+  }
+});
 
 test('CPUID: the exit happens before CPUID executes; the VMM\'s values are what the guest sees', { skip }, () => {
   const p = program(['mov eax, 0x40000000', 'mov ebx, 0x11'], 'cpuid', ['mov r8, rax', 'mov r9, rbx', 'vmcall']);
@@ -1164,3 +1177,65 @@ test('#PF on instruction fetch exits with the target as qualification and as gue
   assert.equal(e.rip, UNMAPPED);
   assert.equal(e.intrError & ~0x10, 0, 'not present, read/fetch, supervisor');
 });
+
+// ---- a guest at CPL 3: faults based on privilege level come before VM exits (26.1.1) ------------
+
+const USER_PML4 = 0x40000;
+/** Guest at CPL 3: user code/data selectors of the host GDT, page tables with U = 1 identity-mapping 4 GiB. */
+function userGuest(x: VmxHost): void {
+  x.mem.write64(USER_PML4, BigInt(USER_PML4 + 0x1000) | 7n);
+  for (let g = 0; g < 4; g++) x.mem.write64(USER_PML4 + 0x1000 + 8 * g, BigInt(g) * (1n << 30n) | 0x87n);
+  x.write('GUEST_CR3', USER_PML4);
+  x.write('GUEST_CS_SELECTOR', 0x23);
+  x.write('GUEST_CS_AR_BYTES', 0xa0fb);
+  for (const s of ['SS', 'DS', 'ES', 'FS', 'GS']) {
+    x.write(`GUEST_${s}_SELECTOR`, 0x1b);
+    x.write(`GUEST_${s}_AR_BYTES`, 0xc0f3);
+  }
+  x.write('EXCEPTION_BITMAP', (1 << 13) | (1 << 6));
+}
+
+const GP = 'GP';
+for (const [insn, controls, outcome, setup] of [
+  ['vmcall', {}, 18, undefined],
+  ['vmread rax, rbx', {}, R.VMREAD, undefined],
+  ['vmxon [rax]', {}, R.VMXON, undefined],
+  ['cpuid', {}, R.CPUID, undefined],
+  ['rdtsc', { proc: P.RDTSC }, R.RDTSC, undefined],
+  ['rdtsc', { proc: P.RDTSC }, GP, (x: VmxHost) => x.write('GUEST_CR4', x.cpu.cr4 | 4)], // CR4.TSD
+  ['rdpmc', { proc: P.RDPMC }, GP, undefined],
+  ['rdpmc', { proc: P.RDPMC }, R.RDPMC, (x: VmxHost) => x.write('GUEST_CR4', x.cpu.cr4 | 0x100)], // CR4.PCE
+  ['sgdt [rax]', { proc2: P2.DESC_TABLE }, R.GDTR_IDTR, undefined],
+  ['lgdt [rax]', { proc2: P2.DESC_TABLE }, GP, undefined],
+  ['rdmsr', {}, GP, undefined],
+  ['wrmsr', {}, GP, undefined],
+  ['hlt', { proc: P.HLT }, GP, undefined],
+  ['invd', {}, GP, undefined],
+  ['wbinvd', { proc2: P2.WBINVD }, GP, undefined],
+  ['invlpg [rax]', { proc: P.INVLPG }, GP, undefined],
+  ['mov rbx, cr3', { proc: P.CR3_STORE }, GP, undefined],
+  ['mov rbx, dr7', { proc: P.MOV_DR }, GP, undefined],
+  ['clts', {}, GP, (x: VmxHost) => { x.write('CR0_GUEST_HOST_MASK', TS); x.write('CR0_READ_SHADOW', TS); }],
+  ['in al, dx', { proc: P.UNCOND_IO }, GP, undefined],
+  ['xsetbv', {}, GP, withOsxsave],
+] as const) {
+  const what = typeof outcome === 'number' ? `exit ${outcome}` : '#GP in the guest, no exit for the instruction';
+  test(`CPL 3 guest: ${insn}${setup ? ' (with its CR4 condition)' : ''} → ${what}`, { skip }, () => {
+    const p = program(['mov rax, 0x190000', 'xor ecx, ecx', 'xor eax, eax', 'mov rax, 0x190000'], insn, ['vmcall']);
+    const h = launch(p.bytes, controls, (x) => { userGuest(x); setup?.(x); });
+    const out = h.cpu.run(100);
+    assert.equal(out.kind, 'vm-exit');
+    const e = readExitOf(h);
+    if (typeof outcome === 'number') {
+      assert.equal(e.reason, outcome);
+    } else {
+      assert.equal(e.reason, 0, `exit reason ${e.reason}`);
+      assert.equal(e.intrInfo, interruption(13, HW_EXCEPTION, true));
+    }
+    assert.equal(e.rip, BigInt(p.at));
+  });
+}
+
+function readExitOf(h: VmxHost) {
+  return { reason: Number(h.read('VM_EXIT_REASON')), intrInfo: Number(h.read('VM_EXIT_INTR_INFO')), rip: h.read('GUEST_RIP') };
+}
