@@ -6,7 +6,7 @@
 // addresses come from the assembler.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
+import { assembleIntel, assembleIntelMany, nativeOracleAvailable } from '../support/native-cpu';
 import { GUEST_CODE, GUEST_STACK, prepareGuest, vmxHost, VmxHost } from '../support/vmx-host';
 import { Controls, handler, HANDLERS, interruption, launch, program, resume, runToExit, runToVmcall, skipAndResume, u64 } from '../support/vmx-guest';
 
@@ -1239,3 +1239,42 @@ for (const [insn, controls, outcome, setup] of [
 function readExitOf(h: VmxHost) {
   return { reason: Number(h.read('VM_EXIT_REASON')), intrInfo: Number(h.read('VM_EXIT_INTR_INFO')), rip: h.read('GUEST_RIP') };
 }
+
+// ---- a 32-bit protected-mode guest (IA-32e mode guest = 0, 32-bit paging with 4-MByte pages) ---------
+
+const PD32 = 0x42000;
+function guest32(x: VmxHost): void {
+  for (let k = 0; k < 1024; k++) x.mem.write(PD32 + 4 * k, 4, ((k << 22) | 0x83) >>> 0); // present, writable, PS
+  x.write('VM_ENTRY_CONTROLS', x.read('VM_ENTRY_CONTROLS') & ~(1n << 9n));
+  x.write('GUEST_CR3', PD32);
+  x.write('GUEST_CR4', 0x2000 | 0x10); // VMXE, PSE
+  x.write('GUEST_CS_AR_BYTES', 0xc09b); // 32-bit code: D = 1, L = 0
+}
+
+test('32-bit guest: exits carry 32-bit address sizes and lengths of .code32 encodings; the guest resumes in its own mode', { skip }, () => {
+  const pre = ['.code32', 'mov ebx, 0x190000', 'mov ecx, 1'];
+  const insn = 'vmptrld [ebx + ecx*4 + 8]';
+  const [head, one, all] = assembleIntelMany([pre, ['.code32', insn], [...pre, insn, 'cpuid', 'mov esi, 0x77', 'cpuid']]);
+  const h = launch(all, {}, guest32);
+  const e = runToExit(h, R.VMPTRLD);
+  assert.equal(e.rip, BigInt(GUEST_CODE + head.length));
+  assert.equal(e.length, one.length);
+  const expected = (2 | (1 << 7) | (3 << 15) | (1 << 18) | (3 << 23)) >>> 0; // scale 4, 32-bit address size, DS, ECX, EBX
+  assert.equal((e.info & MEM_DEFINED) >>> 0, expected);
+  assert.equal(e.qualification, 8n);
+  skipAndResume(h);
+  runToExit(h, R.CPUID);
+  assert.equal(h.read('VM_ENTRY_CONTROLS') & (1n << 9n), 0n, 'still not an IA-32e guest (EFER.LMA saved into the control)');
+  skipAndResume(h);
+  runToExit(h, R.CPUID);
+  assert.equal(h.cpu.getReg(6) & 0xffffffffn, 0x77n, 'the 32-bit code between the exits ran');
+});
+
+test('32-bit guest: LGDT with descriptor-table exiting reports operand size 32 (bit 11) and 16 with an o16 prefix', { skip }, () => {
+  for (const [insn, bit11] of [['lgdt [eax]', 1], ['data16 lgdt [eax]', 0]] as const) {
+    const h = launch(assembleIntel(['.code32', 'mov eax, 0x190000', insn]), { proc2: P2.DESC_TABLE }, guest32);
+    const e = runToExit(h, R.GDTR_IDTR);
+    assert.equal((e.info >> 11) & 1, bit11, insn);
+    assert.equal((e.info >> 7) & 7, 1, '32-bit address size');
+  }
+});
