@@ -35,6 +35,7 @@ export class NonRoot implements CpuHooks {
   private entryIcount = 0;
   private proc = 0;
   private proc2 = 0;
+  private pin = 0;
   /** The STI/MOV-SS shadow over the instruction that exited: the run loop drops it before takeStop. */
   private shadowAtStop = -1;
   /** An MTF exit is due at the next boundary even though no instruction retired (event delivered, 26.7.2). */
@@ -49,7 +50,7 @@ export class NonRoot implements CpuHooks {
     const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
     this.unit.nonRoot = true;
     this.pending = undefined;
-    const pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
+    const pin = this.pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
     const proc = this.proc = v.lo(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = this.proc2 = secondaryControls(v);
     let mask = Intercept.CPUID | Intercept.VMX_INSTRUCTION | Intercept.INVD | Intercept.XSETBV | Intercept.MSR_READ | Intercept.MSR_WRITE;
@@ -81,7 +82,7 @@ export class NonRoot implements CpuHooks {
     c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
     // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
     // so the run loop's IF-gated check is not enough: watch every boundary
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION)) !== 0;
+    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     this.savedTscOffset = c.tscOffset;
@@ -312,7 +313,8 @@ export class NonRoot implements CpuHooks {
       return true;
     }
     if (what === Intercept.INTERRUPT) return this.externalInterruptExit(c);
-    // instruction boundary with window exiting, MTF or the preemption timer armed (26.7, priorities of 26.2?)
+    // an instruction boundary, in the priority order of 25.2: MTF, preemption timer, NMI window, NMI,
+    // interrupt window, external interrupt (the NMI and, with IF = 1, the interrupt are taken by the caller)
     if ((this.proc & PROC.MTF) !== 0 && (c.icount > this.entryIcount || this.mtfAfterDelivery)) {
       this.pending = { reason: R.MONITOR_TRAP_FLAG.number };
       return true;
@@ -321,18 +323,25 @@ export class NonRoot implements CpuHooks {
       this.pending = { reason: R.PREEMPTION_TIMER.number };
       return true;
     }
-    // an interrupt with IF = 0 (IF = 1 reaches Intercept.INTERRUPT); an unblocked NMI goes first
-    if ((c.interceptMask & Intercept.INTERRUPT) !== 0 && c.interruptShadow === 0 && (c.flagsOther & Flag.IF) === 0 &&
-      !(c.nmiPending && !c.nmiBlocked) && c.interruptController?.hasInterrupt() === true) {
-      return this.externalInterruptExit(c);
-    }
     if ((this.proc & PROC.NMI_WINDOW) !== 0 && !c.nmiBlocked && (c.interruptShadow & 2) === 0) {
       this.pending = { reason: R.NMI_WINDOW.number };
+      return true;
+    }
+    if (c.nmiPending && !c.nmiBlocked && c.interruptShadow === 0) return false;
+    // with "virtual NMIs" NMIs are never blocked: blocking by NMI is virtual-NMI blocking (Table 25-5)
+    if (c.nmiPending && (this.pin & PIN.VIRTUAL_NMI) !== 0 && c.interruptShadow === 0) {
+      c.nmiPending = false;
+      this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
       return true;
     }
     if ((this.proc & PROC.INTR_WINDOW) !== 0 && (c.flagsOther & Flag.IF) !== 0 && c.interruptShadow === 0) {
       this.pending = { reason: R.INTERRUPT_WINDOW.number };
       return true;
+    }
+    // an interrupt with IF = 0 (with IF = 1 it reaches Intercept.INTERRUPT)
+    if ((c.interceptMask & Intercept.INTERRUPT) !== 0 && c.interruptShadow === 0 && (c.flagsOther & Flag.IF) === 0 &&
+      c.interruptController?.hasInterrupt() === true) {
+      return this.externalInterruptExit(c);
     }
     return false;
   }
