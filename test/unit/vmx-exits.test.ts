@@ -1278,3 +1278,53 @@ test('32-bit guest: LGDT with descriptor-table exiting reports operand size 32 (
     assert.equal((e.info >> 7) & 7, 1, '32-bit address size');
   }
 });
+
+// ---- priorities between events at one boundary (25.2: NMI-window > NMI > interrupt window > external interrupt) ----
+
+test('an NMI takes priority over an interrupt-window exit: with NMI exiting it exits as an NMI', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: NMI_EXITING, proc: INTR_WINDOW }, (x) => x.write('GUEST_RFLAGS', 0x202));
+  h.cpu.raiseNmi();
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(2, NMI_TYPE, false));
+});
+
+test('an NMI takes priority over an interrupt-window exit: without NMI exiting it is delivered to the guest first', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { proc: INTR_WINDOW }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    handler(x, 2, assembleIntel(['mov r15, 2', 'vmcall']));
+  });
+  h.cpu.raiseNmi();
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 2n, 'the NMI handler ran (IF = 0 there, so no interrupt window)');
+});
+
+test('an interrupt-window exit takes priority over an external interrupt (with external-interrupt exiting)', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: EXT_INT_EXITING, proc: INTR_WINDOW }, (x) => {
+    x.write('GUEST_RFLAGS', 0x202);
+    x.cpu.interruptController = new Pic(0x35);
+  });
+  runToExit(h, 7);
+});
+
+test('an NMI-window exit takes priority over an external interrupt with IF = 0', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: EXT_INT_EXITING | NMI_EXITING | VIRTUAL_NMIS, proc: NMI_WINDOW }, (x) => {
+    x.cpu.interruptController = new Pic(0x36);
+  });
+  runToExit(h, 8);
+});
+
+test('with virtual NMIs, an NMI exits even under virtual-NMI blocking (NMIs are never blocked)', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: NMI_EXITING | VIRTUAL_NMIS }, (x) => x.write('GUEST_INTERRUPTIBILITY_INFO', 8));
+  h.cpu.raiseNmi();
+  const e = runToExit(h, 0);
+  assert.equal(e.intrInfo, interruption(2, NMI_TYPE, false));
+  assert.equal(e.rip, BigInt(GUEST_CODE));
+  assert.equal(h.read('GUEST_INTERRUPTIBILITY_INFO') & 8n, 8n, 'virtual-NMI blocking is left as it was');
+});
+
+test('without virtual NMIs, an NMI with NMI exiting waits while the guest blocks NMIs', { skip }, () => {
+  const h = launch(assembleIntel(['nop', 'vmcall']), { pin: NMI_EXITING }, (x) => x.write('GUEST_INTERRUPTIBILITY_INFO', 8));
+  h.cpu.raiseNmi();
+  runToVmcall(h);
+  assert.equal(h.cpu.nmiPending, true);
+});
