@@ -9,6 +9,7 @@ import { CpuFault } from '../../src/hardware/cpu';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
 import { GUEST_CODE, prepareGuest, VMXON_REGION, vmxHost } from '../support/vmx-host';
 import { interruption, launch, runToExit, runToVmcall, skipAndResume } from '../support/vmx-guest';
+import { gate64 } from '../support/guest-machine';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
 
@@ -67,4 +68,24 @@ test('RIP advances by the VM-exit instruction length: REX-prefixed exiting instr
   assert.deepEqual(lengths, exiting.map((i) => assembleIntel([i]).length));
   assert.ok(lengths.slice(0, 6).every((n) => n >= 3), 'REX forms are at least 3 bytes');
   assert.equal(h.cpu.getReg(14), BigInt(exiting.length), 'every instruction after an exit ran');
+});
+
+test('fixed bits hold in VMX root operation too: clearing CR4.VMXE is #GP after VMXON, allowed after VMXOFF (24.8)', { skip }, () => {
+  const h = vmxHost();
+  const code = 0x200000;
+  h.cpu.idtrBase = 0x6000n;
+  h.cpu.idtrLimit = 0xfff;
+  gate64(h.mem, 0x6000, 13, code + 0x100);
+  h.mem.write64(0x9000, BigInt(VMXON_REGION));
+  h.mem.writeBytes(code, assembleIntel([
+    'vmxon [0x9000]', 'mov rax, cr4', 'and eax, 0xffffdfff', 'mov cr4, rax', 'mov r14, 1', 'hlt',
+    '.org 0x100', 'add r15, 1', 'pop rbx', 'vmxoff', 'mov rax, cr4', 'and eax, 0xffffdfff', 'mov cr4, rax', 'mov r14, 2', 'hlt',
+  ]));
+  h.cpu.rip = BigInt(code);
+  h.cpu.setReg(4, 0x20000n);
+  assert.deepEqual(h.cpu.run(100), { kind: 'halt' });
+  assert.equal(h.cpu.getReg(15), 1n, 'one #GP: the MOV to CR4 inside VMX operation');
+  assert.equal(h.cpu.getReg(3), 0n, 'error code 0');
+  assert.equal(h.cpu.getReg(14), 2n, 'after VMXOFF the same write succeeded');
+  assert.equal(h.cpu.cr4 & 0x2000, 0);
 });
