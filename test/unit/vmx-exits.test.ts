@@ -1328,3 +1328,24 @@ test('without virtual NMIs, an NMI with NMI exiting waits while the guest blocks
   runToVmcall(h);
   assert.equal(h.cpu.nmiPending, true);
 });
+
+test('injection at CPL 3: a software exception (type 6) checks the gate DPL (#GP), a privileged software exception (type 5) does not', { skip }, () => {
+  const TSS = 0x43000;
+  const setup = (info: number, vector: number) => (x: VmxHost) => {
+    userGuest(x);
+    x.write('EXCEPTION_BITMAP', 0);
+    x.mem.write64(TSS + 4, 0x170000n); // RSP0 for the switch to the CPL-0 handler
+    x.write('GUEST_TR_BASE', TSS);
+    handler(x, vector, assembleIntel(['mov r15, 0x11', 'vmcall']));
+    handler(x, 13, assembleIntel(['mov r14, [rsp]', 'mov r15, 0x13', 'vmcall']));
+    x.write('VM_ENTRY_INTR_INFO_FIELD', info);
+    x.write('VM_ENTRY_INSTRUCTION_LEN', 1);
+  };
+  const bp = launch(assembleIntel(['vmcall']), {}, setup(interruption(3, SW_EXCEPTION, false), 3));
+  runToVmcall(bp);
+  assert.equal(bp.cpu.getReg(15), 0x13n, '#GP instead of #BP: the DPL-0 gate refuses CPL 3');
+  assert.equal(bp.cpu.getReg(14), BigInt(3 * 8 + 2), 'error code: IDT vector 3, IDT bit, not external');
+  const db = launch(assembleIntel(['vmcall']), {}, setup(interruption(1, 5, false), 1));
+  runToVmcall(db);
+  assert.equal(db.cpu.getReg(15), 0x11n, 'the #DB handler ran: no DPL check for type 5');
+});
