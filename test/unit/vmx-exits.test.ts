@@ -1349,3 +1349,18 @@ test('injection at CPL 3: a software exception (type 6) checks the gate DPL (#GP
   runToVmcall(db);
   assert.equal(db.cpu.getReg(15), 0x11n, 'the #DB handler ran: no DPL check for type 5');
 });
+
+test('INT3 at CPL 3 through a DPL 0 gate raises #GP like INT n (Vol. 3A 6.12.1.1), not #BP', { skip }, () => {
+  const TSS = 0x43000;
+  const h = launch(assembleIntel(['int3', 'vmcall']), {}, (x) => {
+    userGuest(x);
+    x.write('EXCEPTION_BITMAP', 0);
+    x.mem.write64(TSS + 4, 0x170000n);
+    x.write('GUEST_TR_BASE', TSS);
+    handler(x, 3, assembleIntel(['mov r15, 3', 'vmcall']));
+    handler(x, 13, assembleIntel(['mov r14, [rsp]', 'mov r15, 0x13', 'vmcall']));
+  });
+  runToVmcall(h);
+  assert.equal(h.cpu.getReg(15), 0x13n);
+  assert.equal(h.cpu.getReg(14), BigInt(3 * 8 + 2));
+});
