@@ -413,3 +413,38 @@ test('VMWRITE to 16- and 32-bit fields keeps only the field\'s width; natural-wi
   assert.equal(h.vmx.vmread(GUEST_CR3), 0xfedcba9876543210n);
   succeeded(h);
 });
+
+test('launch state lives with each VMCS: two VMCSs, VMCLEAR of a non-current one, and across VMXOFF/VMXON', () => {
+  const h = vmxHost();
+  prepareGuest(h);
+  h.mem.writeBytes(GUEST_CODE, new Uint8Array([0x0f, 0x01, 0xc1])); // VMCALL
+  assert.equal(h.vmx.vmlaunch().kind, 'entered');
+  assert.equal(h.cpu.run(10).kind, 'vm-exit');
+  // a second VMCS region, never launched
+  const second = 0x12000;
+  h.mem.write(second, 4, REVISION());
+  h.vmx.vmclear(VMCS_REGION); // writes the launched first VMCS back; it is clear now
+  h.vmx.vmptrld(VMCS_REGION);
+  h.vmx.vmlaunch();
+  assert.equal(h.cpu.run(10).kind, 'vm-exit', 'relaunched after VMCLEAR');
+  h.vmx.vmclear(second);
+  h.vmx.vmptrld(second);
+  h.vmx.vmresume();
+  failedValid(h, 5); // the second one was never launched
+  // VMCLEAR of the first while the second is current only marks the first clear in memory
+  h.vmx.vmclear(VMCS_REGION);
+  succeeded(h);
+  assert.equal(h.vmx.vmptrst(), second);
+  h.vmx.vmptrld(VMCS_REGION);
+  h.vmx.vmresume();
+  failedValid(h, 5);
+  // launched, then VMXOFF and VMXON: still launched (the state is in the region)
+  h.vmx.vmlaunch();
+  assert.equal(h.cpu.run(10).kind, 'vm-exit');
+  h.vmx.vmxoff();
+  h.vmx.vmxon(VMXON_REGION);
+  h.vmx.vmptrld(VMCS_REGION);
+  h.vmx.vmlaunch();
+  failedValid(h, 4);
+  assert.equal(h.vmx.vmresume().kind, 'entered', h.vmx.lastEntryProblem);
+});
