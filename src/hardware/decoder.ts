@@ -860,7 +860,9 @@ function decodeTwoByte(d: Decoder, i: Insn): void {
       return;
     }
     default:
-      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f && b !== 0x78 && b !== 0x79) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
+      // 0F 78/79 without a prefix are VMREAD/VMWRITE (decoded below), not SSE
+      const vmreadWrite = (b === 0x78 || b === 0x79) && !d.has66 && d.rep === 0;
+      if ((b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f && !vmreadWrite) || (b >= 0xc2 && b <= 0xc6) || b >= 0xd0 || b === 0xae || b === 0x77) {
         skipSseOperands(d, i, 1, b);
         set(i, '(sse)', '', fpu);
         return;
@@ -886,6 +888,14 @@ function decodeThreeByte38(d: Decoder, i: Insn): void {
     modrm(d, i, false);
     i.cc = d.rep === 0xf3 ? 1 : 0;
     set(i, i.cc ? 'adox' : 'adcx', 'Gy,Ey', Y.adcxAdox);
+    return;
+  }
+  if ((b === 0x80 || b === 0x81) && d.has66) {
+    // INVEPT / INVVPID r64, m128 (64-bit mode: the register operand is always 64-bit)
+    i.size = d.mode === 64 ? 8 : 4;
+    modrm(d, i, false);
+    if (i.rm >= 0) return;
+    set(i, b === 0x80 ? 'invept' : 'invvpid', 'Gy,M', Y.vmxInstruction);
     return;
   }
   skipSseOperands(d, i, 2, b);

@@ -118,7 +118,8 @@ export function softInt(c: Cpu, i: Insn): void {
   // INT3 and INTO are exceptions: the VMX exception bitmap may turn them into VM exits
   if (i.opcode !== 0xcd && c.interceptHere(Intercept.EXCEPTION, i)) return;
   fallThrough(c, i);
-  if (deliverEvent(c, vector, -1, i.opcode === 0xcd, i) === 'triple-fault') {
+  // INT3 and INTO, like INT n, check the gate's DPL and set no EXT bit (SDM Vol. 3A, 6.12.1.1, 6.13)
+  if (deliverEvent(c, vector, -1, true, i) === 'triple-fault') {
     throw new CpuFault(Vector.DF, 0, 'triple fault in software interrupt');
   }
 }

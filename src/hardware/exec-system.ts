@@ -111,6 +111,7 @@ export function fwait(c: Cpu): void {
 }
 
 export function int1(c: Cpu, i: Insn): void {
+  c.intercept(Intercept.EXCEPTION, i); // the VMX exception bitmap sees it as a privileged software exception
   c.ip[0] = i.nextLo;
   c.ip[1] = i.nextHi;
   throw new CpuFault(Vector.DB, -1, 'INT1');
@@ -422,16 +423,18 @@ function xgetbv(c: Cpu): void {
 /** XSETBV: XCR0 bit 0 (x87) must stay 1 and only states this CPU reports may be set */
 function xsetbv(c: Cpu, i: Insn): void {
   if ((c.cr4 & (1 << 18)) === 0) throw new CpuFault(Vector.UD, -1, 'XSETBV with CR4.OSXSAVE clear');
+  requireCpl0(c, 'XSETBV'); // a fault based on privilege level comes before the VM exit (SDM Vol. 3C, 26.1.1)
   if (c.interceptHere(Intercept.XSETBV, i)) return;
-  requireCpl0(c, 'XSETBV');
   const v = (BigInt(c.r[4] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
   if ((c.r[2] >>> 0) !== 0 || (v & 1n) === 0n || (v & ~1n) !== 0n) throw new CpuFault(Vector.GP, 0, 'invalid XCR0 value');
   c.xcr0 = v;
 }
 
 function monitorMwait(c: Cpu, i: Insn): void {
+  // #UD when CPUID.01H:ECX.MONITOR is 0, and #UD comes before VM exits (SDM Vol. 3C, 26.1.1)
+  if ((cpuidLookup(c.cpuidTable, 1, 0)[2] & (1 << 3)) === 0) throw new CpuFault(Vector.UD, -1, 'MONITOR/MWAIT are not reported by CPUID');
   if (c.interceptHere(Intercept.MONITOR_MWAIT, i)) return;
-  throw new CpuFault(Vector.UD, -1, 'MONITOR/MWAIT are not reported by CPUID');
+  throw new CpuFault(Vector.UD, -1, 'MONITOR/MWAIT are not emulated yet');
 }
 
 /** VMX instructions: carried out by the VMX core (src/hardware/vmx/); #UD on a processor without one */

@@ -145,7 +145,7 @@ function injectionProblem(v: VmcsData, proc2: number): string | undefined {
   const needsCode = type === 3 && pe && vectorHasErrorCode(vector);
   if (deliver !== needsCode) return deliver ? `event injection: vector ${vector} of type ${type} does not push an error code` : `event injection: vector ${vector} requires "deliver error code"`;
   if ((info & 0x7ffff000) !== 0) return 'event injection: bits 30:12 of the interruption-information field are reserved';
-  if (deliver && (v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff8000) !== 0) return 'event injection: error code bits 31:16 must be 0';
+  if (deliver && (v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff0000) !== 0) return 'event injection: error code bits 31:16 must be 0';
   if (type === 4 || type === 5 || type === 6) {
     const len = v.lo(F.VM_ENTRY_INSTRUCTION_LEN) >>> 0;
     if (len < 1 || len > 15) return `event injection: instruction length ${len} is not in 1-15 for a software event`;
@@ -254,7 +254,7 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
   if ((info & 0x80000000) !== 0) {
     const type = (info >>> 8) & 7;
     if (type === 0 && ((rflags & 0x200) === 0 || (intr & 3) !== 0)) return fail('injecting an external interrupt requires RFLAGS.IF and no STI/MOV SS blocking');
-    if (type === 2 && (intr & 2) !== 0) return fail('injecting an NMI requires no blocking by MOV SS', 3);
+    if (type === 2 && (intr & 2) !== 0) return fail('injecting an NMI requires no blocking by MOV SS');
   }
   if (v.lo(F.VMCS_LINK_POINTER) !== -1 || v.hi(F.VMCS_LINK_POINTER) !== -1) return fail('the VMCS link pointer must be FFFFFFFF_FFFFFFFFH (no VMCS shadowing)', 4);
   return undefined;

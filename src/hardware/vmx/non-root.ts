@@ -5,8 +5,8 @@
 // RIP where the SDM wants it.
 
 import type { Cpu, CpuHooks, RunOutcome } from '../cpu';
-import { Intercept } from '../cpu';
-import { Flag } from '../cpu-state';
+import { CpuFault, Intercept, Vector } from '../cpu';
+import { Flag, Seg } from '../cpu-state';
 import { getOF } from '../flags';
 import { Insn } from '../insn';
 import { effectiveAddress, readReg } from '../operands';
@@ -25,6 +25,8 @@ const VMX_INSTRUCTION_EXITS: Readonly<Record<string, number>> = {
 };
 
 const RCX = 1;
+/** At least the decoder's longest block (decoder.ts MAX_BLOCK). */
+const LONGEST_BLOCK = 64;
 
 export class NonRoot implements CpuHooks {
   private pending: ExitInfo | undefined;
@@ -36,6 +38,11 @@ export class NonRoot implements CpuHooks {
   private eptpLo = 0;
   private eptpHi = 0;
   private proc2 = 0;
+  private pin = 0;
+  /** The STI/MOV-SS shadow over the instruction that exited: the run loop drops it before takeStop. */
+  private shadowAtStop = -1;
+  /** An MTF exit is due at the next boundary even though no instruction retired (event delivered, 26.7.2). */
+  private mtfAfterDelivery = false;
 
   constructor(private readonly unit: VmxUnit) {}
 
@@ -46,7 +53,7 @@ export class NonRoot implements CpuHooks {
     const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
     this.unit.nonRoot = true;
     this.pending = undefined;
-    const pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
+    const pin = this.pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
     const proc = this.proc = v.lo(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = this.proc2 = secondaryControls(v);
     // these exit whatever the controls say (26.1.2), task switches included
@@ -57,7 +64,8 @@ export class NonRoot implements CpuHooks {
     const cr0Mask = v.lo(F.CR0_GUEST_HOST_MASK), cr4Mask = v.lo(F.CR4_GUEST_HOST_MASK);
     if ((proc & (PROC.CR3_LOAD | PROC.CR8_LOAD)) !== 0 || cr0Mask !== 0 || cr4Mask !== 0) mask |= Intercept.CR_WRITE;
     if (proc & PROC.INVLPG) mask |= Intercept.INVLPG;
-    if (proc & PROC.RDTSC) mask |= Intercept.RDTSC;
+    // RDTSCP is #UD unless "enable RDTSCP" (25.6.2): the hook must see it even without RDTSC exiting
+    if ((proc & PROC.RDTSC) !== 0 || (proc2 & PROC2.RDTSCP) === 0) mask |= Intercept.RDTSC;
     if (proc & PROC.MOV_DR) mask |= Intercept.DR_ACCESS;
     if (proc & PROC.PAUSE) mask |= Intercept.PAUSE;
     if (proc & (PROC.MWAIT | PROC.MONITOR)) mask |= Intercept.MONITOR_MWAIT;
@@ -65,7 +73,8 @@ export class NonRoot implements CpuHooks {
     if (proc2 & PROC2.WBINVD) mask |= Intercept.WBINVD;
     if (proc2 & (PROC2.RDRAND | PROC2.RDSEED)) mask |= Intercept.RDRAND;
     if (proc2 & PROC2.DESC_TABLE) mask |= Intercept.DESCRIPTOR_TABLE;
-    if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0) mask |= Intercept.EXCEPTION;
+    // with MTF, exceptions delivered to the guest are watched too: the MTF exit follows their delivery
+    if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0 || (proc & PROC.MTF) !== 0) mask |= Intercept.EXCEPTION;
     if (pin & PIN.EXTINT) mask |= Intercept.INTERRUPT;
     if (pin & PIN.NMI) mask |= Intercept.NMI;
     c.interceptMask = mask;
@@ -75,7 +84,9 @@ export class NonRoot implements CpuHooks {
     c.cr4Mask = cr4Mask; c.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
     // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
     c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0;
+    // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
+    // so the run loop's IF-gated check is not enough: watch every boundary
+    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     if ((proc2 & PROC2.EPT) !== 0) {
@@ -91,6 +102,9 @@ export class NonRoot implements CpuHooks {
     this.savedTscOffset = c.tscOffset;
     if (proc & PROC.TSC_OFFSET) c.tscOffset += v.get(F.TSC_OFFSET);
     this.entryIcount = c.icount;
+    this.shadowAtStop = -1;
+    // an event injected by this entry with MTF set: the MTF exit comes before the handler's first instruction
+    this.mtfAfterDelivery = (proc & PROC.MTF) !== 0 && (v.lo(F.VM_ENTRY_INTR_INFO_FIELD) & 0x80000000) !== 0;
   }
 
   /** Back to root operation: the host's view of the CPU. */
@@ -118,6 +132,7 @@ export class NonRoot implements CpuHooks {
     const exit = this.instructionExit(c, what, i);
     if (exit === undefined) return false;
     this.pending = exit;
+    this.shadowAtStop = c.interruptShadow;
     return true;
   }
 
@@ -132,7 +147,10 @@ export class NonRoot implements CpuHooks {
       case Intercept.PAUSE: return simple(R.PAUSE_INSTRUCTION.number);
       case Intercept.RDPMC: return simple(R.RDPMC.number);
       case Intercept.WBINVD: return simple(R.WBINVD.number);
-      case Intercept.RDTSC: return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
+      case Intercept.RDTSC:
+        if (i.mnemonic === 'rdtscp' && (this.proc2 & PROC2.RDTSCP) === 0) throw new CpuFault(Vector.UD, -1, 'RDTSCP with "enable RDTSCP" = 0');
+        if ((this.proc & PROC.RDTSC) === 0) return undefined;
+        return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
       case Intercept.RDRAND: {
         const seed = i.mnemonic === 'rdseed';
         if ((this.proc2 & (seed ? PROC2.RDSEED : PROC2.RDRAND)) === 0) return undefined;
@@ -158,11 +176,12 @@ export class NonRoot implements CpuHooks {
       case Intercept.DR_ACCESS:
         return simple(R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
       case Intercept.EXCEPTION: {
-        // INT3 and INTO: software exceptions (type 6) with the instruction's length
-        const vector = i.opcode === 0xcc ? 3 : 4;
+        // INT3 and INTO: software exceptions (type 6); INT1: a privileged software exception (type 5); with the length
+        const vector = i.opcode === 0xcc ? 3 : i.opcode === 0xf1 ? 1 : 4;
         if (vector === 4 && !getOF(c)) return undefined;
         if ((this.unit.vmcs.lo(F.EXCEPTION_BITMAP) & (1 << vector)) === 0) return undefined;
-        return { reason: R.EXCEPTION_NMI.number, instructionLength: len, interruptionInfo: (0x80000000 | 6 << 8 | vector) | 0 };
+        const type = vector === 1 ? 5 : 6;
+        return { reason: R.EXCEPTION_NMI.number, instructionLength: len, interruptionInfo: (0x80000000 | type << 8 | vector) | 0 };
       }
       default: return undefined;
     }
@@ -184,9 +203,12 @@ export class NonRoot implements CpuHooks {
     const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: BigInt(q >>> 0) };
     if (string) {
       // IA32_VMX_BASIC[54]: address size and segment of INS/OUTS are reported (Table 28-8)
-      info.instructionInfo = (addressSizeCode(i.asize) << 7) | ((input ? 0 : i.segOverride >= 0 ? i.segOverride : 3) << 15);
-      const reg = input ? 7 : 6;
-      info.guestLinear = c.getReg(reg);
+      const seg = input ? Seg.ES : i.segOverride >= 0 ? i.segOverride : Seg.DS;
+      info.instructionInfo = (addressSizeCode(i.asize) << 7) | (seg << 15);
+      // the guest-linear address of the memory operand: segment base + RSI/RDI at the address size (28.2.5)
+      const offset = c.getReg(input ? 7 : 6) & (i.asize === 8 ? 0xffffffffffffffffn : i.asize === 4 ? 0xffffffffn : 0xffffn);
+      const base = c.in64BitMode && seg !== Seg.FS && seg !== Seg.GS ? 0n : c.segmentBase(seg);
+      info.guestLinear = BigInt.asUintN(c.in64BitMode ? 64 : 32, base + offset);
     }
     return info;
   }
@@ -285,7 +307,11 @@ export class NonRoot implements CpuHooks {
       const matches = (errorCode & v.lo(F.PAGE_FAULT_ERROR_CODE_MASK)) === v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH);
       exits = matches ? exits : !exits;
     }
-    if (!exits) return false;
+    if (!exits) {
+      if ((this.proc & PROC.MTF) !== 0) this.mtfAfterDelivery = true;
+      return false;
+    }
+    this.shadowAtStop = c.interruptShadow;
     const info = 0x80000000 | 3 << 8 | vector | (errorCode >= 0 ? 0x800 : 0);
     this.pending = {
       reason: R.EXCEPTION_NMI.number, interruptionInfo: info | 0, interruptionError: errorCode >= 0 ? errorCode : 0,
@@ -295,21 +321,20 @@ export class NonRoot implements CpuHooks {
   }
 
   event(c: Cpu, what: Intercept): boolean {
+    // an exit decided during VM entry (triple fault while injecting) is taken at the first boundary
+    if (this.pending !== undefined) return true;
+    // events are looked at between decoded blocks: close to the preemption-timer deadline, blocks of
+    // one instruction make the exit come after exactly value * 2^5 instructions
+    if (c.eventDeadline - c.icount <= LONGEST_BLOCK && (this.proc & PROC.MTF) === 0) c.singleStep = true;
     if (what === Intercept.NMI) {
       c.nmiPending = false;
       this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
       return true;
     }
-    if (what === Intercept.INTERRUPT) {
-      let info = 0;
-      if ((this.unit.vmcs.lo(F.VM_EXIT_CONTROLS) & EXIT.ACK_INTERRUPT) !== 0 && c.interruptController !== undefined) {
-        info = (0x80000000 | c.interruptController.acknowledge() & 0xff) | 0;
-      }
-      this.pending = { reason: R.EXTERNAL_INTERRUPT.number, interruptionInfo: info };
-      return true;
-    }
-    // instruction boundary with window exiting, MTF or the preemption timer armed (26.7, priorities of 26.2?)
-    if ((this.proc & PROC.MTF) !== 0 && c.icount > this.entryIcount) {
+    if (what === Intercept.INTERRUPT) return this.externalInterruptExit(c);
+    // an instruction boundary, in the priority order of 25.2: MTF, preemption timer, NMI window, NMI,
+    // interrupt window, external interrupt (the NMI and, with IF = 1, the interrupt are taken by the caller)
+    if ((this.proc & PROC.MTF) !== 0 && (c.icount > this.entryIcount || this.mtfAfterDelivery)) {
       this.pending = { reason: R.MONITOR_TRAP_FLAG.number };
       return true;
     }
@@ -321,9 +346,21 @@ export class NonRoot implements CpuHooks {
       this.pending = { reason: R.NMI_WINDOW.number };
       return true;
     }
+    if (c.nmiPending && !c.nmiBlocked && c.interruptShadow === 0) return false;
+    // with "virtual NMIs" NMIs are never blocked: blocking by NMI is virtual-NMI blocking (Table 25-5)
+    if (c.nmiPending && (this.pin & PIN.VIRTUAL_NMI) !== 0 && c.interruptShadow === 0) {
+      c.nmiPending = false;
+      this.pending = { reason: R.EXCEPTION_NMI.number, interruptionInfo: (0x80000000 | 2 << 8 | 2) | 0 };
+      return true;
+    }
     if ((this.proc & PROC.INTR_WINDOW) !== 0 && (c.flagsOther & Flag.IF) !== 0 && c.interruptShadow === 0) {
       this.pending = { reason: R.INTERRUPT_WINDOW.number };
       return true;
+    }
+    // an interrupt with IF = 0 (with IF = 1 it reaches Intercept.INTERRUPT)
+    if ((c.interceptMask & Intercept.INTERRUPT) !== 0 && c.interruptShadow === 0 && (c.flagsOther & Flag.IF) === 0 &&
+      c.interruptController?.hasInterrupt() === true) {
+      return this.externalInterruptExit(c);
     }
     return false;
   }
@@ -335,19 +372,32 @@ export class NonRoot implements CpuHooks {
       : { reason: R.EPT_VIOLATION.number, guestPhysical: gpa, qualification: BigInt(qualification >>> 0), guestLinear: (qualification & 0x80) !== 0 ? linear : 0n };
   }
 
+  /** External-interrupt exiting; with "acknowledge interrupt on exit" the vector is taken now (28.2.2). */
+  private externalInterruptExit(c: Cpu): boolean {
+    let info = 0;
+    if ((this.unit.vmcs.lo(F.VM_EXIT_CONTROLS) & EXIT.ACK_INTERRUPT) !== 0 && c.interruptController !== undefined) {
+      info = (0x80000000 | c.interruptController.acknowledge() & 0xff) | 0;
+    }
+    this.pending = { reason: R.EXTERNAL_INTERRUPT.number, interruptionInfo: info };
+    return true;
+  }
+
   /** A triple fault while injecting an event at VM entry. */
   tripleFaultOnEntry(): void {
+    // not performed here: VMLAUNCH/VMRESUME has entered, and the caller's next run must report the exit
     this.pending = { reason: R.TRIPLE_FAULT.number };
-    this.takeStop(this.c, { kind: 'triple-fault', vector: 8 });
+    this.c.eventDeadline = this.c.icount;
   }
 
   /** Performs the recorded exit; reports it to a host in TypeScript, or keeps running host x86 code. */
-  takeStop(_c: Cpu, outcome: RunOutcome): RunOutcome | undefined {
+  takeStop(c: Cpu, outcome: RunOutcome): RunOutcome | undefined {
     if (!this.unit.nonRoot) return outcome;
     let exit = this.pending;
     if (exit === undefined && outcome.kind === 'triple-fault') exit = { reason: R.TRIPLE_FAULT.number };
     if (exit === undefined) return outcome;
     this.pending = undefined;
+    if (this.shadowAtStop >= 0) c.interruptShadow = this.shadowAtStop;
+    this.shadowAtStop = -1;
     performExit(this.unit, exit);
     return this.unit.hostIsExternal ? { kind: 'vm-exit', reason: exit.reason } : undefined;
   }

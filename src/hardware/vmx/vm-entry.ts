@@ -56,8 +56,9 @@ function injectEvent(unit: VmxUnit): void {
   if ((info & 0x80000000) === 0) return;
   const type = (info >>> 8) & 7, vector = info & 0xff;
   const error = (info & 0x800) !== 0 ? v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff : -1;
-  const software = type === 4 || type === 5 || type === 6;
-  if (software) {
+  // types 4-6 push RIP + instruction length; the gate-DPL check is for types 4 and 6 only (INT1 skips it)
+  const software = type === 4 || type === 6;
+  if (software || type === 5) {
     // the return address pushed is RIP plus the VM-entry instruction length
     const len = v.lo(F.VM_ENTRY_INSTRUCTION_LEN) >>> 0;
     const s = (c.ip[0] >>> 0) + len;
