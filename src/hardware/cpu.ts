@@ -277,6 +277,9 @@ export class Cpu extends CpuState {
     return phys;
   }
 
+  /** An event whose delivery a VM exit interrupted (IDT-vectoring information layout), 0 when none. */
+  vectoringInfo = 0;
+  vectoringError = 0;
   /** Target selector (bits 15:0) and source (bits 31:30) of the task switch being attempted (VMX exit qualification). */
   taskSwitchExit = 0;
   /** Linear address of the last page fault, for CR2 or the VM-exit qualification. */

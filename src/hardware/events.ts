@@ -3,9 +3,9 @@
 // neither in the shadow of STI or MOV SS. A halted processor wakes for either.
 
 import type { Cpu, RunOutcome } from './cpu';
-import { Intercept, Vector } from './cpu';
+import { Intercept, STOP_BEFORE, Vector } from './cpu';
 import { Flag } from './cpu-state';
-import { deliverEvent } from './exceptions';
+import { deliverEvent, EventType } from './exceptions';
 
 /**
  * What drives the INTR pin: an interrupt controller (the 8259 pair, a local APIC model).
@@ -40,7 +40,7 @@ export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
     }
     cpu.nmiPending = false;
     cpu.nmiBlocked = true;
-    return deliver(cpu, Vector.NMI);
+    return deliver(cpu, Vector.NMI, EventType.NMI);
   }
   const pic = cpu.interruptController;
   if (pic !== undefined && pic.hasInterrupt()) {
@@ -49,12 +49,18 @@ export function takePendingEvent(cpu: Cpu): RunOutcome | undefined {
     if ((cpu.interceptMask & Intercept.INTERRUPT) !== 0 && hooks?.event?.(cpu, Intercept.INTERRUPT) === true) {
       return { kind: 'intercept', intercept: Intercept.INTERRUPT };
     }
-    if ((cpu.flagsOther & Flag.IF) !== 0) return deliver(cpu, pic.acknowledge() & 0xff);
+    if ((cpu.flagsOther & Flag.IF) !== 0) return deliver(cpu, pic.acknowledge() & 0xff, EventType.EXTERNAL_INTERRUPT);
   }
   return undefined;
 }
 
-function deliver(cpu: Cpu, vector: number): RunOutcome | undefined {
+function deliver(cpu: Cpu, vector: number, type: EventType): RunOutcome | undefined {
   // RIP already points at the next instruction to run; an event is neither fault nor software
-  return deliverEvent(cpu, vector, -1, false) === 'triple-fault' ? { kind: 'triple-fault', vector } : undefined;
+  try {
+    return deliverEvent(cpu, vector, -1, false, undefined, type) === 'triple-fault' ? { kind: 'triple-fault', vector } : undefined;
+  } catch (e) {
+    // a VM exit during delivery (exception bitmap, EPT): the VMX layer performs it
+    if (e === STOP_BEFORE) return { kind: 'intercept', intercept: Intercept.EXCEPTION };
+    throw e;
+  }
 }

@@ -4,7 +4,7 @@
 // triple fault when #DF delivery itself faults.
 
 import type { Cpu } from './cpu';
-import { CommittedFault, CpuFault, Vector } from './cpu';
+import { CommittedFault, CpuFault, Intercept, STOP_BEFORE, Vector } from './cpu';
 import { Ar, Flag, Seg } from './cpu-state';
 import { getRflags, setRflags } from './flags';
 import { Insn } from './insn';
@@ -21,19 +21,30 @@ export type DeliveryResult = 'ok' | 'triple-fault';
  * Delivers an event. For faults the caller has set RIP to the faulting instruction; for
  * software interrupts and traps, to the next one. `errorCode` < 0 means none is pushed.
  */
-export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn?: Insn): DeliveryResult {
-  let v = vector, e = errorCode, soft = software;
+export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn?: Insn,
+  type: EventType = software ? EventType.SOFTWARE_INTERRUPT : EventType.HARDWARE_EXCEPTION): DeliveryResult {
+  let v = vector, e = errorCode, soft = software, t = type;
   for (;;) {
     try {
       deliverOnce(cpu, v, e, soft, insn);
       cpu.halted = false;
       return 'ok';
     } catch (f) {
+      if (f === STOP_BEFORE) {
+        // a VM exit during delivery (EPT): it records the event being delivered (SDM Vol. 3C, 28.2.4)
+        noteVectoring(cpu, v, e, t);
+        throw f;
+      }
       if (!(f instanceof CpuFault)) throw f;
       if (f instanceof CommittedFault) {
         // a task gate switched tasks, then a check in the new task failed: deliver it there
-        v = f.vector; e = f.errorCode; soft = false;
+        v = f.vector; e = f.errorCode; soft = false; t = EventType.HARDWARE_EXCEPTION;
         continue;
+      }
+      // in VMX non-root operation the exception bitmap sees a fault during delivery too
+      if ((cpu.interceptMask & Intercept.EXCEPTION) !== 0 && cpu.hooks?.exception?.(cpu, f.vector, f.errorCode) === true) {
+        noteVectoring(cpu, v, e, t);
+        throw STOP_BEFORE;
       }
       if (v === Vector.DF) return 'triple-fault';
       const first = v, second = f.vector;
@@ -46,8 +57,21 @@ export function deliverEvent(cpu: Cpu, vector: number, errorCode: number, softwa
         e = f.errorCode;
       }
       soft = false;
+      t = EventType.HARDWARE_EXCEPTION;
     }
   }
+}
+
+/** Kinds of event, numbered as the VMX interruption types (SDM Vol. 3C, Table 25-17). */
+export const enum EventType {
+  EXTERNAL_INTERRUPT = 0, NMI = 2, HARDWARE_EXCEPTION = 3, SOFTWARE_INTERRUPT = 4,
+  PRIVILEGED_SOFTWARE_EXCEPTION = 5, SOFTWARE_EXCEPTION = 6,
+}
+
+/** The event whose delivery a VM exit interrupted, in the IDT-vectoring information layout. */
+function noteVectoring(cpu: Cpu, vector: number, errorCode: number, type: EventType): void {
+  cpu.vectoringInfo = (0x80000000 | type << 8 | vector | (errorCode >= 0 ? 0x800 : 0)) | 0;
+  cpu.vectoringError = errorCode >= 0 ? errorCode : 0;
 }
 
 function deliverOnce(cpu: Cpu, vector: number, errorCode: number, software: boolean, insn: Insn | undefined): void {

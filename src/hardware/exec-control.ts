@@ -4,7 +4,7 @@
 import type { Cpu } from './cpu';
 import { CpuFault, Intercept, Vector } from './cpu';
 import { Ar, Flag, Seg, Shadow } from './cpu-state';
-import { deliverEvent } from './exceptions';
+import { deliverEvent, EventType } from './exceptions';
 import { getOF, getRflags, getZF, setRflags, testCondition } from './flags';
 import { Insn } from './insn';
 import { readRm } from './operands';
@@ -119,7 +119,7 @@ export function softInt(c: Cpu, i: Insn): void {
   if (i.opcode !== 0xcd && c.interceptHere(Intercept.EXCEPTION, i)) return;
   fallThrough(c, i);
   // INT3 and INTO, like INT n, check the gate's DPL and set no EXT bit (SDM Vol. 3A, 6.12.1.1, 6.13)
-  if (deliverEvent(c, vector, -1, true, i) === 'triple-fault') {
+  if (deliverEvent(c, vector, -1, true, i, i.opcode === 0xcd ? EventType.SOFTWARE_INTERRUPT : EventType.SOFTWARE_EXCEPTION) === 'triple-fault') {
     throw new CpuFault(Vector.DF, 0, 'triple fault in software interrupt');
   }
 }

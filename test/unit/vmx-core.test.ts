@@ -43,3 +43,21 @@ test('an unrestricted real-mode guest under EPT: I/O exits, then a read of an un
   assert.equal(h.read('EXIT_QUALIFICATION'), 0x181n);
   assert.equal(h.read('GUEST_RIP'), 0x7c04n, 'RIP at the faulting MOV');
 });
+
+test('an EPT violation while an injected interrupt is delivered: the exit records the interrupt as IDT-vectoring information', { skip }, () => {
+  const h = vmxHost();
+  // the guest stack page (SS:SP = 0:7000, first push at 0x6ffe) is missing from EPT
+  const eptp = identityEpt(h.mem, 0x400000, 0x100000, [0x6000]);
+  prepareRealModeGuest(h, 0x7c00, eptp);
+  h.mem.writeBytes(0x7c00, assembleIntel(['.code16', 'hlt']));
+  h.mem.write(0x20 * 4, 4, 0x7d00); // IVT entry of vector 0x20: 0000:7D00
+  h.write('GUEST_RFLAGS', 0x202);
+  h.write('VM_ENTRY_INTR_INFO_FIELD', 0x80000020); // valid, external interrupt, vector 0x20
+  assert.equal(h.vmx.vmlaunch().kind, 'entered', h.vmx.lastEntryProblem);
+  assert.deepEqual(h.cpu.run(10), { kind: 'vm-exit', reason: VmxExitReason.EPT_VIOLATION.number });
+  assert.equal(h.read('GUEST_PHYSICAL_ADDRESS'), 0x6ffen, 'the first push of the interrupt frame (FLAGS)');
+  assert.equal(h.read('EXIT_QUALIFICATION') & 7n, 2n, 'a data write');
+  assert.equal(h.read('IDT_VECTORING_INFO_FIELD'), 0x80000020n, 'the interrupt being delivered: valid, type 0, vector 0x20');
+  assert.equal(h.read('GUEST_RIP'), 0x7c00n, 'RIP as VM entry left it');
+  assert.equal(h.read('GUEST_RSP'), 0x7000n, 'nothing was pushed');
+});

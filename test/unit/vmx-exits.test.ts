@@ -1020,10 +1020,7 @@ test('a triple fault while injecting at VM entry is a VM exit with reason 2 that
   assert.deepEqual(out, { kind: 'vm-exit', reason: 2 }, 'the VMM learns of the exit');
 });
 
-test('IDT-vectoring information: an exit while delivering an injected event records that event (28.2.4)', {
-  skip,
-  todo: skip ? undefined : 'faults during event delivery are handled inside deliverEvent (exceptions.ts) without asking the exception bitmap, and nothing sets IDT-vectoring information',
-}, () => {
+test('IDT-vectoring information: an exit while delivering an injected event records that event (28.2.4)', { skip }, () => {
   const h = vmxHostWith((x) => {
     x.write('GUEST_IDTR_BASE', UNMAPPED & ~0xfffn);
     x.write('GUEST_RFLAGS', 0x202);

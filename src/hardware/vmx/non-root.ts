@@ -384,8 +384,15 @@ export class NonRoot implements CpuHooks {
 
   /** A triple fault while injecting an event at VM entry. */
   tripleFaultOnEntry(): void {
-    // not performed here: VMLAUNCH/VMRESUME has entered, and the caller's next run must report the exit
     this.pending = { reason: R.TRIPLE_FAULT.number };
+    this.exitAtFirstBoundary();
+  }
+
+  /**
+   * An exit decided during VM entry (while injecting its event) is not performed inside
+   * VMLAUNCH/VMRESUME: the guest has entered, and the caller's next run reports it.
+   */
+  exitAtFirstBoundary(): void {
     this.c.eventDeadline = this.c.icount;
   }
 

@@ -2,7 +2,8 @@
 // checks on guest state (VM-entry failure, exit reason 33), loading guest state, the VM-entry
 // MSR-load list (failure: exit reason 34), and event injection (27.6).
 
-import { deliverEvent } from '../exceptions';
+import { deliverEvent, EventType } from '../exceptions';
+import { STOP_BEFORE } from '../cpu';
 import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
 import { checkControls, checkGuestState, checkHostState } from './entry-checks';
 import { loadGuestState, switchAddressSpace } from './state-transfer';
@@ -58,6 +59,7 @@ function injectEvent(unit: VmxUnit): void {
   const error = (info & 0x800) !== 0 ? v.lo(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff : -1;
   // types 4-6 push RIP + instruction length; the gate-DPL check is for types 4 and 6 only (INT1 skips it)
   const software = type === 4 || type === 6;
+  const ripLo = c.ip[0], ripHi = c.ip[1];
   if (software || type === 5) {
     // the return address pushed is RIP plus the VM-entry instruction length
     const len = v.lo(F.VM_ENTRY_INSTRUCTION_LEN) >>> 0;
@@ -69,5 +71,13 @@ function injectEvent(unit: VmxUnit): void {
   // an injected #PF does not write CR2: the VMM sets the guest's CR2 (27.6.1)
   if (vector === 14) c.pfAddress = c.cr2;
   c.halted = false;
-  if (deliverEvent(c, vector, error, software) === 'triple-fault') unit.nonRootOps.tripleFaultOnEntry();
+  try {
+    if (deliverEvent(c, vector, error, software, undefined, type as EventType) === 'triple-fault') unit.nonRootOps.tripleFaultOnEntry();
+  } catch (e) {
+    if (e !== STOP_BEFORE) throw e;
+    // delivery caused a VM exit (exception bitmap, EPT): it happens at the first boundary, with
+    // the injected event as IDT-vectoring information and RIP as VM entry left it (27.6.1.2)
+    c.ip[0] = ripLo; c.ip[1] = ripHi;
+    unit.nonRootOps.exitAtFirstBoundary();
+  }
 }

@@ -30,9 +30,10 @@ export function performExit(unit: VmxUnit, info: ExitInfo): void {
   v.setBig(F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical ?? 0n);
   v.set(F.VM_EXIT_INTR_INFO, info.interruptionInfo ?? 0);
   v.set(F.VM_EXIT_INTR_ERROR_CODE, info.interruptionError ?? 0);
-  v.set(F.IDT_VECTORING_INFO_FIELD, unit.idtVectoringInfo);
-  v.set(F.IDT_VECTORING_ERROR_CODE, unit.idtVectoringError);
-  unit.idtVectoringInfo = 0;
+  v.set(F.IDT_VECTORING_INFO_FIELD, c.vectoringInfo);
+  v.set(F.IDT_VECTORING_ERROR_CODE, c.vectoringError);
+  c.vectoringInfo = 0;
+  c.vectoringError = 0;
   // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
   const injected = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);
   if (injected < 0) v.set(F.VM_ENTRY_INTR_INFO_FIELD, injected & 0x7fffffff);

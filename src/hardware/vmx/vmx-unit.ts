@@ -47,9 +47,6 @@ export class VmxUnit {
   readonly nonRootOps: NonRoot;
   /** The EPT walker and its translation cache, used as the CPU's second stage in non-root operation. */
   readonly eptStage: EptStage;
-  /** IDT-vectoring information for the next exit: an event whose delivery the exit interrupted (28.2.4). */
-  idtVectoringInfo = 0;
-  idtVectoringError = 0;
   /** controlVersion (and mode) of the current VMCS's control and host fields that last passed 27.2; -1: none. */
   checkedControls = -1;
   /** Why the last VM entry failed, in the words of the rule (for the debugger and the CLI). */
