@@ -12,6 +12,7 @@ import * as D from './exec-data';
 import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
+import { specialise } from './exec-fast';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -232,6 +233,7 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   if (d.lock && (!LOCKABLE.has(i.mnemonic) || i.rm >= 0)) {
     i.exec = (_c, x) => { throw new CpuFault(Vector.UD, -1, `LOCK prefix not allowed on ${x.mnemonic}`); };
   }
+  i.exec = specialise(i);
   return i;
 }
 

@@ -1,0 +1,202 @@
+// Specialised handlers for the commonest register forms, chosen once at decode time so the hot
+// path skips the generic operand dispatch (size switch, register-or-memory test, op switch).
+// Each computes exactly what the generic handler in exec-alu.ts / exec-data.ts computes for
+// the same instruction; the lazy-flag record is written only where flags.ts reads it back
+// (ADD/SUB: result and both operands; LOGIC: the result; INC/DEC: the result and the old CF).
+
+import type { Cpu } from './cpu';
+import { LazyOp, Lf } from './cpu-state';
+import { getCF } from './flags';
+import { Handler, Insn } from './insn';
+import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec } from './exec-alu';
+import { movReg64Mem, movMemReg64, movRegRm, movRmReg } from './exec-data';
+
+// ---- the operations on a destination register pair (index d = 2*reg) -------------------
+
+function add64(c: Cpu, d: number, bLo: number, bHi: number): void {
+  const r = c.r, lf = c.lf;
+  const aLo = r[d], aHi = r[d + 1];
+  const s = (aLo >>> 0) + (bLo >>> 0);
+  const lo = s | 0, hi = (aHi + bHi + (s > 0xffffffff ? 1 : 0)) | 0;
+  r[d] = lo; r[d + 1] = hi;
+  lf[Lf.OP] = LazyOp.ADD; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+  lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
+}
+
+/** SUB (write = true) and CMP (write = false). */
+function sub64(c: Cpu, d: number, bLo: number, bHi: number, write: boolean): void {
+  const r = c.r, lf = c.lf;
+  const aLo = r[d], aHi = r[d + 1];
+  const s = (aLo >>> 0) - (bLo >>> 0);
+  const lo = s | 0, hi = (aHi - bHi - (s < 0 ? 1 : 0)) | 0;
+  if (write) { r[d] = lo; r[d + 1] = hi; }
+  lf[Lf.OP] = LazyOp.SUB; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+  lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
+}
+
+function logic64(c: Cpu, d: number, lo: number, hi: number): void {
+  const r = c.r, lf = c.lf;
+  r[d] = lo; r[d + 1] = hi;
+  lf[Lf.OP] = LazyOp.LOGIC; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+}
+
+// 32-bit forms: the result zero-extends into bits 63:32 (SDM Vol. 1, 3.4.1.1); the record's
+// high words are zero as the generic path leaves them.
+
+function add32(c: Cpu, d: number, b: number): void {
+  const r = c.r, lf = c.lf;
+  const a = r[d], lo = (a + b) | 0;
+  r[d] = lo; r[d + 1] = 0;
+  lf[Lf.OP] = LazyOp.ADD; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
+  lf[Lf.A_LO] = a; lf[Lf.A_HI] = 0; lf[Lf.B_LO] = b; lf[Lf.B_HI] = 0;
+}
+
+function sub32(c: Cpu, d: number, b: number, write: boolean): void {
+  const r = c.r, lf = c.lf;
+  const a = r[d], lo = (a - b) | 0;
+  if (write) { r[d] = lo; r[d + 1] = 0; }
+  lf[Lf.OP] = LazyOp.SUB; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
+  lf[Lf.A_LO] = a; lf[Lf.A_HI] = 0; lf[Lf.B_LO] = b; lf[Lf.B_HI] = 0;
+}
+
+function logic32(c: Cpu, d: number, lo: number): void {
+  const r = c.r, lf = c.lf;
+  r[d] = lo; r[d + 1] = 0;
+  lf[Lf.OP] = LazyOp.LOGIC; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
+}
+
+// ---- op r/m, reg with a register r/m (opcodes 01, 09, 21, 29, 31, 39) -----------------
+
+function add64RmReg(c: Cpu, i: Insn): void { const s = 2 * i.reg; add64(c, 2 * i.rm, c.r[s], c.r[s + 1]); }
+function sub64RmReg(c: Cpu, i: Insn): void { const s = 2 * i.reg; sub64(c, 2 * i.rm, c.r[s], c.r[s + 1], true); }
+function cmp64RmReg(c: Cpu, i: Insn): void { const s = 2 * i.reg; sub64(c, 2 * i.rm, c.r[s], c.r[s + 1], false); }
+function or64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; logic64(c, d, r[d] | r[s], r[d + 1] | r[s + 1]); }
+function and64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; logic64(c, d, r[d] & r[s], r[d + 1] & r[s + 1]); }
+function xor64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; logic64(c, d, r[d] ^ r[s], r[d + 1] ^ r[s + 1]); }
+
+function add32RmReg(c: Cpu, i: Insn): void { add32(c, 2 * i.rm, c.r[2 * i.reg]); }
+function sub32RmReg(c: Cpu, i: Insn): void { sub32(c, 2 * i.rm, c.r[2 * i.reg], true); }
+function cmp32RmReg(c: Cpu, i: Insn): void { sub32(c, 2 * i.rm, c.r[2 * i.reg], false); }
+function or32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] | r[2 * i.reg]); }
+function and32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] & r[2 * i.reg]); }
+function xor32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] ^ r[2 * i.reg]); }
+
+// ---- op reg, r/m with a register r/m (opcodes 03, 0B, 23, 2B, 33, 3B) -----------------
+
+function add64RegRm(c: Cpu, i: Insn): void { const s = 2 * i.rm; add64(c, 2 * i.reg, c.r[s], c.r[s + 1]); }
+function sub64RegRm(c: Cpu, i: Insn): void { const s = 2 * i.rm; sub64(c, 2 * i.reg, c.r[s], c.r[s + 1], true); }
+function cmp64RegRm(c: Cpu, i: Insn): void { const s = 2 * i.rm; sub64(c, 2 * i.reg, c.r[s], c.r[s + 1], false); }
+function or64RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg, s = 2 * i.rm; logic64(c, d, r[d] | r[s], r[d + 1] | r[s + 1]); }
+function and64RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg, s = 2 * i.rm; logic64(c, d, r[d] & r[s], r[d + 1] & r[s + 1]); }
+function xor64RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg, s = 2 * i.rm; logic64(c, d, r[d] ^ r[s], r[d + 1] ^ r[s + 1]); }
+
+function add32RegRm(c: Cpu, i: Insn): void { add32(c, 2 * i.reg, c.r[2 * i.rm]); }
+function sub32RegRm(c: Cpu, i: Insn): void { sub32(c, 2 * i.reg, c.r[2 * i.rm], true); }
+function cmp32RegRm(c: Cpu, i: Insn): void { sub32(c, 2 * i.reg, c.r[2 * i.rm], false); }
+function or32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; logic32(c, d, r[d] | r[2 * i.rm]); }
+function and32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; logic32(c, d, r[d] & r[2 * i.rm]); }
+function xor32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; logic32(c, d, r[d] ^ r[2 * i.rm]); }
+
+// ---- op reg, imm (83 /n, 81 /n, 05..3D accumulator forms); imm sign-extended by the decoder
+
+function add64Imm(c: Cpu, i: Insn): void { add64(c, 2 * i.rm, i.immLo, i.immHi); }
+function sub64Imm(c: Cpu, i: Insn): void { sub64(c, 2 * i.rm, i.immLo, i.immHi, true); }
+function cmp64Imm(c: Cpu, i: Insn): void { sub64(c, 2 * i.rm, i.immLo, i.immHi, false); }
+function or64Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic64(c, d, r[d] | i.immLo, r[d + 1] | i.immHi); }
+function and64Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic64(c, d, r[d] & i.immLo, r[d + 1] & i.immHi); }
+function xor64Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic64(c, d, r[d] ^ i.immLo, r[d + 1] ^ i.immHi); }
+
+function add32Imm(c: Cpu, i: Insn): void { add32(c, 2 * i.rm, i.immLo); }
+function sub32Imm(c: Cpu, i: Insn): void { sub32(c, 2 * i.rm, i.immLo, true); }
+function cmp32Imm(c: Cpu, i: Insn): void { sub32(c, 2 * i.rm, i.immLo, false); }
+function or32Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] | i.immLo); }
+function and32Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] & i.immLo); }
+function xor32Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logic32(c, d, r[d] ^ i.immLo); }
+
+/** Per AluOp: the handler, or undefined where the generic one stays (ADC/SBB read CF). */
+type Table = ReadonlyArray<Handler | undefined>;
+//                         ADD          OR          ADC        SBB        AND          SUB          XOR          CMP
+const RM_REG_64: Table = [add64RmReg, or64RmReg, undefined, undefined, and64RmReg, sub64RmReg, xor64RmReg, cmp64RmReg];
+const RM_REG_32: Table = [add32RmReg, or32RmReg, undefined, undefined, and32RmReg, sub32RmReg, xor32RmReg, cmp32RmReg];
+const REG_RM_64: Table = [add64RegRm, or64RegRm, undefined, undefined, and64RegRm, sub64RegRm, xor64RegRm, cmp64RegRm];
+const REG_RM_32: Table = [add32RegRm, or32RegRm, undefined, undefined, and32RegRm, sub32RegRm, xor32RegRm, cmp32RegRm];
+const IMM_64: Table = [add64Imm, or64Imm, undefined, undefined, and64Imm, sub64Imm, xor64Imm, cmp64Imm];
+const IMM_32: Table = [add32Imm, or32Imm, undefined, undefined, and32Imm, sub32Imm, xor32Imm, cmp32Imm];
+
+// ---- INC/DEC reg: CF is kept, so the record holds the old CF in AUX ---------------------
+
+function incDec64(c: Cpu, i: Insn, dec: boolean): void {
+  const r = c.r, lf = c.lf, d = 2 * i.rm;
+  const cf = getCF(c) ? 1 : 0;
+  const aLo = r[d], aHi = r[d + 1];
+  const lo = (aLo + (dec ? -1 : 1)) | 0;
+  const hi = dec ? (lo === -1 ? (aHi - 1) | 0 : aHi) : (lo === 0 ? (aHi + 1) | 0 : aHi);
+  r[d] = lo; r[d + 1] = hi;
+  lf[Lf.OP] = dec ? LazyOp.DEC : LazyOp.INC; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+  lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = 1; lf[Lf.B_HI] = 0; lf[Lf.AUX] = cf;
+}
+
+function incDec32(c: Cpu, i: Insn, dec: boolean): void {
+  const r = c.r, lf = c.lf, d = 2 * i.rm;
+  const cf = getCF(c) ? 1 : 0;
+  const a = r[d];
+  const lo = (a + (dec ? -1 : 1)) | 0;
+  r[d] = lo; r[d + 1] = 0;
+  lf[Lf.OP] = dec ? LazyOp.DEC : LazyOp.INC; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
+  lf[Lf.A_LO] = a; lf[Lf.A_HI] = 0; lf[Lf.B_LO] = 1; lf[Lf.B_HI] = 0; lf[Lf.AUX] = cf;
+}
+
+function inc64(c: Cpu, i: Insn): void { incDec64(c, i, false); }
+function dec64(c: Cpu, i: Insn): void { incDec64(c, i, true); }
+function inc32(c: Cpu, i: Insn): void { incDec32(c, i, false); }
+function dec32(c: Cpu, i: Insn): void { incDec32(c, i, true); }
+
+// ---- MOV between registers, and MOV with a [base + disp] memory operand -------------------
+
+function mov64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; r[d] = r[s]; r[d + 1] = r[s + 1]; }
+function mov32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; r[d] = r[2 * i.reg]; r[d + 1] = 0; }
+function mov64RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg, s = 2 * i.rm; r[d] = r[s]; r[d + 1] = r[s + 1]; }
+function mov32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; r[d] = r[2 * i.rm]; r[d + 1] = 0; }
+
+/** MOV r64, [base + disp] with 64-bit addressing and no FS/GS base: the address in two adds. */
+function mov64RegBaseDisp(c: Cpu, i: Insn): void {
+  const r = c.r, b = 2 * i.base;
+  const s = (i.dispLo >>> 0) + (r[b] >>> 0);
+  const lo = c.read64(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0);
+  r[2 * i.reg] = lo;
+  r[2 * i.reg + 1] = c.hi;
+}
+
+/** MOV [base + disp], r64 with 64-bit addressing and no FS/GS base. */
+function mov64BaseDispReg(c: Cpu, i: Insn): void {
+  const r = c.r, b = 2 * i.base;
+  const s = (i.dispLo >>> 0) + (r[b] >>> 0);
+  c.write64(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, r[2 * i.reg], r[2 * i.reg + 1]);
+}
+
+/**
+ * The specialised handler for a decoded instruction, or its own handler when none applies.
+ * Only instructions without LOCK reach here with a generic handler (the decoder swaps a
+ * LOCK-prefixed register form's handler for a #UD thrower first), so none is lost.
+ */
+export function specialise(i: Insn): Handler {
+  const h = i.exec;
+  const size = i.size;
+  if (i.rm >= 0 && (size === 8 || size === 4)) {
+    const wide = size === 8;
+    let t: Table | undefined;
+    if (h === aluReg64 || h === aluRmReg) t = wide ? RM_REG_64 : RM_REG_32;
+    else if (h === aluRegRm) t = wide ? REG_RM_64 : REG_RM_32;
+    else if (h === aluRmImm) t = wide ? IMM_64 : IMM_32;
+    if (t !== undefined) return t[i.cc] ?? h;
+    if (h === incDec) return i.cc === 0 ? (wide ? inc64 : inc32) : (wide ? dec64 : dec32);
+    if (h === movRmReg) return wide ? mov64RmReg : mov32RmReg;
+    if (h === movRegRm) return wide ? mov64RegRm : mov32RegRm;
+  }
+  if (i.base >= 0 && i.index < 0) {
+    // the decoder picks these two only for 64-bit addressing without an FS/GS segment
+    if (h === movReg64Mem) return mov64RegBaseDisp;
+    if (h === movMemReg64) return mov64BaseDispReg;
+  }
+  return h;
+}
