@@ -59,6 +59,13 @@ interface Block {
   ripHi: number;
   mode: number;
   valid: boolean;
+  /** Chaining (see followChain): the last two successors, and the context the block was last found in. */
+  next: Block | undefined;
+  alt: Block | undefined;
+  gen: number;
+  tlbEpoch: number;
+  cpl: number;
+  csBase: number;
 }
 
 const BLOCK_CACHE_SIZE = 1 << 16;
@@ -83,6 +90,8 @@ export class Cpu extends CpuState {
   private lastIntercept: Intercept = Intercept.CPUID;
   private readonly blocks: Array<Block | undefined> = new Array<Block | undefined>(BLOCK_CACHE_SIZE).fill(undefined);
   private readonly blocksByPage = new Map<number, Block[]>();
+  /** Bumped when every decoded block becomes stale at once (breakpoints, code-cache flush). */
+  private codeGen = 0;
   /** Linear addresses (as doubles, exact below 2^53) where execution stops before the instruction. */
   private readonly breakpoints = new Set<number>();
   /** Time stamp counter: derived from the instruction count (deterministic). */
@@ -433,6 +442,7 @@ export class Cpu extends CpuState {
 
   /** Drops every decoded block (breakpoints changed, or a flush the architecture defines). */
   flushCodeCache(): void {
+    this.codeGen++;
     this.blocks.fill(undefined);
     for (const page of this.blocksByPage.keys()) this.mem.watchedPages[page] = 0;
     this.blocksByPage.clear();
@@ -459,9 +469,15 @@ export class Cpu extends CpuState {
     const phys = this.translate(linLo, linHi, Perm.X);
     const slot = phys & (BLOCK_CACHE_SIZE - 1);
     const b = this.blocks[slot];
-    if (b !== undefined && b.phys === phys && b.ripLo === lo && b.ripHi === hi && b.mode === mode) return b;
+    if (b !== undefined && b.phys === phys && b.ripLo === lo && b.ripHi === hi && b.mode === mode) {
+      this.stampBlock(b);
+      return b;
+    }
     const insns = decodeBlock(this, lo, hi, mode, this.breakpoints.size > 0 ? this.breakpoints : undefined);
-    const block: Block = { insns, phys, ripLo: lo, ripHi: hi, mode, valid: true };
+    const block: Block = {
+      insns, phys, ripLo: lo, ripHi: hi, mode, valid: true,
+      next: undefined, alt: undefined, gen: this.codeGen, tlbEpoch: this.tlb.epoch, cpl: this.cpl, csBase: this.segBase[2 * Seg.CS],
+    };
     this.blocks[slot] = block;
     const firstPage = Math.floor(phys / PAGE_SIZE);
     this.watchPage(firstPage, block);
@@ -474,6 +490,39 @@ export class Cpu extends CpuState {
     return block;
   }
 
+  /** Records the context in which a full lookup found `b`, so a chain may reuse it in the same one. */
+  private stampBlock(b: Block): void {
+    b.tlbEpoch = this.tlb.epoch;
+    b.cpl = this.cpl;
+    b.csBase = this.segBase[2 * Seg.CS];
+  }
+
+  /**
+   * The block at RIP after `prev` ran: one of prev's remembered successors when it is still
+   * the block a full lookup would find, else a full lookup (remembered for next time).
+   * A successor is reusable when it is valid and of this code generation, starts at RIP in
+   * the current mode, and was last found with the same TLB contents (so the same linear-to-
+   * physical translation and fetch permission), CPL and CS base: exactly what lookupBlock
+   * would check, without the TLB probe and the cache-slot load.
+   */
+  private followChain(prev: Block): Block {
+    const lo = this.ip[0], hi = this.ip[1];
+    const csBase = this.segBase[2 * Seg.CS], epoch = this.tlb.epoch, gen = this.codeGen, cpl = this.cpl;
+    const mode = this.decodeMode();
+    let b = prev.next;
+    if (b !== undefined && b.ripLo === lo && b.ripHi === hi && b.tlbEpoch === epoch && b.gen === gen && b.valid && b.cpl === cpl && b.csBase === csBase && b.mode === mode) return b;
+    b = prev.alt;
+    if (b !== undefined && b.ripLo === lo && b.ripHi === hi && b.tlbEpoch === epoch && b.gen === gen && b.valid && b.cpl === cpl && b.csBase === csBase && b.mode === mode) {
+      prev.alt = prev.next;
+      prev.next = b;
+      return b;
+    }
+    b = this.lookupBlock();
+    prev.alt = prev.next;
+    prev.next = b;
+    return b;
+  }
+
   // ---- breakpoints --------------------------------------------------------------------
 
   static addressKey(lo: number, hi: number): number {
@@ -483,6 +532,7 @@ export class Cpu extends CpuState {
   setBreakpoints(addresses: Iterable<bigint>): void {
     this.breakpoints.clear();
     for (const a of addresses) this.breakpoints.add(Number(a & 0xffffffffffffffffn));
+    this.codeGen++;
     this.blocks.fill(undefined);
   }
 
@@ -513,6 +563,8 @@ export class Cpu extends CpuState {
   run(budget: number): RunOutcome {
     let remaining = budget;
     let first = true;
+    /** The block that ran last and completed, whose successor links may skip the lookup. */
+    let prev: Block | undefined;
     this.stopRequested = false;
     while (remaining > 0) {
       if (this.halted) return { kind: 'halt' };
@@ -521,7 +573,7 @@ export class Cpu extends CpuState {
       first = false;
       let block: Block;
       try {
-        block = this.lookupBlock();
+        block = prev === undefined ? this.lookupBlock() : this.followChain(prev);
       } catch (e) {
         const r = this.onFault(e, undefined);
         if (r !== undefined) return r;
@@ -541,12 +593,14 @@ export class Cpu extends CpuState {
       } catch (e) {
         this.icount += i;
         remaining -= i;
+        prev = undefined;
         const r = this.onFault(e, ins);
         if (r !== undefined) return r;
         continue;
       }
       this.icount += i;
       remaining -= i;
+      prev = block;
       const last = insns[i - 1];
       if (!last.endsBlock) {
         this.ip[0] = last.nextLo;

@@ -237,10 +237,6 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   return i;
 }
 
-declare module './insn' {
-  interface Insn { relative?: number }
-}
-
 function decodeOneByte(d: Decoder, i: Insn, b: number): void {
   const mode = d.mode;
   const inval64 = mode === 64;
