@@ -10,6 +10,8 @@ import { getCF } from './flags';
 import { Handler, Insn } from './insn';
 import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec } from './exec-alu';
 import { movReg64Mem, movMemReg64, movRegRm, movRmReg } from './exec-data';
+import { movs, stos } from './exec-string';
+import { repMovsBulk, repStosBulk } from './string-bulk';
 
 // ---- the operations on a destination register pair (index d = 2*reg) -------------------
 
@@ -197,6 +199,10 @@ export function specialise(i: Insn): Handler {
     // the decoder picks these two only for 64-bit addressing without an FS/GS segment
     if (h === movReg64Mem) return mov64RegBaseDisp;
     if (h === movMemReg64) return mov64BaseDispReg;
+  }
+  if (i.rep !== 0 && i.asize === 8) {
+    if (h === movs) return repMovsBulk;
+    if (h === stos) return repStosBulk;
   }
   return h;
 }
