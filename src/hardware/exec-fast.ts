@@ -5,11 +5,13 @@
 // (ADD/SUB: result and both operands; LOGIC: the result; INC/DEC: the result and the old CF).
 
 import type { Cpu } from './cpu';
+import { CpuFault, Vector } from './cpu';
 import { LazyOp, Lf } from './cpu-state';
 import { getCF } from './flags';
 import { Handler, Insn } from './insn';
 import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec } from './exec-alu';
-import { movReg64Mem, movMemReg64, movRegRm, movRmReg } from './exec-data';
+import { movReg64Mem, movMemReg64, movRegRm, movRmReg, popReg, pushReg } from './exec-data';
+import { callRel, ret } from './exec-control';
 import { movs, stos } from './exec-string';
 import { repMovsBulk, repStosBulk } from './string-bulk';
 
@@ -176,6 +178,51 @@ function mov64BaseDispReg(c: Cpu, i: Insn): void {
   c.write64(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, r[2 * i.reg], r[2 * i.reg + 1]);
 }
 
+// ---- near CALL/RET and PUSH/POP reg with a 64-bit operand: only decoded in 64-bit mode, where
+// the stack-address size is always 64 bits (SDM Vol. 1, 6.2.3), so RSP is used unmodified ----
+
+const RSP = 2 * 4;
+
+function checkCanonical(hi: number): void {
+  if (((hi << 16) >> 16) !== hi) throw new CpuFault(Vector.GP, 0, 'non-canonical branch target');
+}
+
+/** CALL rel32: the target is checked before the push, so a #GP leaves RSP as it was. */
+function callRel64(c: Cpu, i: Insn): void {
+  checkCanonical(i.immHi);
+  const r = c.r, lo = r[RSP], hi = r[RSP + 1];
+  const nlo = (lo - 8) | 0, nhi = (nlo >>> 0) > (lo >>> 0) ? (hi - 1) | 0 : hi;
+  c.write64(nlo, nhi, i.nextLo, i.nextHi);
+  r[RSP] = nlo; r[RSP + 1] = nhi;
+  c.ip[0] = i.immLo; c.ip[1] = i.immHi;
+}
+
+/** RET and RET imm16. */
+function ret64(c: Cpu, i: Insn): void {
+  const r = c.r, lo = r[RSP], hi = r[RSP + 1];
+  const tLo = c.read64(lo, hi), tHi = c.hi;
+  checkCanonical(tHi);
+  const s = (lo >>> 0) + 8 + (i.immLo & 0xffff);
+  r[RSP] = s | 0; r[RSP + 1] = s > 0xffffffff ? (hi + 1) | 0 : hi;
+  c.ip[0] = tLo; c.ip[1] = tHi;
+}
+
+/** PUSH r64: the value is read first, so PUSH RSP stores the old RSP. */
+function push64Reg(c: Cpu, i: Insn): void {
+  const r = c.r, lo = r[RSP], hi = r[RSP + 1];
+  const nlo = (lo - 8) | 0, nhi = (nlo >>> 0) > (lo >>> 0) ? (hi - 1) | 0 : hi;
+  c.write64(nlo, nhi, r[2 * i.reg], r[2 * i.reg + 1]);
+  r[RSP] = nlo; r[RSP + 1] = nhi;
+}
+
+/** POP r64: RSP steps before the register is written, so POP RSP loads the popped value. */
+function pop64Reg(c: Cpu, i: Insn): void {
+  const r = c.r, lo = r[RSP], hi = r[RSP + 1];
+  const vLo = c.read64(lo, hi), vHi = c.hi;
+  r[RSP] = (lo + 8) | 0; r[RSP + 1] = (lo >>> 0) > 0xfffffff7 ? (hi + 1) | 0 : hi;
+  r[2 * i.reg] = vLo; r[2 * i.reg + 1] = vHi;
+}
+
 /**
  * The specialised handler for a decoded instruction, or its own handler when none applies.
  * Only instructions without LOCK reach here with a generic handler (the decoder swaps a
@@ -199,6 +246,13 @@ export function specialise(i: Insn): Handler {
     // the decoder picks these two only for 64-bit addressing without an FS/GS segment
     if (h === movReg64Mem) return mov64RegBaseDisp;
     if (h === movMemReg64) return mov64BaseDispReg;
+  }
+  if (size === 8) {
+    // a 64-bit operand size for these means 64-bit mode
+    if (h === callRel) return callRel64;
+    if (h === ret) return ret64;
+    if (h === pushReg) return push64Reg;
+    if (h === popReg) return pop64Reg;
   }
   if (i.rep !== 0 && i.asize === 8) {
     if (h === movs) return repMovsBulk;

@@ -1,0 +1,64 @@
+// Near CALL/RET and PUSH/POP with 64-bit operands take specialised handlers; this machine's
+// CPU is the oracle for what they do in user mode (return addresses, RET imm16, PUSH RSP,
+// POP RSP), and the SDM's CALL pseudocode (Vol. 2A: the target is checked for canonical form
+// before anything is pushed) for a call to a non-canonical address.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { PhysicalMemory } from '../../src/hardware/memory';
+import { Cpu, Intercept } from '../../src/hardware/cpu';
+import { enterLongMode } from '../../src/vmm/long-mode-setup';
+import { EmuRunner } from '../support/emu-runner';
+import { assembleIntel, assembleIntelMany, nativeOracleAvailable, runNative, NativeCase, NATIVE_DATA_ADDRESS } from '../support/native-cpu';
+
+const skip = !nativeOracleAvailable() && 'no C compiler or not x86-64 Linux';
+const NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+
+const PROGRAMS: string[][] = [
+  ['call 1f', 'jmp 2f', '1: mov rax, [rsp]', 'add rbx, 5', 'ret', '2: add rbx, 1'],
+  ['call 1f', '1: pop rcx'],
+  ['push 7', 'push 8', 'call 1f', 'jmp 2f', '1: ret 16', '2: mov rdx, rsp'],
+  ['push rsp', 'pop rbx'],
+  ['mov rax, rsp', 'sub rax, 64', 'push rax', 'pop rsp', 'push r9', 'pop r10'],
+  ['mov ecx, 3', '3: call 1f', 'loop 3b', 'jmp 2f', '1: push rcx', 'push rcx', 'pop r8', 'add r9, r8', 'pop r8', 'ret', '2:'],
+];
+
+test('CALL/RET and PUSH/POP reg in 64-bit mode match this machine\'s CPU', { skip }, () => {
+  const codes = assembleIntelMany(PROGRAMS);
+  const data = new Uint8Array(0x10000).map((_, k) => (k * 13 + 1) & 0xff);
+  const cases: NativeCase[] = codes.map((code) => {
+    const regs = [0x11n, 0x22n, 0x33n, 0x44n, BigInt(NATIVE_DATA_ADDRESS + 0x8000), 0x66n, 0x77n, 0x88n, 9n, 10n, 11n, 12n, 13n, 14n, 15n, 16n];
+    return { regs, rflags: 0n, data, code };
+  });
+  const native = runNative(cases);
+  const emu = new EmuRunner();
+  cases.forEach((c, k) => {
+    const n = native[k], e = emu.run(c);
+    const what = PROGRAMS[k].join('; ');
+    assert.equal(n.signal, 0, `${what}: native signal`);
+    assert.equal(e.vector, -1, `${what}: emulated ${e.detail}`);
+    for (let r = 0; r < 16; r++) assert.equal(e.regs[r], n.regs[r], `${what}: ${NAMES[r]}`);
+    assert.deepEqual(e.data, n.data, `${what}: stack contents`);
+  });
+});
+
+test('CALL rel32 to a non-canonical target raises #GP(0) with RSP and RIP unchanged', { skip }, () => {
+  // the code sits just below the canonical boundary: PML4[255] -> PDPT whose last entry maps
+  // the GiB at 0x7fffc0000000 onto physical 0 (enterLongMode puts the PML4 at 0x2000)
+  const mem = new PhysicalMemory(1 << 24);
+  const cpu = new Cpu(mem);
+  enterLongMode(cpu);
+  mem.write(0x2000 + 255 * 8, 4, 0x6000 | 3);
+  mem.write(0x6000 + 511 * 8, 4, 0x83);
+  cpu.reconfigurePaging();
+  const linear = 0x7fffc0100000n;
+  mem.writeBytes(0x100000, assembleIntel(['.byte 0xe8', '.long 0x7ff00000', 'hlt'])); // target 0x800040000005
+  cpu.rip = linear;
+  cpu.setReg(4, 0x80000n);
+  cpu.interceptMask = Intercept.EXCEPTION;
+  cpu.hooks = { intercept: () => false, exception: () => true };
+  const out = cpu.run(10);
+  assert.deepEqual(out.kind === 'exception' ? [out.vector, out.errorCode] : out.kind, [13, 0]);
+  assert.equal(cpu.rip, linear);
+  assert.equal(cpu.getReg(4), 0x80000n);
+  assert.equal(mem.read(0x80000 - 8, 4), 0, 'nothing was pushed');
+});
