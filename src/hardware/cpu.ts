@@ -482,7 +482,7 @@ export class Cpu extends CpuState {
     const firstPage = Math.floor(phys / PAGE_SIZE);
     this.watchPage(firstPage, block);
     const last = insns[insns.length - 1];
-    const endLin = (linLo + (last.nextLo - lo) - 1) | 0;
+    const endLin = (linLo + (last.ripLo - lo) + last.len - 1) | 0; // a block may run through a jump
     if ((endLin >>> 12) !== (linLo >>> 12)) {
       const p2 = this.translate(endLin, (endLin >>> 0) < (linLo >>> 0) ? (linHi + 1) | 0 : linHi, Perm.X);
       this.watchPage(Math.floor(p2 / PAGE_SIZE), block);

@@ -878,9 +878,15 @@ export class BufferSource implements ByteSource {
   }
 }
 
+/** JMP rel8/rel16/rel32 and CALL rel16/rel32: the target is in the instruction (immLo/immHi). */
+function isDirectJump(i: Insn): boolean {
+  return i.opcode === 0xe8 || i.opcode === 0xe9 || i.opcode === 0xeb;
+}
+
 /**
  * Decodes a run of instructions starting at RIP, ending after a block-ending instruction,
- * at a page boundary, before a breakpoint address, or after MAX_BLOCK instructions.
+ * at a page boundary, before a breakpoint address, or after MAX_BLOCK instructions. A direct
+ * JMP or CALL to the same page does not end it: decoding follows the branch.
  */
 export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: DecodeMode, breakpoints: Set<number> | undefined): Insn[] {
   const out: Insn[] = [];
@@ -898,9 +904,16 @@ export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: Decode
       throw e;
     }
     out.push(insn);
-    if (insn.endsBlock || out.length >= MAX_BLOCK) break;
-    lo = insn.nextLo;
-    hi = insn.nextHi;
+    if (out.length >= MAX_BLOCK) break;
+    if (!insn.endsBlock) {
+      lo = insn.nextLo;
+      hi = insn.nextHi;
+    } else if (isDirectJump(insn) && ((linLo + insn.len - 1) >>> 12) === firstPage) {
+      // a direct JMP/CALL sets RIP itself and its target is known: the block goes on there
+      // when the target is in this page too (checked below), so the page's watch covers it
+      lo = insn.immLo;
+      hi = insn.immHi;
+    } else break;
     const nextLin = (lo + csLo) | 0;
     if ((nextLin >>> 12) !== firstPage) break;
     if (breakpoints !== undefined && breakpoints.has((hi >>> 0) * 4294967296 + (lo >>> 0))) break;

@@ -117,3 +117,42 @@ test('MOV CR3 remapping the called page makes the next call run the new code', {
   assert.equal(cpu.run(1000).kind, 'halt');
   assert.equal(cpu.getReg(8), 1n + 2n + 1n + 2n);
 });
+
+// A block runs on through a direct JMP or CALL whose target is in the same page.
+
+/** Offset of the code after `lines` (how far a label after them lies from BASE). */
+function offsetAfter(lines: string[]): bigint {
+  return BigInt(BASE + assembleIntel(lines).length);
+}
+
+test('through a direct jump: a fault after it leaves RIP on the faulting instruction', { skip }, () => {
+  const cpu = machine(['jmp 1f', 'ud2', '1: mov rax, qword ptr [rbx]', 'hlt']);
+  cpu.setReg(3, 0x8000000000000000n); // non-canonical: #GP
+  cpu.interceptMask = Intercept.EXCEPTION;
+  cpu.hooks = { intercept: () => false, exception: () => true };
+  const out = cpu.run(100);
+  assert.deepEqual(out.kind === 'exception' ? out.vector : out.kind, 13);
+  assert.equal(cpu.rip, offsetAfter(['jmp 1f', 'ud2', '1:']));
+  assert.equal(cpu.icount, 1, 'only the JMP retired');
+});
+
+test('through a direct call: a budget ending after the call leaves RIP at the callee', { skip }, () => {
+  const lines = ['call 1f', 'hlt', '1: add rax, 1', 'add rax, 1', 'ret'];
+  const cpu = machine(lines);
+  assert.equal(cpu.run(1).kind, 'budget');
+  assert.equal(cpu.rip, offsetAfter(['call 1f', 'hlt', '1:']));
+  assert.equal(cpu.run(2).kind, 'budget');
+  assert.equal(cpu.getReg(0), 2n);
+  assert.equal(cpu.run(100).kind, 'halt');
+  assert.equal(cpu.icount, 5);
+  assert.equal(cpu.getReg(4), 0x80000n);
+});
+
+test('through a direct jump: a breakpoint on its target stops there', { skip }, () => {
+  const cpu = machine(['jmp 1f', 'nop', '1: add rax, 1', 'hlt']);
+  const target = offsetAfter(['jmp 1f', 'nop', '1:']);
+  cpu.setBreakpoints([target]);
+  assert.equal(cpu.run(100).kind, 'breakpoint');
+  assert.equal(cpu.rip, target);
+  assert.equal(cpu.getReg(0), 0n);
+});
