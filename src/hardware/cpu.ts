@@ -10,6 +10,7 @@ import { Tlb, TLB_MASK, Perm } from './tlb';
 import { deliverEvent } from './exceptions';
 import { CpuMsrFile } from './msr-file';
 import { CpuidTable, defaultCpuid } from './cpuid';
+import { COMPILE_THRESHOLD, CompiledBlock, compileBlock } from './block-compiler';
 import {
   ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, PAGE_FAULT, PageWalker, loadPdptes,
 } from './paging';
@@ -66,6 +67,9 @@ interface Block {
   tlbEpoch: number;
   cpl: number;
   csBase: number;
+  /** Executions through the run loop so far, and the block as one function once it is hot. */
+  runs: number;
+  compiled: CompiledBlock | undefined;
 }
 
 const BLOCK_CACHE_SIZE = 1 << 16;
@@ -85,6 +89,8 @@ export class Cpu extends CpuState {
   hooks: CpuHooks | undefined;
   /** Set by an instruction that must end the current block after it completes. */
   stopBlock = false;
+  /** Set by a compiled block: the index of the instruction that raised an exception. */
+  faultIndex = 0;
   /** Set by `requestStop` (another thread of control, e.g. a pause request between slices). */
   private stopRequested = false;
   private lastIntercept: Intercept = Intercept.CPUID;
@@ -338,6 +344,44 @@ export class Cpu extends CpuState {
     return l | 0;
   }
 
+  /**
+   * read64 straight into register `reg`. Values pass through typed arrays only: an int32 that
+   * does not fit a small integer would be boxed (allocated) when returned from or passed to a
+   * call that V8 has not inlined.
+   */
+  read64ToReg(lo: number, hi: number, reg: number): void {
+    const t = this.tlb, r = this.r;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UR : Perm.R)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      r[2 * reg] = v.getInt32(o, true);
+      r[2 * reg + 1] = v.getInt32(o + 4, true);
+      return;
+    }
+    const l = this.read64(lo, hi);
+    r[2 * reg] = l;
+    r[2 * reg + 1] = this.hi;
+  }
+
+  /** write64 of register `reg` (see read64ToReg for why the value is not passed). */
+  write64FromReg(lo: number, hi: number, reg: number): void {
+    const t = this.tlb, r = this.r;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UW : Perm.W)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      v.setInt32(o, r[2 * reg], true);
+      v.setInt32(o + 4, r[2 * reg + 1], true);
+      return;
+    }
+    this.write64(lo, hi, r[2 * reg], r[2 * reg + 1]);
+  }
+
   /** Reads an instruction byte (fetch permission). */
   fetch8(lo: number, hi: number): number {
     return this.readSlow(lo, hi, 1, Perm.X);
@@ -477,6 +521,7 @@ export class Cpu extends CpuState {
     const block: Block = {
       insns, phys, ripLo: lo, ripHi: hi, mode, valid: true,
       next: undefined, alt: undefined, gen: this.codeGen, tlbEpoch: this.tlb.epoch, cpl: this.cpl, csBase: this.segBase[2 * Seg.CS],
+      runs: 0, compiled: undefined,
     };
     this.blocks[slot] = block;
     const firstPage = Math.floor(phys / PAGE_SIZE);
@@ -584,13 +629,21 @@ export class Cpu extends CpuState {
       let i = 0;
       let ins = insns[0];
       this.stopBlock = false;
+      // a hot block runs as one compiled function when the budget covers all of it
+      const compiled = n === insns.length ? block.compiled : undefined;
       try {
-        for (; i < n; i++) {
-          ins = insns[i];
-          ins.exec(this, ins);
-          if (this.stopBlock) { i++; break; }
+        if (compiled !== undefined) {
+          i = compiled(this);
+        } else {
+          if (++block.runs === COMPILE_THRESHOLD) block.compiled = compileBlock(insns);
+          for (; i < n; i++) {
+            ins = insns[i];
+            ins.exec(this, ins);
+            if (this.stopBlock) { i++; break; }
+          }
         }
       } catch (e) {
+        if (compiled !== undefined) { i = this.faultIndex; ins = insns[i]; }
         this.icount += i;
         remaining -= i;
         prev = undefined;

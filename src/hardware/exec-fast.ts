@@ -166,16 +166,14 @@ function mov32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; r[d] 
 function mov64RegBaseDisp(c: Cpu, i: Insn): void {
   const r = c.r, b = 2 * i.base;
   const s = (i.dispLo >>> 0) + (r[b] >>> 0);
-  const lo = c.read64(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0);
-  r[2 * i.reg] = lo;
-  r[2 * i.reg + 1] = c.hi;
+  c.read64ToReg(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, i.reg);
 }
 
 /** MOV [base + disp], r64 with 64-bit addressing and no FS/GS base. */
 function mov64BaseDispReg(c: Cpu, i: Insn): void {
   const r = c.r, b = 2 * i.base;
   const s = (i.dispLo >>> 0) + (r[b] >>> 0);
-  c.write64(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, r[2 * i.reg], r[2 * i.reg + 1]);
+  c.write64FromReg(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, i.reg);
 }
 
 // ---- near CALL/RET and PUSH/POP reg with a 64-bit operand: only decoded in 64-bit mode, where
