@@ -5,12 +5,14 @@
 //
 // The generated text is made only of fixed templates, identifiers and instruction indices
 // (no guest bytes, nothing read from outside), and it keeps the run loop's contract: it runs
-// the whole block, stops after an instruction that sets `stopBlock` and returns how many
+// the whole block, stops after an instruction that sets `stopBlock` (only those that can are
+// followed by the test) and returns how many
 // instructions completed, and on an exception records the index of the instruction that
 // raised it in `cpu.faultIndex` before rethrowing.
 
 import type { Cpu } from './cpu';
 import { Handler, Insn } from './insn';
+import { REGISTER_ONLY } from './exec-fast';
 
 /** Runs a whole block; returns the number of instructions that completed. */
 export type CompiledBlock = (cpu: Cpu) => number;
@@ -25,7 +27,8 @@ export function compileBlock(insns: readonly Insn[]): CompiledBlock {
   insns.forEach((insn, k) => {
     params.push(`h${k}`, `i${k}`);
     args.push(insn.exec, insn);
-    body.push(`k = ${k}; h${k}(c, i${k}); if (c.stopBlock) return ${k + 1};`);
+    const check = REGISTER_ONLY.has(insn.exec) ? '' : ` if (c.stopBlock) return ${k + 1};`;
+    body.push(`k = ${k}; h${k}(c, i${k});${check}`);
   });
   const source = [
     '"use strict";',

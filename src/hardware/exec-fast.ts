@@ -222,6 +222,15 @@ function pop64Reg(c: Cpu, i: Insn): void {
 }
 
 /**
+ * Handlers that touch only registers and flags: they cannot write memory (so cannot hit a code
+ * page) and never set `stopBlock`, so a compiled block need not test it after them.
+ */
+export const REGISTER_ONLY: ReadonlySet<Handler> = new Set<Handler>([
+  ...[RM_REG_64, RM_REG_32, REG_RM_64, REG_RM_32, IMM_64, IMM_32].flatMap((t) => t.filter((h): h is Handler => h !== undefined)),
+  inc64, dec64, inc32, dec32, mov64RmReg, mov32RmReg, mov64RegRm, mov32RegRm,
+]);
+
+/**
  * The specialised handler for a decoded instruction, or its own handler when none applies.
  * Only instructions without LOCK reach here with a generic handler (the decoder swaps a
  * LOCK-prefixed register form's handler for a #UD thrower first), so none is lost.
