@@ -20,7 +20,12 @@ export type CompiledBlock = (cpu: Cpu) => number;
 /** Executions of a block (through the run loop) before it is compiled. */
 export const COMPILE_THRESHOLD = 64;
 
-export function compileBlock(insns: readonly Insn[]): CompiledBlock {
+/**
+ * The block as one function, or undefined where the host forbids generating code from text
+ * (e.g. node --disallow-code-generation-from-strings): the block then keeps running through
+ * the run loop, which is slower but the same.
+ */
+export function compileBlock(insns: readonly Insn[]): CompiledBlock | undefined {
   const params: string[] = [];
   const args: Array<Handler | Insn> = [];
   const body: string[] = [];
@@ -44,6 +49,12 @@ export function compileBlock(insns: readonly Insn[]): CompiledBlock {
     '};',
   ].join('\n');
   // Function, not eval: the text sees only the parameters passed here, never the caller's scope
-  const factory = new Function(...params, source) as (...a: Array<Handler | Insn>) => CompiledBlock;
+  let factory: (...a: Array<Handler | Insn>) => CompiledBlock;
+  try {
+    factory = new Function(...params, source) as typeof factory;
+  } catch (e) {
+    if (e instanceof EvalError) return undefined;
+    throw e;
+  }
   return factory(...args);
 }

@@ -4,6 +4,8 @@
 // budgets that end inside a block. Expected values follow from the programs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
 import { enterLongMode } from '../../src/vmm/long-mode-setup';
@@ -90,4 +92,14 @@ test('budgets that end inside hot blocks stay exact', { skip }, () => {
   let x = 0n;
   for (let k = 1n; k <= BigInt(n); k++) x ^= k;
   assert.equal(cpu.getReg(2), x);
+});
+
+test('where the host forbids code generation, hot blocks keep running uncompiled', () => {
+  // the bench's loop guest, checked against its model, in a node that refuses new Function
+  const script = `const { runCpuLoop } = require(${JSON.stringify(path.join(__dirname, '../../bench/cpu-loop'))});
+    const r = runCpuLoop(1000); process.stdout.write(String(r.instructions));`;
+  const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout, String(1000 * 10 + 1));
 });
