@@ -9,8 +9,8 @@ import { CpuFault, Vector } from './cpu';
 import { LazyOp, Lf } from './cpu-state';
 import { getCF } from './flags';
 import { Handler, Insn } from './insn';
-import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec } from './exec-alu';
-import { movReg64Mem, movMemReg64, movRegRm, movRmReg, popReg, pushReg } from './exec-data';
+import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec, testRmImm, testRmReg } from './exec-alu';
+import { movReg64Mem, movMemReg64, movRegRm, movRmImm, movRmReg, popReg, pushReg } from './exec-data';
 import { callRel, ret } from './exec-control';
 import { movs, stos } from './exec-string';
 import { repMovsBulk, repStosBulk } from './string-bulk';
@@ -38,10 +38,16 @@ function sub64(c: Cpu, d: number, bLo: number, bHi: number, write: boolean): voi
   lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
 }
 
+/** The flags of a logic result (AND/OR/XOR/TEST): CF = OF = 0, the rest from the result. */
+function logicFlags(c: Cpu, size: number, lo: number, hi: number): void {
+  const lf = c.lf;
+  lf[Lf.OP] = LazyOp.LOGIC; lf[Lf.SIZE] = size; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+}
+
 function logic64(c: Cpu, d: number, lo: number, hi: number): void {
-  const r = c.r, lf = c.lf;
+  const r = c.r;
   r[d] = lo; r[d + 1] = hi;
-  lf[Lf.OP] = LazyOp.LOGIC; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+  logicFlags(c, 8, lo, hi);
 }
 
 // 32-bit forms: the result zero-extends into bits 63:32 (SDM Vol. 1, 3.4.1.1); the record's
@@ -64,9 +70,9 @@ function sub32(c: Cpu, d: number, b: number, write: boolean): void {
 }
 
 function logic32(c: Cpu, d: number, lo: number): void {
-  const r = c.r, lf = c.lf;
+  const r = c.r;
   r[d] = lo; r[d + 1] = 0;
-  lf[Lf.OP] = LazyOp.LOGIC; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
+  logicFlags(c, 4, lo, 0);
 }
 
 // ---- op r/m, reg with a register r/m (opcodes 01, 09, 21, 29, 31, 39) -----------------
@@ -127,6 +133,13 @@ const REG_RM_32: Table = [add32RegRm, or32RegRm, undefined, undefined, and32RegR
 const IMM_64: Table = [add64Imm, or64Imm, undefined, undefined, and64Imm, sub64Imm, xor64Imm, cmp64Imm];
 const IMM_32: Table = [add32Imm, or32Imm, undefined, undefined, and32Imm, sub32Imm, xor32Imm, cmp32Imm];
 
+// ---- TEST reg, reg / TEST reg, imm: flags only -------------------------------------------
+
+function test64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; logicFlags(c, 8, r[d] & r[s], r[d + 1] & r[s + 1]); }
+function test32RmReg(c: Cpu, i: Insn): void { const r = c.r; logicFlags(c, 4, r[2 * i.rm] & r[2 * i.reg], 0); }
+function test64Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; logicFlags(c, 8, r[d] & i.immLo, r[d + 1] & i.immHi); }
+function test32Imm(c: Cpu, i: Insn): void { logicFlags(c, 4, c.r[2 * i.rm] & i.immLo, 0); }
+
 // ---- INC/DEC reg: CF is kept, so the record holds the old CF in AUX ---------------------
 
 function incDec64(c: Cpu, i: Insn, dec: boolean): void {
@@ -161,6 +174,9 @@ function mov64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 
 function mov32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; r[d] = r[2 * i.reg]; r[d + 1] = 0; }
 function mov64RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg, s = 2 * i.rm; r[d] = r[s]; r[d + 1] = r[s + 1]; }
 function mov32RegRm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.reg; r[d] = r[2 * i.rm]; r[d + 1] = 0; }
+/** MOV reg, imm (B8+r, C7 /0): the decoder has sized and extended the immediate. */
+function mov64Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; r[d] = i.immLo; r[d + 1] = i.immHi; }
+function mov32Imm(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; r[d] = i.immLo; r[d + 1] = 0; }
 
 /** MOV r64, [base + disp] with 64-bit addressing and no FS/GS base: the address in two adds. */
 function mov64RegBaseDisp(c: Cpu, i: Insn): void {
@@ -227,7 +243,8 @@ function pop64Reg(c: Cpu, i: Insn): void {
  */
 export const REGISTER_ONLY: ReadonlySet<Handler> = new Set<Handler>([
   ...[RM_REG_64, RM_REG_32, REG_RM_64, REG_RM_32, IMM_64, IMM_32].flatMap((t) => t.filter((h): h is Handler => h !== undefined)),
-  inc64, dec64, inc32, dec32, mov64RmReg, mov32RmReg, mov64RegRm, mov32RegRm,
+  inc64, dec64, inc32, dec32, mov64RmReg, mov32RmReg, mov64RegRm, mov32RegRm, mov64Imm, mov32Imm,
+  test64RmReg, test32RmReg, test64Imm, test32Imm,
 ]);
 
 /**
@@ -248,6 +265,9 @@ export function specialise(i: Insn): Handler {
     if (h === incDec) return i.cc === 0 ? (wide ? inc64 : inc32) : (wide ? dec64 : dec32);
     if (h === movRmReg) return wide ? mov64RmReg : mov32RmReg;
     if (h === movRegRm) return wide ? mov64RegRm : mov32RegRm;
+    if (h === movRmImm) return wide ? mov64Imm : mov32Imm;
+    if (h === testRmReg) return wide ? test64RmReg : test32RmReg;
+    if (h === testRmImm) return wide ? test64Imm : test32Imm;
   }
   if (i.base >= 0 && i.index < 0) {
     // the decoder picks these two only for 64-bit addressing without an FS/GS segment
