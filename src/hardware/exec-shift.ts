@@ -151,7 +151,7 @@ export function shl64RegImm(c: Cpu, i: Insn): void {
   r[k] = nlo;
   r[k + 1] = nhi;
   const of = (nhi >>> 31) ^ cf;
-  const af = getAF(c) ? Flag.AF : 0; // kept as it was: only AF is needed, not all six
+  const af = getAF(c) ? Flag.AF : 0; // AF stays as it was; reading it alone spares computing all six
   setStatusFlags(c, szp(8, nlo, nhi) | (cf ? Flag.CF : 0) | (of ? Flag.OF : 0) | af);
 }
 
