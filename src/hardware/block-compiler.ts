@@ -5,10 +5,10 @@
 //
 // The generated text is made only of fixed templates, identifiers and instruction indices
 // (no guest bytes, nothing read from outside), and it keeps the run loop's contract: it runs
-// the whole block, stops after an instruction that sets `stopBlock` (only those that can are
-// followed by the test) and returns how many
-// instructions completed, and on an exception records the index of the instruction that
-// raised it in `cpu.faultIndex` before rethrowing.
+// the whole block (the run loop only calls it when the budget covers it), stops after an
+// instruction that sets `stopBlock` (only handlers that can are followed by the test) and
+// returns how many instructions completed, and on an exception records the index of the
+// instruction that raised it in `cpu.faultIndex` before rethrowing.
 
 import type { Cpu } from './cpu';
 import { Handler, Insn } from './insn';
