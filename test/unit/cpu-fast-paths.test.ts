@@ -71,3 +71,40 @@ test('CALL rel32 to a non-canonical target raises #GP(0) with RSP and RIP unchan
   assert.equal(cpu.getReg(4), 0x80000n);
   assert.equal(mem.read(0x80000 - 8, 4), 0, 'nothing was pushed');
 });
+
+test('Jcc after CMP/SUB at every size and condition matches this machine\'s CPU', { skip }, () => {
+  const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+  const values = [0n, 1n, 2n, 0x7fn, 0x80n, 0xffn, 0x7fffn, 0x8000n, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn,
+    0x100000000n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn, 0x12345678_9abcdef0n];
+  const regs: Record<number, [string, string]> = { 1: ['cl', 'dl'], 2: ['cx', 'dx'], 4: ['ecx', 'edx'], 8: ['rcx', 'rdx'] };
+  const programs: string[][] = [];
+  let k = 0;
+  for (const size of [1, 2, 4, 8]) {
+    for (const a of values) {
+      for (const b of values) {
+        const cc = CC[k++ % 16]; // every condition, spread over the pairs
+        const op = k % 3 === 0 ? 'sub' : 'cmp';
+        const [rc, rd] = regs[size];
+        programs.push([`mov rcx, ${a}`, `mov rdx, ${b}`, `${op} ${rc}, ${rd}`, `j${cc} 1f`, 'or r8, 1', '1:']);
+      }
+    }
+  }
+  const codes = assembleIntelMany(programs);
+  const data = new Uint8Array(0x10000);
+  const cases: NativeCase[] = codes.map((code) => {
+    const regs16 = new Array<bigint>(16).fill(0n);
+    regs16[4] = BigInt(NATIVE_DATA_ADDRESS + 0x8000);
+    return { regs: regs16, rflags: 0n, data, code };
+  });
+  const native = runNative(cases);
+  const emu = new EmuRunner();
+  const failures: string[] = [];
+  cases.forEach((c, j) => {
+    const e = emu.run(c);
+    if (e.vector !== -1 || e.regs[8] !== native[j].regs[8] || e.regs[1] !== native[j].regs[1]) {
+      failures.push(`${programs[j].join('; ')}: native r8=${native[j].regs[8]}, emulated r8=${e.regs[8]} ${e.detail}`);
+    }
+  });
+  assert.equal(programs.length, 4 * values.length * values.length);
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${programs.length} differ`);
+});
