@@ -15,6 +15,8 @@ import { callRel, jcc, ret } from './exec-control';
 import { JCC_BY_CC } from './jcc-fast';
 import { movs, stos } from './exec-string';
 import { repMovsBulk, repStosBulk } from './string-bulk';
+import { addressSum } from './operands';
+import { Seg } from './cpu-state';
 
 // ---- the operations on a destination register pair (index d = 2*reg) -------------------
 
@@ -193,6 +195,19 @@ function mov64BaseDispReg(c: Cpu, i: Insn): void {
   c.write64FromReg(s | 0, (i.dispHi + r[b + 1] + (s > 0xffffffff ? 1 : 0)) | 0, i.reg);
 }
 
+// MOV with any [base + index*scale + disp] operand, 64-bit addressing, no FS/GS base: the
+// linear address is the sum alone (SDM Vol. 1, 3.7.5; segment bases are 0 in 64-bit mode).
+
+function mov64RegMem(c: Cpu, i: Insn): void { addressSum(c, i); c.read64ToReg(c.eaLo, c.eaHi, i.reg); }
+function mov64MemReg(c: Cpu, i: Insn): void { addressSum(c, i); c.write64FromReg(c.eaLo, c.eaHi, i.reg); }
+function mov32RegMem(c: Cpu, i: Insn): void {
+  addressSum(c, i);
+  const v = c.read(c.eaLo, c.eaHi, 4);
+  c.r[2 * i.reg] = v;
+  c.r[2 * i.reg + 1] = 0;
+}
+function mov32MemReg(c: Cpu, i: Insn): void { addressSum(c, i); c.write(c.eaLo, c.eaHi, 4, c.r[2 * i.reg]); }
+
 // ---- near CALL/RET and PUSH/POP reg with a 64-bit operand: only decoded in 64-bit mode, where
 // the stack-address size is always 64 bits (SDM Vol. 1, 6.2.3), so RSP is used unmodified ----
 
@@ -270,10 +285,12 @@ export function specialise(i: Insn): Handler {
     if (h === testRmReg) return wide ? test64RmReg : test32RmReg;
     if (h === testRmImm) return wide ? test64Imm : test32Imm;
   }
-  if (i.base >= 0 && i.index < 0) {
-    // the decoder picks these two only for 64-bit addressing without an FS/GS segment
-    if (h === movReg64Mem) return mov64RegBaseDisp;
-    if (h === movMemReg64) return mov64BaseDispReg;
+  // the decoder picks movReg64Mem/movMemReg64 only for 64-bit addressing without FS/GS
+  if (h === movReg64Mem) return i.base >= 0 && i.index < 0 ? mov64RegBaseDisp : mov64RegMem;
+  if (h === movMemReg64) return i.base >= 0 && i.index < 0 ? mov64BaseDispReg : mov64MemReg;
+  if (i.rm < 0 && size === 4 && i.asize === 8 && i.seg < Seg.FS) {
+    if (h === movRegRm) return mov32RegMem;
+    if (h === movRmReg) return mov32MemReg;
   }
   if (size === 8) {
     // a 64-bit operand size for these means 64-bit mode

@@ -41,24 +41,8 @@ export function writeReg(c: Cpu, reg: number, size: number, lo: number, hi: numb
  * + displacement at the address size, plus the segment base (only FS/GS in 64-bit mode).
  */
 export function effectiveAddress(c: Cpu, i: Insn): void {
-  let lo = i.dispLo, hi = i.dispHi;
-  const r = c.r;
-  if (i.base >= 0) {
-    const s = (lo >>> 0) + (r[2 * i.base] >>> 0);
-    lo = s | 0;
-    hi = (hi + r[2 * i.base + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
-  }
-  if (i.index >= 0) {
-    let xlo = r[2 * i.index], xhi = r[2 * i.index + 1];
-    const sc = i.scale;
-    if (sc !== 0) {
-      xhi = (xhi << sc) | (xlo >>> (32 - sc));
-      xlo = xlo << sc;
-    }
-    const s = (lo >>> 0) + (xlo >>> 0);
-    lo = s | 0;
-    hi = (hi + xhi + (s > 0xffffffff ? 1 : 0)) | 0;
-  }
+  addressSum(c, i);
+  let lo = c.eaLo, hi = c.eaHi;
   const asize = i.asize;
   if (asize === 8) {
     if (i.seg >= Seg.FS) {
@@ -87,6 +71,30 @@ export function effectiveAddress(c: Cpu, i: Insn): void {
   checkLimit(c, seg, lo >>> 0);
   c.eaLo = (lo + c.segBase[2 * seg]) | 0;
   c.eaHi = 0;
+}
+
+/** base + index*scale + displacement as a 64-bit sum into cpu.eaLo/eaHi (no segment, no truncation). */
+export function addressSum(c: Cpu, i: Insn): void {
+  let lo = i.dispLo, hi = i.dispHi;
+  const r = c.r;
+  if (i.base >= 0) {
+    const s = (lo >>> 0) + (r[2 * i.base] >>> 0);
+    lo = s | 0;
+    hi = (hi + r[2 * i.base + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
+  }
+  if (i.index >= 0) {
+    let xlo = r[2 * i.index], xhi = r[2 * i.index + 1];
+    const sc = i.scale;
+    if (sc !== 0) {
+      xhi = (xhi << sc) | (xlo >>> (32 - sc));
+      xlo = xlo << sc;
+    }
+    const s = (lo >>> 0) + (xlo >>> 0);
+    lo = s | 0;
+    hi = (hi + xhi + (s > 0xffffffff ? 1 : 0)) | 0;
+  }
+  c.eaLo = lo;
+  c.eaHi = hi;
 }
 
 /** Segment limit check for the first byte (expand-up segments). */
