@@ -13,6 +13,7 @@ import * as C from './exec-control';
 import * as T from './exec-string';
 import * as Y from './exec-system';
 import { specialise } from './exec-fast';
+import { leavesBlockOnlyWhenTaken } from './jcc-fast';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -886,7 +887,8 @@ function isDirectJump(i: Insn): boolean {
 /**
  * Decodes a run of instructions starting at RIP, ending after a block-ending instruction,
  * at a page boundary, before a breakpoint address, or after MAX_BLOCK instructions. A direct
- * JMP or CALL to the same page does not end it: decoding follows the branch.
+ * JMP or CALL to the same page does not end it: decoding follows the branch; nor does a Jcc,
+ * which stops the block at run time when taken: decoding follows the fall-through path.
  */
 export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: DecodeMode, breakpoints: Set<number> | undefined): Insn[] {
   const out: Insn[] = [];
@@ -908,11 +910,17 @@ export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: Decode
     if (!insn.endsBlock) {
       lo = insn.nextLo;
       hi = insn.nextHi;
-    } else if (isDirectJump(insn) && ((linLo + insn.len - 1) >>> 12) === firstPage) {
+    } else if (((linLo + insn.len - 1) >>> 12) !== firstPage) {
+      break;
+    } else if (isDirectJump(insn)) {
       // a direct JMP/CALL sets RIP itself and its target is known: the block goes on there
       // when the target is in this page too (checked below), so the page's watch covers it
       lo = insn.immLo;
       hi = insn.immHi;
+    } else if (leavesBlockOnlyWhenTaken(insn.exec)) {
+      // a Jcc ends the block only when taken (it sets stopBlock): go on along the fall-through
+      lo = insn.nextLo;
+      hi = insn.nextHi;
     } else break;
     const nextLin = (lo + csLo) | 0;
     if ((nextLin >>> 12) !== firstPage) break;

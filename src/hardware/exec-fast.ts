@@ -11,7 +11,7 @@ import { getCF } from './flags';
 import { Handler, Insn } from './insn';
 import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec, testRmImm, testRmReg } from './exec-alu';
 import { movReg64Mem, movMemReg64, movRegRm, movRmImm, movRmReg, popReg, pushReg } from './exec-data';
-import { callRel, jcc, ret } from './exec-control';
+import { callRel, jcc, jnz, ret } from './exec-control';
 import { JCC_BY_CC } from './jcc-fast';
 import { movs, stos } from './exec-string';
 import { repMovsBulk, repStosBulk } from './string-bulk';
@@ -299,7 +299,7 @@ export function specialise(i: Insn): Handler {
     if (h === pushReg) return push64Reg;
     if (h === popReg) return pop64Reg;
   }
-  if (h === jcc) return JCC_BY_CC[i.cc] ?? h;
+  if (h === jcc || h === jnz) return JCC_BY_CC[i.cc];
   if (i.rep !== 0 && i.asize === 8) {
     if (h === movs) return repMovsBulk;
     if (h === stos) return repStosBulk;

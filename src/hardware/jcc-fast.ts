@@ -1,11 +1,14 @@
-// Conditional branches decided straight from a CMP/SUB flag record. After a - b the unsigned
-// conditions are comparisons of a and b (B: a < b, BE: a <= b) and so are the signed ones
-// (L: SF != OF exactly when a < b as signed numbers; LE: a <= b), SDM Vol. 1, B.1. So a
-// branch after CMP needs no flag computed; after anything else the generic test decides.
+// Conditional branches (Jcc), in two ways faster than the generic handler:
+// - decided straight from a CMP/SUB flag record: after a - b the unsigned conditions are
+//   comparisons of a and b (B: a < b, BE: a <= b) and so are the signed ones (L: SF != OF
+//   exactly when a < b as signed numbers; LE: a <= b), SDM Vol. 1, B.1, so a branch after CMP
+//   needs no flag computed; after anything else the generic test decides;
+// - a taken branch sets `stopBlock`, so a decoded block may go on past a Jcc along its
+//   fall-through path (decodeBlock does) and still end where the branch is taken.
 
 import type { Cpu } from './cpu';
 import { LazyOp, Lf } from './cpu-state';
-import { testCondition } from './flags';
+import { getZF, testCondition } from './flags';
 import { Handler, Insn } from './insn';
 import { jumpTo } from './exec-control';
 
@@ -30,6 +33,7 @@ function zero(lf: Int32Array): boolean {
 function branch(c: Cpu, i: Insn, taken: boolean): void {
   if (taken) {
     jumpTo(c, i.immLo, i.immHi, i.size);
+    c.stopBlock = true;
   } else {
     c.ip[0] = i.nextLo;
     c.ip[1] = i.nextHi;
@@ -42,7 +46,10 @@ function sub(c: Cpu): boolean {
 
 function jb(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? less(c.lf, false) : testCondition(c, 0x2)); }
 function jae(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? !less(c.lf, false) : testCondition(c, 0x3)); }
-function jz(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? zero(c.lf) : testCondition(c, 0x4)); }
+function jz(c: Cpu, i: Insn): void { branch(c, i, getZF(c)); }
+function jnz(c: Cpu, i: Insn): void { branch(c, i, !getZF(c)); }
+/** O, NO, S, NS, P, NP: the generic test. */
+function jOther(c: Cpu, i: Insn): void { branch(c, i, testCondition(c, i.cc)); }
 function jbe(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? less(c.lf, false) || zero(c.lf) : testCondition(c, 0x6)); }
 function ja(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? !(less(c.lf, false) || zero(c.lf)) : testCondition(c, 0x7)); }
 function jl(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? less(c.lf, true) : testCondition(c, 0xc)); }
@@ -50,7 +57,10 @@ function jge(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? !less(c.lf, true) : 
 function jle(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? less(c.lf, true) || zero(c.lf) : testCondition(c, 0xe)); }
 function jg(c: Cpu, i: Insn): void { branch(c, i, sub(c) ? !(less(c.lf, true) || zero(c.lf)) : testCondition(c, 0xf)); }
 
-/** By condition code: the fast handler, or undefined (O, NO, NE, S, NS, P, NP keep theirs). */
-export const JCC_BY_CC: ReadonlyArray<Handler | undefined> = [
-  undefined, undefined, jb, jae, jz, undefined, jbe, ja, undefined, undefined, undefined, undefined, jl, jge, jle, jg,
-];
+/** The handler for each condition code. */
+export const JCC_BY_CC: readonly Handler[] = [jOther, jOther, jb, jae, jz, jnz, jbe, ja, jOther, jOther, jOther, jOther, jl, jge, jle, jg];
+
+/** Whether a handler is one of these: a branch that leaves its block only when taken. */
+export function leavesBlockOnlyWhenTaken(h: Handler): boolean {
+  return JCC_BY_CC.includes(h);
+}

@@ -156,3 +156,48 @@ test('through a direct jump: a breakpoint on its target stops there', { skip }, 
   assert.equal(cpu.rip, target);
   assert.equal(cpu.getReg(0), 0n);
 });
+
+// A block also runs on past a Jcc along its fall-through path; a taken Jcc ends it there.
+
+test('past a Jcc not taken: a fault after it leaves RIP on the faulting instruction', { skip }, () => {
+  const cpu = machine(['cmp rax, 1', 'je 1f', 'mov rax, qword ptr [rbx]', '1: hlt']);
+  cpu.setReg(3, 0x8000000000000000n);
+  cpu.interceptMask = Intercept.EXCEPTION;
+  cpu.hooks = { intercept: () => false, exception: () => true };
+  const out = cpu.run(100);
+  assert.deepEqual(out.kind === 'exception' ? out.vector : out.kind, 13);
+  assert.equal(cpu.rip, offsetAfter(['cmp rax, 1', 'je 1f', '1:']));
+  assert.equal(cpu.icount, 2);
+});
+
+test('past a Jcc: budgets end on the right side of it, taken or not', { skip }, () => {
+  const lines = ['cmp rax, 1', 'je 1f', 'add rbx, 1', '1: add rcx, 1', 'hlt'];
+  const notTaken = machine(lines);
+  assert.equal(notTaken.run(2).kind, 'budget');
+  assert.equal(notTaken.rip, offsetAfter(['cmp rax, 1', 'je 1f', '1:']));
+  const taken = machine(lines);
+  taken.setReg(0, 1n);
+  assert.equal(taken.run(2).kind, 'budget');
+  assert.equal(taken.rip, offsetAfter(['cmp rax, 1', 'je 1f', 'add rbx, 1', '1:']));
+  assert.equal(taken.run(100).kind, 'halt');
+  assert.deepEqual([taken.getReg(3), taken.getReg(1), taken.icount], [0n, 1n, 4]);
+});
+
+test('past a Jcc: a breakpoint on its fall-through address stops there', { skip }, () => {
+  const cpu = machine(['cmp rax, 1', 'je 1f', 'add rbx, 1', '1: hlt']);
+  const after = offsetAfter(['cmp rax, 1', 'je 1f', '1:']);
+  cpu.setBreakpoints([after]);
+  assert.equal(cpu.run(100).kind, 'breakpoint');
+  assert.equal(cpu.rip, after);
+  assert.equal(cpu.getReg(3), 0n);
+});
+
+test('a hot loop whose Jcc goes both ways adds exactly the odd counts', { skip }, () => {
+  const n = 1001;
+  const cpu = machine(['mov ecx, ' + n, 'top: test cl, 1', 'jz 1f', 'add rax, rcx', '1: dec ecx', 'jnz top', 'hlt']);
+  assert.equal(cpu.run(1_000_000).kind, 'halt');
+  let sum = 0;
+  for (let k = 1; k <= n; k += 2) sum += k;
+  assert.equal(cpu.getReg(0), BigInt(sum));
+  assert.equal(cpu.icount, 1 + n * 4 + (n + 1) / 2 + 1);
+});
