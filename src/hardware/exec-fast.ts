@@ -6,10 +6,12 @@
 
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
-import { LazyOp, Lf } from './cpu-state';
-import { getCF } from './flags';
+import { Flag, LazyOp, Lf } from './cpu-state';
+import { getCF, setStatusFlags } from './flags';
 import { Handler, Insn } from './insn';
-import { aluReg64, aluRegRm, aluRmImm, aluRmReg, incDec, testRmImm, testRmReg } from './exec-alu';
+import { aluReg64, aluRegRm, aluRmImm, aluRmReg, imulRegRm, imulRegRmImm, incDec, testRmImm, testRmReg } from './exec-alu';
+import { szp } from './exec-shift';
+import { readRm } from './operands';
 import { movReg64Mem, movMemReg64, movRegRm, movRmImm, movRmReg, popReg, pushReg } from './exec-data';
 import { callRel, jcc, jnz, ret } from './exec-control';
 import { JCC_BY_CC } from './jcc-fast';
@@ -208,6 +210,26 @@ function mov32RegMem(c: Cpu, i: Insn): void {
 }
 function mov32MemReg(c: Cpu, i: Insn): void { addressSum(c, i); c.write(c.eaLo, c.eaHi, 4, c.r[2 * i.reg]); }
 
+// ---- IMUL r32, r/m32 (, imm): without BigInt --------------------------------------------
+
+/**
+ * The signed product's low 32 bits into `reg`; CF = OF = 1 when the product does not fit in
+ * 32 bits. The double product is exact below 2^53 in magnitude, and anything larger certainly
+ * does not fit. SF, ZF and PF follow the low half and AF is clear, as the generic IMUL sets
+ * them (undefined in the SDM).
+ */
+function imul32(c: Cpu, reg: number, a: number, b: number): void {
+  const low = Math.imul(a, b);
+  const p = a * b;
+  const overflow = p !== low; // |p| >= 2^53 is never equal to an int32
+  c.r[2 * reg] = low;
+  c.r[2 * reg + 1] = 0;
+  setStatusFlags(c, szp(4, low, 0) | (overflow ? Flag.CF | Flag.OF : 0));
+}
+
+function imul32RegRm(c: Cpu, i: Insn): void { const b = readRm(c, i, 4) | 0; imul32(c, i.reg, c.r[2 * i.reg], b); }
+function imul32RegRmImm(c: Cpu, i: Insn): void { imul32(c, i.reg, readRm(c, i, 4) | 0, i.immLo); }
+
 // ---- near CALL/RET and PUSH/POP reg with a 64-bit operand: only decoded in 64-bit mode, where
 // the stack-address size is always 64 bits (SDM Vol. 1, 6.2.3), so RSP is used unmodified ----
 
@@ -300,6 +322,8 @@ export function specialise(i: Insn): Handler {
     if (h === popReg) return pop64Reg;
   }
   if (h === jcc || h === jnz) return JCC_BY_CC[i.cc];
+  if (size === 4 && h === imulRegRm) return imul32RegRm;
+  if (size === 4 && h === imulRegRmImm) return imul32RegRmImm;
   if (i.rep !== 0 && i.asize === 8) {
     if (h === movs) return repMovsBulk;
     if (h === stos) return repStosBulk;

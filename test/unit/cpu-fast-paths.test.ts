@@ -108,3 +108,30 @@ test('Jcc after CMP/SUB at every size and condition matches this machine\'s CPU'
   assert.equal(programs.length, 4 * values.length * values.length);
   assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${programs.length} differ`);
 });
+
+test('IMUL r32 forms: product and CF/OF at the overflow edges match this machine\'s CPU', { skip }, () => {
+  const values = [0, 1, -1, 2, -2, 3, 0x7fff, 0x8000, 0xffff, 0x10000, 0xb504, 0xb505, 46341, -46341, 0x7fffffff, -0x80000000, 0x40000000, 12345, -98765];
+  const programs: string[][] = [];
+  values.forEach((a, k) => {
+    for (const b of values) programs.push([`mov ecx, ${a}`, `mov edx, ${b}`, 'imul ecx, edx', 'setc r8b', 'seto r9b']);
+    programs.push([`mov edx, ${a}`, `imul ecx, edx, ${values[(k * 7) % values.length]}`, 'setc r8b', 'seto r9b']);
+    programs.push([`mov dword ptr [rsp - 8], ${a}`, 'mov ecx, -3', 'imul ecx, dword ptr [rsp - 8]', 'setc r8b', 'seto r9b', 'mov qword ptr [rsp - 8], 0']);
+  });
+  const codes = assembleIntelMany(programs);
+  const data = new Uint8Array(0x10000);
+  const cases: NativeCase[] = codes.map((code) => {
+    const regs16 = new Array<bigint>(16).fill(0n);
+    regs16[4] = BigInt(NATIVE_DATA_ADDRESS + 0x8000);
+    regs16[1] = 0x1111111111111111n; // the 32-bit destination must clear the upper half
+    return { regs: regs16, rflags: 0n, data, code };
+  });
+  const native = runNative(cases);
+  const emu = new EmuRunner();
+  const failures: string[] = [];
+  cases.forEach((c, j) => {
+    const e = emu.run(c), n = native[j];
+    const same = e.vector === -1 && [1, 8, 9].every((r) => e.regs[r] === n.regs[r]);
+    if (!same) failures.push(`${programs[j].join('; ')}: native rcx=${n.regs[1]} cf=${n.regs[8]} of=${n.regs[9]}, emulated rcx=${e.regs[1]} cf=${e.regs[8]} of=${e.regs[9]} ${e.detail}`);
+  });
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${programs.length} differ`);
+});
