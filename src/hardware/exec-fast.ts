@@ -9,7 +9,8 @@ import { CpuFault, Vector } from './cpu';
 import { Flag, LazyOp, Lf } from './cpu-state';
 import { getCF, setStatusFlags } from './flags';
 import { Handler, Insn } from './insn';
-import { aluReg64, aluRegRm, aluRmImm, aluRmReg, imulRegRm, imulRegRmImm, incDec, testRmImm, testRmReg } from './exec-alu';
+import { aluReg64, aluRegRm, aluRmImm, aluRmReg, imulRegRm, imulRegRmImm, incDec, mulDiv, testRmImm, testRmReg } from './exec-alu';
+import { MULDIV32 } from './exec-muldiv32';
 import { szp } from './exec-shift';
 import { readRm } from './operands';
 import { movReg64Mem, movMemReg64, movRegRm, movRmImm, movRmReg, popReg, pushReg } from './exec-data';
@@ -324,6 +325,7 @@ export function specialise(i: Insn): Handler {
   if (h === jcc || h === jnz) return JCC_BY_CC[i.cc];
   if (size === 4 && h === imulRegRm) return imul32RegRm;
   if (size === 4 && h === imulRegRmImm) return imul32RegRmImm;
+  if (size === 4 && h === mulDiv) return MULDIV32[i.cc - 4];
   if (i.rep !== 0 && i.asize === 8) {
     if (h === movs) return repMovsBulk;
     if (h === stos) return repStosBulk;

@@ -135,3 +135,44 @@ test('IMUL r32 forms: product and CF/OF at the overflow edges match this machine
   });
   assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${programs.length} differ`);
 });
+
+test('MUL/IMUL/DIV/IDIV r/m32: EDX:EAX, CF/OF and #DE at the edges match this machine\'s CPU', { skip }, () => {
+  const v = [0n, 1n, 2n, 3n, 7n, 0x7fffffffn, 0x80000000n, 0x80000001n, 0xfffffffen, 0xffffffffn, 0x12345678n, 0x9abcdef0n, 0x10000n, 0xffffn];
+  const programs: string[][] = [];
+  const starts: Array<[bigint, bigint, bigint]> = [];
+  let k = 0;
+  for (const op of ['mul', 'imul', 'div', 'idiv']) {
+    for (const src of v) {
+      for (const eax of v) {
+        const edx = op.endsWith('div') ? v[k++ % v.length] & (k % 3 === 0 ? 0xffffffffn : 0x7n) : 0x5555n;
+        programs.push(k % 2 === 0 ? [`${op} ecx`, 'setc r8b', 'seto r9b'] : [`${op} dword ptr [rsp]`, 'setc r8b', 'seto r9b']);
+        starts.push([eax, edx, src]);
+      }
+    }
+  }
+  const codes = assembleIntelMany(programs);
+  const cases: NativeCase[] = codes.map((code, j) => {
+    const [eax, edx, src] = starts[j];
+    const regs16 = new Array<bigint>(16).fill(0n);
+    regs16[0] = eax | 0xaaaa_0000_0000_0000n; // upper halves must be cleared by the 32-bit writes
+    regs16[2] = edx | 0xbbbb_0000_0000_0000n;
+    regs16[1] = src;
+    regs16[4] = BigInt(NATIVE_DATA_ADDRESS + 0x8000);
+    const data = new Uint8Array(0x10000);
+    new DataView(data.buffer).setUint32(0x8000, Number(src), true);
+    return { regs: regs16, rflags: 0n, data, code };
+  });
+  const native = runNative(cases);
+  const emu = new EmuRunner();
+  const failures: string[] = [];
+  cases.forEach((c, j) => {
+    const e = emu.run(c), n = native[j];
+    const mulOp = programs[j][0].startsWith('mul') || programs[j][0].startsWith('imul');
+    const nv = n.signal === 0 ? -1 : n.trapNumber;
+    const regsSame = [0, 2].every((r) => e.regs[r] === n.regs[r]) && (!mulOp || [8, 9].every((r) => e.regs[r] === n.regs[r]));
+    if (nv !== e.vector || (nv === -1 && !regsSame)) {
+      failures.push(`${programs[j][0]} eax=${starts[j][0]} edx=${starts[j][1]} src=${starts[j][2]}: native vector ${nv} rax=${n.regs[0]} rdx=${n.regs[2]}, emulated vector ${e.vector} rax=${e.regs[0]} rdx=${e.regs[2]}`);
+    }
+  });
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${programs.length} differ`);
+});
