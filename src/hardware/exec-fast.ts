@@ -9,7 +9,7 @@ import { CpuFault, Vector } from './cpu';
 import { Flag, LazyOp, Lf } from './cpu-state';
 import { getCF, setStatusFlags } from './flags';
 import { Handler, Insn } from './insn';
-import { aluReg64, aluRegRm, aluRmImm, aluRmReg, imulRegRm, imulRegRmImm, incDec, mulDiv, testRmImm, testRmReg } from './exec-alu';
+import { AluOp, aluReg64, aluRegRm, aluRmImm, aluRmReg, imulRegRm, imulRegRmImm, incDec, mulDiv, testRmImm, testRmReg } from './exec-alu';
 import { MULDIV32 } from './exec-muldiv32';
 import { szp } from './exec-shift';
 import { readRm } from './operands';
@@ -33,15 +33,27 @@ function add64(c: Cpu, d: number, bLo: number, bHi: number): void {
   lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
 }
 
+/** Records a - b = (lo, hi) at `size` for the lazy flags. */
+function subFlags(c: Cpu, size: number, lo: number, hi: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  const lf = c.lf;
+  lf[Lf.OP] = LazyOp.SUB; lf[Lf.SIZE] = size; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
+  lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
+}
+
 /** SUB (write = true) and CMP (write = false). */
 function sub64(c: Cpu, d: number, bLo: number, bHi: number, write: boolean): void {
-  const r = c.r, lf = c.lf;
+  const r = c.r;
   const aLo = r[d], aHi = r[d + 1];
   const s = (aLo >>> 0) - (bLo >>> 0);
   const lo = s | 0, hi = (aHi - bHi - (s < 0 ? 1 : 0)) | 0;
   if (write) { r[d] = lo; r[d + 1] = hi; }
-  lf[Lf.OP] = LazyOp.SUB; lf[Lf.SIZE] = 8; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = hi;
-  lf[Lf.A_LO] = aLo; lf[Lf.A_HI] = aHi; lf[Lf.B_LO] = bLo; lf[Lf.B_HI] = bHi;
+  subFlags(c, 8, lo, hi, aLo, aHi, bLo, bHi);
+}
+
+/** CMP of two values (a from memory): the flags only. */
+function cmp64Values(c: Cpu, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  const s = (aLo >>> 0) - (bLo >>> 0);
+  subFlags(c, 8, s | 0, (aHi - bHi - (s < 0 ? 1 : 0)) | 0, aLo, aHi, bLo, bHi);
 }
 
 /** The flags of a logic result (AND/OR/XOR/TEST): CF = OF = 0, the rest from the result. */
@@ -68,11 +80,10 @@ function add32(c: Cpu, d: number, b: number): void {
 }
 
 function sub32(c: Cpu, d: number, b: number, write: boolean): void {
-  const r = c.r, lf = c.lf;
+  const r = c.r;
   const a = r[d], lo = (a - b) | 0;
   if (write) { r[d] = lo; r[d + 1] = 0; }
-  lf[Lf.OP] = LazyOp.SUB; lf[Lf.SIZE] = 4; lf[Lf.RES_LO] = lo; lf[Lf.RES_HI] = 0;
-  lf[Lf.A_LO] = a; lf[Lf.A_HI] = 0; lf[Lf.B_LO] = b; lf[Lf.B_HI] = 0;
+  subFlags(c, 4, lo, 0, a, 0, b, 0);
 }
 
 function logic32(c: Cpu, d: number, lo: number): void {
@@ -211,6 +222,34 @@ function mov32RegMem(c: Cpu, i: Insn): void {
 }
 function mov32MemReg(c: Cpu, i: Insn): void { addressSum(c, i); c.write(c.eaLo, c.eaHi, 4, c.r[2 * i.reg]); }
 
+// ---- op reg, [mem] and CMP [mem], reg/imm with 64-bit addressing and no FS/GS base --------
+
+function load64(c: Cpu, i: Insn): number { addressSum(c, i); return c.read64(c.eaLo, c.eaHi); }
+function load32(c: Cpu, i: Insn): number { addressSum(c, i); return c.read(c.eaLo, c.eaHi, 4); }
+
+function add64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i); add64(c, 2 * i.reg, lo, c.hi); }
+function sub64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i); sub64(c, 2 * i.reg, lo, c.hi, true); }
+function cmp64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i); sub64(c, 2 * i.reg, lo, c.hi, false); }
+function or64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i), r = c.r, d = 2 * i.reg; logic64(c, d, r[d] | lo, r[d + 1] | c.hi); }
+function and64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i), r = c.r, d = 2 * i.reg; logic64(c, d, r[d] & lo, r[d + 1] & c.hi); }
+function xor64RegMem(c: Cpu, i: Insn): void { const lo = load64(c, i), r = c.r, d = 2 * i.reg; logic64(c, d, r[d] ^ lo, r[d + 1] ^ c.hi); }
+
+function add32RegMem(c: Cpu, i: Insn): void { add32(c, 2 * i.reg, load32(c, i)); }
+function sub32RegMem(c: Cpu, i: Insn): void { sub32(c, 2 * i.reg, load32(c, i), true); }
+function cmp32RegMem(c: Cpu, i: Insn): void { sub32(c, 2 * i.reg, load32(c, i), false); }
+function or32RegMem(c: Cpu, i: Insn): void { const v = load32(c, i), d = 2 * i.reg; logic32(c, d, c.r[d] | v); }
+function and32RegMem(c: Cpu, i: Insn): void { const v = load32(c, i), d = 2 * i.reg; logic32(c, d, c.r[d] & v); }
+function xor32RegMem(c: Cpu, i: Insn): void { const v = load32(c, i), d = 2 * i.reg; logic32(c, d, c.r[d] ^ v); }
+
+//                           ADD          OR          ADC        SBB        AND          SUB          XOR          CMP
+const REG_MEM_64: Table = [add64RegMem, or64RegMem, undefined, undefined, and64RegMem, sub64RegMem, xor64RegMem, cmp64RegMem];
+const REG_MEM_32: Table = [add32RegMem, or32RegMem, undefined, undefined, and32RegMem, sub32RegMem, xor32RegMem, cmp32RegMem];
+
+function cmp64MemReg(c: Cpu, i: Insn): void { const lo = load64(c, i), s = 2 * i.reg; cmp64Values(c, lo, c.hi, c.r[s], c.r[s + 1]); }
+function cmp32MemReg(c: Cpu, i: Insn): void { const a = load32(c, i), b = c.r[2 * i.reg]; subFlags(c, 4, (a - b) | 0, 0, a, 0, b, 0); }
+function cmp64MemImm(c: Cpu, i: Insn): void { const lo = load64(c, i); cmp64Values(c, lo, c.hi, i.immLo, i.immHi); }
+function cmp32MemImm(c: Cpu, i: Insn): void { const a = load32(c, i), b = i.immLo; subFlags(c, 4, (a - b) | 0, 0, a, 0, b, 0); }
+
 // ---- IMUL r32, r/m32 (, imm): without BigInt --------------------------------------------
 
 /**
@@ -311,9 +350,13 @@ export function specialise(i: Insn): Handler {
   // the decoder picks movReg64Mem/movMemReg64 only for 64-bit addressing without FS/GS
   if (h === movReg64Mem) return i.base >= 0 && i.index < 0 ? mov64RegBaseDisp : mov64RegMem;
   if (h === movMemReg64) return i.base >= 0 && i.index < 0 ? mov64BaseDispReg : mov64MemReg;
-  if (i.rm < 0 && size === 4 && i.asize === 8 && i.seg < Seg.FS) {
-    if (h === movRegRm) return mov32RegMem;
-    if (h === movRmReg) return mov32MemReg;
+  if (i.rm < 0 && (size === 4 || size === 8) && i.asize === 8 && i.seg < Seg.FS && !i.lock) {
+    const wide = size === 8;
+    if (h === movRegRm && !wide) return mov32RegMem;
+    if (h === movRmReg && !wide) return mov32MemReg;
+    if (h === aluRegRm) return (wide ? REG_MEM_64 : REG_MEM_32)[i.cc] ?? h;
+    if (h === aluRmReg && i.cc === AluOp.CMP) return wide ? cmp64MemReg : cmp32MemReg;
+    if (h === aluRmImm && i.cc === AluOp.CMP) return wide ? cmp64MemImm : cmp32MemImm;
   }
   if (size === 8) {
     // a 64-bit operand size for these means 64-bit mode
