@@ -1,8 +1,10 @@
-// Specialised handlers for the commonest register forms, chosen once at decode time so the hot
+// Specialised handlers for the commonest instruction forms (32/64-bit register and simple
+// memory operands, 64-bit stack ops), chosen once at decode time by `specialise` so the hot
 // path skips the generic operand dispatch (size switch, register-or-memory test, op switch).
-// Each computes exactly what the generic handler in exec-alu.ts / exec-data.ts computes for
-// the same instruction; the lazy-flag record is written only where flags.ts reads it back
-// (ADD/SUB: result and both operands; LOGIC: the result; INC/DEC: the result and the old CF).
+// Each computes exactly what the generic handler in exec-*.ts computes for the same
+// instruction; the lazy-flag record is written only where flags.ts reads it back (ADD/SUB:
+// result and both operands; LOGIC: the result; INC/DEC: the result and the old CF). Jcc
+// forms live in jcc-fast.ts, 32-bit MUL/DIV in exec-muldiv32.ts, REP MOVS/STOS in string-bulk.ts.
 
 import type { Cpu } from './cpu';
 import { CpuFault, Vector } from './cpu';
@@ -185,7 +187,7 @@ function dec64(c: Cpu, i: Insn): void { incDec64(c, i, true); }
 function inc32(c: Cpu, i: Insn): void { incDec32(c, i, false); }
 function dec32(c: Cpu, i: Insn): void { incDec32(c, i, true); }
 
-// ---- MOV between registers, and MOV with a [base + disp] memory operand -------------------
+// ---- MOV between registers, MOV reg, imm, and MOV with a [base + disp] memory operand ------
 
 function mov64RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm, s = 2 * i.reg; r[d] = r[s]; r[d + 1] = r[s + 1]; }
 function mov32RmReg(c: Cpu, i: Insn): void { const r = c.r, d = 2 * i.rm; r[d] = r[2 * i.reg]; r[d + 1] = 0; }
