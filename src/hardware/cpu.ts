@@ -11,6 +11,7 @@ import { deliverEvent } from './exceptions';
 import { eventsMayBePending, InterruptController, takePendingEvent } from './events';
 import { CpuMsrFile } from './msr-file';
 import { CpuidTable, defaultCpuid } from './cpuid';
+import { COMPILE_THRESHOLD, CompiledBlock, compileBlock } from './block-compiler';
 import {
   ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, PAGE_FAULT, PageWalker, loadPdptes,
 } from './paging';
@@ -101,6 +102,16 @@ interface Block {
   ripHi: number;
   mode: number;
   valid: boolean;
+  /** Chaining (see followChain): the last two successors, and the context the block was last found in. */
+  next: Block | undefined;
+  alt: Block | undefined;
+  gen: number;
+  tlbEpoch: number;
+  cpl: number;
+  csBase: number;
+  /** Executions through the run loop so far, and the block as one function once it is hot. */
+  runs: number;
+  compiled: CompiledBlock | undefined;
 }
 
 const BLOCK_CACHE_SIZE = 1 << 16;
@@ -150,11 +161,15 @@ export class Cpu extends CpuState {
   eventWatch = false;
   /** Set by an instruction that must end the current block after it completes. */
   stopBlock = false;
+  /** Set by a compiled block: the index of the instruction that raised an exception. */
+  faultIndex = 0;
   /** Set by `requestStop` (another thread of control, e.g. a pause request between slices). */
   private stopRequested = false;
   private lastIntercept: Intercept = Intercept.CPUID;
   private readonly blocks: Array<Block | undefined> = new Array<Block | undefined>(BLOCK_CACHE_SIZE).fill(undefined);
   private readonly blocksByPage = new Map<number, Block[]>();
+  /** Bumped when every decoded block becomes stale at once (breakpoints, code-cache flush). */
+  private codeGen = 0;
   /** Linear addresses (as doubles, exact below 2^53) where execution stops before the instruction. */
   private readonly breakpoints = new Set<number>();
   /** Time stamp counter: derived from the instruction count (deterministic). */
@@ -436,6 +451,44 @@ export class Cpu extends CpuState {
     return l | 0;
   }
 
+  /**
+   * read64 straight into register `reg`. Values pass through typed arrays only: an int32 that
+   * does not fit a small integer would be boxed (allocated) when returned from or passed to a
+   * call that V8 has not inlined.
+   */
+  read64ToReg(lo: number, hi: number, reg: number): void {
+    const t = this.tlb, r = this.r;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UR : Perm.R)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      r[2 * reg] = v.getInt32(o, true);
+      r[2 * reg + 1] = v.getInt32(o + 4, true);
+      return;
+    }
+    const l = this.read64(lo, hi);
+    r[2 * reg] = l;
+    r[2 * reg + 1] = this.hi;
+  }
+
+  /** write64 of register `reg` (see read64ToReg for why the value is not passed). */
+  write64FromReg(lo: number, hi: number, reg: number): void {
+    const t = this.tlb, r = this.r;
+    const vpn = (lo >>> 12) | (hi << 20);
+    const idx = vpn & TLB_MASK;
+    const off = lo & 0xfff;
+    if (t.tagLo[idx] === vpn && t.tagHi[idx] === (hi >>> 12) && (t.perm[idx] & (this.cpl === 3 ? Perm.UW : Perm.W)) !== 0 && off <= PAGE_SIZE - 8) {
+      const v = t.view[idx];
+      const o = t.off[idx] + off;
+      v.setInt32(o, r[2 * reg], true);
+      v.setInt32(o + 4, r[2 * reg + 1], true);
+      return;
+    }
+    this.write64(lo, hi, r[2 * reg], r[2 * reg + 1]);
+  }
+
   /** Reads an instruction byte (fetch permission). */
   fetch8(lo: number, hi: number): number {
     return this.readSlow(lo, hi, 1, Perm.X);
@@ -540,6 +593,7 @@ export class Cpu extends CpuState {
 
   /** Drops every decoded block (breakpoints changed, or a flush the architecture defines). */
   flushCodeCache(): void {
+    this.codeGen++;
     this.blocks.fill(undefined);
     for (const page of this.blocksByPage.keys()) this.mem.watchedPages[page] = 0;
     this.blocksByPage.clear();
@@ -566,19 +620,59 @@ export class Cpu extends CpuState {
     const phys = this.translate(linLo, linHi, Perm.X);
     const slot = phys & (BLOCK_CACHE_SIZE - 1);
     const b = this.blocks[slot];
-    if (b !== undefined && b.phys === phys && b.ripLo === lo && b.ripHi === hi && b.mode === mode) return b;
+    if (b !== undefined && b.phys === phys && b.ripLo === lo && b.ripHi === hi && b.mode === mode) {
+      this.stampBlock(b);
+      return b;
+    }
     const insns = decodeBlock(this, lo, hi, mode, this.breakpoints.size > 0 ? this.breakpoints : undefined);
-    const block: Block = { insns, phys, ripLo: lo, ripHi: hi, mode, valid: true };
+    const block: Block = {
+      insns, phys, ripLo: lo, ripHi: hi, mode, valid: true,
+      next: undefined, alt: undefined, gen: this.codeGen, tlbEpoch: this.tlb.epoch, cpl: this.cpl, csBase: this.segBase[2 * Seg.CS],
+      runs: 0, compiled: undefined,
+    };
     this.blocks[slot] = block;
     const firstPage = Math.floor(phys / PAGE_SIZE);
     this.watchPage(firstPage, block);
     const last = insns[insns.length - 1];
-    const endLin = (linLo + (last.nextLo - lo) - 1) | 0;
+    const endLin = (linLo + (last.ripLo - lo) + last.len - 1) | 0; // a block may run through a jump
     if ((endLin >>> 12) !== (linLo >>> 12)) {
       const p2 = this.translate(endLin, (endLin >>> 0) < (linLo >>> 0) ? (linHi + 1) | 0 : linHi, Perm.X);
       this.watchPage(Math.floor(p2 / PAGE_SIZE), block);
     }
     return block;
+  }
+
+  /** Records the context in which a full lookup found `b`, so a chain may reuse it in the same one. */
+  private stampBlock(b: Block): void {
+    b.tlbEpoch = this.tlb.epoch;
+    b.cpl = this.cpl;
+    b.csBase = this.segBase[2 * Seg.CS];
+  }
+
+  /**
+   * The block at RIP after `prev` ran: one of prev's remembered successors when it is still
+   * the block a full lookup would find, else a full lookup (remembered for next time).
+   * A successor is reusable when it is valid and of this code generation, starts at RIP in
+   * the current mode, and was last found with the same TLB contents (so the same linear-to-
+   * physical translation and fetch permission), CPL and CS base: exactly what lookupBlock
+   * would check, without the TLB probe and the cache-slot load.
+   */
+  private followChain(prev: Block): Block {
+    const lo = this.ip[0], hi = this.ip[1];
+    const csBase = this.segBase[2 * Seg.CS], epoch = this.tlb.epoch, gen = this.codeGen, cpl = this.cpl;
+    const mode = this.decodeMode();
+    let b = prev.next;
+    if (b !== undefined && b.ripLo === lo && b.ripHi === hi && b.tlbEpoch === epoch && b.gen === gen && b.valid && b.cpl === cpl && b.csBase === csBase && b.mode === mode) return b;
+    b = prev.alt;
+    if (b !== undefined && b.ripLo === lo && b.ripHi === hi && b.tlbEpoch === epoch && b.gen === gen && b.valid && b.cpl === cpl && b.csBase === csBase && b.mode === mode) {
+      prev.alt = prev.next;
+      prev.next = b;
+      return b;
+    }
+    b = this.lookupBlock();
+    prev.alt = prev.next;
+    prev.next = b;
+    return b;
   }
 
   // ---- breakpoints --------------------------------------------------------------------
@@ -590,6 +684,7 @@ export class Cpu extends CpuState {
   setBreakpoints(addresses: Iterable<bigint>): void {
     this.breakpoints.clear();
     for (const a of addresses) this.breakpoints.add(Number(a & 0xffffffffffffffffn));
+    this.codeGen++;
     this.blocks.fill(undefined);
   }
 
@@ -643,6 +738,8 @@ export class Cpu extends CpuState {
   run(budget: number): RunOutcome {
     let remaining = budget;
     let first = true;
+    /** The block that ran last and completed, whose successor links may skip the lookup. */
+    let prev: Block | undefined;
     this.stopRequested = false;
     while (remaining > 0) {
       if (this.stopRequested) return { kind: 'stop' };
@@ -659,7 +756,7 @@ export class Cpu extends CpuState {
       first = false;
       let block: Block;
       try {
-        block = this.lookupBlock();
+        block = prev === undefined ? this.lookupBlock() : this.followChain(prev);
       } catch (e) {
         const r = this.onFault(e, undefined);
         if (r !== undefined) return r;
@@ -673,19 +770,30 @@ export class Cpu extends CpuState {
       let i = 0;
       let ins = insns[0];
       this.stopBlock = false;
+      // a hot block runs as one compiled function when the budget covers all of it
+      const compiled = n === insns.length ? block.compiled : undefined;
       try {
-        for (; i < n; i++) {
-          ins = insns[i];
-          ins.exec(this, ins);
-          if (this.stopBlock) {
-            if (!this.stoppedBefore) i++;
-            break;
+        if (compiled !== undefined) {
+          i = compiled(this);
+          // a VM-exit point stopped the block before instruction i - 1: it did not complete
+          if (this.stoppedBefore) { i--; ins = insns[i]; }
+        } else {
+          if (++block.runs === COMPILE_THRESHOLD) block.compiled = compileBlock(insns);
+          for (; i < n; i++) {
+            ins = insns[i];
+            ins.exec(this, ins);
+            if (this.stopBlock) {
+              if (!this.stoppedBefore) i++;
+              break;
+            }
           }
         }
       } catch (e) {
+        if (compiled !== undefined) { i = this.faultIndex; ins = insns[i]; }
         this.icount += i;
         remaining -= i;
         if (shadow !== 0) this.interruptShadow = 0;
+        prev = undefined;
         const r = this.onFault(e, ins);
         if (r !== undefined) return r;
         continue;
@@ -697,11 +805,13 @@ export class Cpu extends CpuState {
         this.stoppedBefore = false;
         this.ip[0] = ins.ripLo;
         this.ip[1] = ins.ripHi;
+        prev = undefined;
         const r = this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
         if (r !== undefined) return r;
         continue;
       }
       if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
+      prev = block;
       const last = insns[i - 1];
       if (!last.endsBlock) {
         this.ip[0] = last.nextLo;

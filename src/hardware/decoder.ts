@@ -15,6 +15,8 @@ import * as Y from './exec-system';
 import * as V from './exec-descriptor-check';
 import * as B from './exec-bcd';
 import * as BD from './exec-bound';
+import { specialise } from './exec-fast';
+import { leavesBlockOnlyWhenTaken } from './jcc-fast';
 
 export type DecodeMode = 16 | 32 | 64;
 
@@ -242,11 +244,8 @@ export function decodeInsn(src: ByteSource, mode: DecodeMode, ripLo: number, rip
   if (d.lock && (!LOCKABLE.has(i.mnemonic) || i.rm >= 0)) {
     i.exec = (_c, x) => { throw new CpuFault(Vector.UD, -1, `LOCK prefix not allowed on ${x.mnemonic}`); };
   }
+  i.exec = specialise(i);
   return i;
-}
-
-declare module './insn' {
-  interface Insn { relative?: number }
 }
 
 function decodeOneByte(d: Decoder, i: Insn, b: number): void {
@@ -417,12 +416,12 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
     case 0x88: case 0x89:
       i.size = b === 0x88 ? 1 : vsize(d);
       modrm(d, i, b === 0x88);
-      set(i, 'mov', b === 0x88 ? 'Eb,Gb' : 'Ev,Gv', i.size === 8 && i.rm < 0 && i.seg < Seg.FS && d.asize === 8 ? D.movMemReg64 : D.movRmReg);
+      set(i, 'mov', b === 0x88 ? 'Eb,Gb' : 'Ev,Gv', i.size === 8 && i.rm < 0 && i.seg === Seg.DS && d.asize === 8 ? D.movMemReg64 : D.movRmReg);
       return;
     case 0x8a: case 0x8b:
       i.size = b === 0x8a ? 1 : vsize(d);
       modrm(d, i, b === 0x8a);
-      set(i, 'mov', b === 0x8a ? 'Gb,Eb' : 'Gv,Ev', i.size === 8 && i.rm < 0 && i.seg < Seg.FS && d.asize === 8 ? D.movReg64Mem : D.movRegRm);
+      set(i, 'mov', b === 0x8a ? 'Gb,Eb' : 'Gv,Ev', i.size === 8 && i.rm < 0 && i.seg === Seg.DS && d.asize === 8 ? D.movReg64Mem : D.movRegRm);
       return;
     case 0x8c:
       i.size = vsize(d);
@@ -939,9 +938,16 @@ export class BufferSource implements ByteSource {
   }
 }
 
+/** JMP rel8/rel16/rel32 and CALL rel16/rel32: the target is in the instruction (immLo/immHi). */
+function isDirectJump(i: Insn): boolean {
+  return i.opcode === 0xe8 || i.opcode === 0xe9 || i.opcode === 0xeb;
+}
+
 /**
  * Decodes a run of instructions starting at RIP, ending after a block-ending instruction,
- * at a page boundary, before a breakpoint address, or after MAX_BLOCK instructions.
+ * at a page boundary, before a breakpoint address, or after MAX_BLOCK instructions. A direct
+ * JMP or CALL to the same page does not end it: decoding follows the branch; nor does a Jcc,
+ * which stops the block at run time when taken: decoding follows the fall-through path.
  */
 export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: DecodeMode, breakpoints: Set<number> | undefined): Insn[] {
   const out: Insn[] = [];
@@ -961,9 +967,22 @@ export function decodeBlock(cpu: Cpu, ripLo: number, ripHi: number, mode: Decode
       throw e;
     }
     out.push(insn);
-    if (insn.endsBlock || out.length >= MAX_BLOCK) break;
-    lo = insn.nextLo;
-    hi = insn.nextHi;
+    if (out.length >= MAX_BLOCK) break;
+    if (!insn.endsBlock) {
+      lo = insn.nextLo;
+      hi = insn.nextHi;
+    } else if (((linLo + insn.len - 1) >>> 12) !== firstPage) {
+      break;
+    } else if (isDirectJump(insn)) {
+      // a direct JMP/CALL sets RIP itself and its target is known: the block goes on there
+      // when the target is in this page too (checked below), so the page's watch covers it
+      lo = insn.immLo;
+      hi = insn.immHi;
+    } else if (leavesBlockOnlyWhenTaken(insn.exec)) {
+      // a Jcc ends the block only when taken (it sets stopBlock): go on along the fall-through
+      lo = insn.nextLo;
+      hi = insn.nextHi;
+    } else break;
     const nextLin = (lo + csLo) | 0;
     if ((nextLin >>> 12) !== firstPage) break;
     if (breakpoints !== undefined && breakpoints.has((hi >>> 0) * 4294967296 + (lo >>> 0))) break;

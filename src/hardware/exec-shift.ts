@@ -3,7 +3,7 @@
 
 import type { Cpu } from './cpu';
 import { Flag } from './cpu-state';
-import { getCF, getStatusFlags, setStatusFlags } from './flags';
+import { getAF, getCF, getStatusFlags, setStatusFlags } from './flags';
 import { Insn } from './insn';
 import { checkLimit, effectiveAddress, readReg, readRm, writeReg, writeRmAgain } from './operands';
 
@@ -151,7 +151,7 @@ export function shl64RegImm(c: Cpu, i: Insn): void {
   r[k] = nlo;
   r[k + 1] = nhi;
   const of = (nhi >>> 31) ^ cf;
-  const af = getStatusFlags(c) & Flag.AF;
+  const af = getAF(c) ? Flag.AF : 0; // AF stays as it was; reading it alone spares computing all six
   setStatusFlags(c, szp(8, nlo, nhi) | (cf ? Flag.CF : 0) | (of ? Flag.OF : 0) | af);
 }
 

@@ -11,9 +11,9 @@ import { checkIoPermission } from './io-permission';
 import { checkLimit, readReg, writeReg } from './operands';
 
 /** Iterations per call of a REP instruction before it yields. */
-const CHUNK = 4096;
+export const CHUNK = 4096;
 
-const RCX = 1, RDX = 2, RSI = 6, RDI = 7;
+export const RCX = 1, RDX = 2, RSI = 6, RDI = 7;
 
 function regAt(c: Cpu, reg: number, asize: number): number {
   return asize === 2 ? c.r[2 * reg] & 0xffff : c.r[2 * reg];
@@ -23,7 +23,7 @@ function regAt(c: Cpu, reg: number, asize: number): number {
  * Linear address of seg:reg at the address size (64-bit: the register's high word too);
  * outside 64-bit mode the segment must hold all `size` bytes.
  */
-function addr(c: Cpu, seg: number, reg: number, asize: number, size: number): void {
+export function addr(c: Cpu, seg: number, reg: number, asize: number, size: number): void {
   if (asize === 8) {
     c.eaLo = c.r[2 * reg];
     c.eaHi = c.r[2 * reg + 1];
@@ -46,7 +46,7 @@ function addr(c: Cpu, seg: number, reg: number, asize: number, size: number): vo
 }
 
 /** Adds delta to a pointer register at the address size. */
-function step(c: Cpu, reg: number, asize: number, delta: number): void {
+export function step(c: Cpu, reg: number, asize: number, delta: number): void {
   const r = c.r, k = 2 * reg;
   if (asize === 8) {
     const s = (r[k] >>> 0) + delta;
@@ -97,24 +97,36 @@ function repeat(c: Cpu, i: Insn, body: () => boolean, conditional: boolean): voi
   c.ip[1] = i.ripHi;
 }
 
-function delta(c: Cpu, size: number): number {
+export function delta(c: Cpu, size: number): number {
   return (c.flagsOther & Flag.DF) !== 0 ? -size : size;
 }
 
-function srcSeg(i: Insn): number {
+export function srcSeg(i: Insn): number {
   return i.segOverride >= 0 ? i.segOverride : Seg.DS;
+}
+
+/** One MOVS element: [seg:rSI] to ES:[rDI], then both pointers step by DF. */
+export function movsElement(c: Cpu, size: number, asize: number, seg: number): void {
+  addr(c, seg, RSI, asize, size);
+  const lo = readAt(c, size), hi = c.hi;
+  addr(c, Seg.ES, RDI, asize, size);
+  writeAt(c, size, lo, hi);
+  const dd = delta(c, size);
+  step(c, RSI, asize, dd);
+  step(c, RDI, asize, dd);
+}
+
+/** One STOS element: the accumulator value (lo, hi) to ES:[rDI], then rDI steps by DF. */
+export function stosElement(c: Cpu, size: number, asize: number, lo: number, hi: number): void {
+  addr(c, Seg.ES, RDI, asize, size);
+  writeAt(c, size, lo, hi);
+  step(c, RDI, asize, delta(c, size));
 }
 
 export function movs(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize, seg = srcSeg(i);
   repeat(c, i, () => {
-    addr(c, seg, RSI, asize, size);
-    const lo = readAt(c, size), hi = c.hi;
-    addr(c, Seg.ES, RDI, asize, size);
-    writeAt(c, size, lo, hi);
-    const dd = delta(c, size);
-    step(c, RSI, asize, dd);
-    step(c, RDI, asize, dd);
+    movsElement(c, size, asize, seg);
     return true;
   }, false);
 }
@@ -123,9 +135,7 @@ export function stos(c: Cpu, i: Insn): void {
   const size = i.size, asize = i.asize;
   const lo = readReg(c, 0, size), hi = c.hi;
   repeat(c, i, () => {
-    addr(c, Seg.ES, RDI, asize, size);
-    writeAt(c, size, lo, hi);
-    step(c, RDI, asize, delta(c, size));
+    stosElement(c, size, asize, lo, hi);
     return true;
   }, false);
 }

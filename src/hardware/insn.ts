@@ -60,6 +60,12 @@ export class Insn {
   endsBlock = false;
   /** Raw opcode (with 0x0f00 / 0x0f3800 / 0x0f3a00 map prefixes) for diagnostics. */
   opcode = 0;
+  /**
+   * A relative branch's displacement while decoding (undefined for other instructions).
+   * Declared here, not added later, so every Insn has one shape and the run loop's loads
+   * of `exec` stay monomorphic.
+   */
+  relative: number | undefined = undefined;
 
   constructor(exec: Handler) {
     this.exec = exec;

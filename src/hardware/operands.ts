@@ -42,24 +42,8 @@ export function writeReg(c: Cpu, reg: number, size: number, lo: number, hi: numb
  * Outside 64-bit mode the segment must be usable and hold all `size` bytes of the access.
  */
 export function effectiveAddress(c: Cpu, i: Insn, size = 1): void {
-  let lo = i.dispLo, hi = i.dispHi;
-  const r = c.r;
-  if (i.base >= 0) {
-    const s = (lo >>> 0) + (r[2 * i.base] >>> 0);
-    lo = s | 0;
-    hi = (hi + r[2 * i.base + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
-  }
-  if (i.index >= 0) {
-    let xlo = r[2 * i.index], xhi = r[2 * i.index + 1];
-    const sc = i.scale;
-    if (sc !== 0) {
-      xhi = (xhi << sc) | (xlo >>> (32 - sc));
-      xlo = xlo << sc;
-    }
-    const s = (lo >>> 0) + (xlo >>> 0);
-    lo = s | 0;
-    hi = (hi + xhi + (s > 0xffffffff ? 1 : 0)) | 0;
-  }
+  addressSum(c, i);
+  let lo = c.eaLo, hi = c.eaHi;
   const asize = i.asize;
   if (asize === 8) {
     // 64-bit mode knows only DS, SS, FS and GS here (other overrides are ignored): the common
@@ -119,6 +103,30 @@ function checkWholeAccess(c: Cpu, size: number, write: boolean): void {
  */
 export function checkLimit(c: Cpu, seg: number, offset: number, size: number, write = false): void {
   if (!isFlatData(c, seg)) checkSegmentAccess(c, seg, offset, size, write);
+}
+
+/** base + index*scale + displacement as a 64-bit sum into cpu.eaLo/eaHi (no segment, no truncation). */
+export function addressSum(c: Cpu, i: Insn): void {
+  let lo = i.dispLo, hi = i.dispHi;
+  const r = c.r;
+  if (i.base >= 0) {
+    const s = (lo >>> 0) + (r[2 * i.base] >>> 0);
+    lo = s | 0;
+    hi = (hi + r[2 * i.base + 1] + (s > 0xffffffff ? 1 : 0)) | 0;
+  }
+  if (i.index >= 0) {
+    let xlo = r[2 * i.index], xhi = r[2 * i.index + 1];
+    const sc = i.scale;
+    if (sc !== 0) {
+      xhi = (xhi << sc) | (xlo >>> (32 - sc));
+      xlo = xlo << sc;
+    }
+    const s = (lo >>> 0) + (xlo >>> 0);
+    lo = s | 0;
+    hi = (hi + xhi + (s > 0xffffffff ? 1 : 0)) | 0;
+  }
+  c.eaLo = lo;
+  c.eaHi = hi;
 }
 
 /** Reads the r/m operand (register or memory) of size `size`. */

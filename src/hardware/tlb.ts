@@ -26,13 +26,17 @@ export class Tlb {
   /** Backing bytes of the physical page and its offset in that chunk. */
   readonly view: DataView[] = new Array<DataView>(TLB_SIZE).fill(EMPTY_VIEW);
   readonly off = new Int32Array(TLB_SIZE);
+  /** Counts flushes: a decoded block found under one value keeps its translation until it changes. */
+  epoch = 0;
 
   flushAll(): void {
+    this.epoch++;
     this.perm.fill(0);
   }
 
   /** MOV CR3 with CR4.PGE=1 keeps global entries. */
   flushNonGlobal(): void {
+    this.epoch++;
     for (let i = 0; i < TLB_SIZE; i++) if (this.global[i] === 0) this.perm[i] = 0;
   }
 
@@ -40,6 +44,7 @@ export class Tlb {
   flushPage(lo: number, hi: number): void {
     const vpn = (lo >>> 12) | (hi << 20);
     const idx = vpn & TLB_MASK;
+    this.epoch++;
     if (this.tagLo[idx] === vpn && this.tagHi[idx] === (hi >>> 12)) this.perm[idx] = 0;
   }
 
