@@ -889,11 +889,11 @@ function decodeThreeByte38(d: Decoder, i: Insn): void {
     return;
   }
   if ((b === 0x80 || b === 0x81) && d.has66) {
-    // INVEPT / INVVPID (66 0F 38 80/81 /r): type in a 64-bit (32-bit outside 64-bit mode) register, 128-bit descriptor in memory
+    // INVEPT / INVVPID r64, m128 (64-bit mode: the register operand is always 64-bit)
     i.size = d.mode === 64 ? 8 : 4;
     modrm(d, i, false);
-    if (i.rm < 0) { set(i, b === 0x80 ? 'invept' : 'invvpid', 'Gy,M', Y.vmxInstruction); return; }
-    set(i, '', '', ud); // a register operand is #UD
+    if (i.rm >= 0) return;
+    set(i, b === 0x80 ? 'invept' : 'invvpid', 'Gy,M', Y.vmxInstruction);
     return;
   }
   skipSseOperands(d, i, 2, b);
