@@ -1,15 +1,18 @@
 // Builds every sample guest with GNU binutils: samples/NAME/NAME.S is assembled with line
-// info (as -g), linked with samples/NAME/NAME.ld into NAME.elf (ELF64, symbols, DWARF), and
-// copied to a flat image NAME.bin (objcopy -O binary; it starts at the linker script's
-// LOAD_ADDRESS). The built files are committed, so users without a toolchain can run them.
+// info (as -g) and samples/common/ on the include path (the shared boot.inc, serial.inc, ...),
+// linked with samples/NAME/NAME.ld, or samples/common/guest.ld when the sample has none, into
+// NAME.elf (ELF64, symbols, DWARF), and copied to a flat image NAME.bin (objcopy -O binary; it
+// starts at the linker script's LOAD_ADDRESS). The built files are committed, so users without
+// a toolchain can run them.
 //
 //   node samples/build.mjs [--out DIR] [NAME...]
 //
 // --out DIR writes DIR/NAME/NAME.{elf,bin} instead of into the sample's own directory (the
 // tests use it to check that the committed files match a fresh build). The tools can be
 // overridden with AS, LD and OBJCOPY (for example x86_64-linux-gnu-as on other hosts).
-// The output is reproducible: the source directory is recorded in the DWARF as "." and no
-// build id is written, so the same binutils give the same bytes wherever the tree lives.
+// The output is reproducible: the source directory is recorded in the DWARF as ".", included
+// files as "../common/FILE" (relative to it), and no build id is written, so the same binutils
+// give the same bytes wherever the tree lives.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,6 +20,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const samplesDir = path.dirname(fileURLToPath(import.meta.url));
+/** Shared include files and the default linker script; not a sample itself (it has no COMMON.S). */
+const COMMON = 'common';
+const DEFAULT_LINKER_SCRIPT = 'guest.ld';
 const tools = {
   as: process.env.AS || 'as',
   ld: process.env.LD || 'ld',
@@ -45,17 +51,19 @@ function sampleNames() {
 
 function build(name, outRoot) {
   const src = path.join(samplesDir, name);
-  for (const f of [`${name}.S`, `${name}.ld`]) {
-    if (!fs.existsSync(path.join(src, f))) throw new BuildError(`sample ${name}: ${f} is missing in ${src}`);
-  }
+  if (!fs.existsSync(path.join(src, `${name}.S`))) throw new BuildError(`sample ${name}: ${name}.S is missing in ${src}`);
+  // paths relative to the sample's directory, so that none of the build's own location ends up in the output
+  const includeDir = path.join('..', COMMON);
+  const script = fs.existsSync(path.join(src, `${name}.ld`)) ? `${name}.ld` : path.join(includeDir, DEFAULT_LINKER_SCRIPT);
+  if (!fs.existsSync(path.join(src, script))) throw new BuildError(`sample ${name}: no ${name}.ld and no ${path.join(samplesDir, COMMON, DEFAULT_LINKER_SCRIPT)}`);
   const out = outRoot === undefined ? src : path.join(outRoot, name);
   fs.mkdirSync(out, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `vmx-sample-${name}-`));
   try {
     const obj = path.join(tmp, `${name}.o`);
     const elf = path.join(out, `${name}.elf`);
-    run(tools.as, ['--64', '-g', `--debug-prefix-map=${src}=.`, '-o', obj, `${name}.S`], src);
-    run(tools.ld, ['-T', `${name}.ld`, '--build-id=none', '-o', elf, obj], src);
+    run(tools.as, ['--64', '-g', `--debug-prefix-map=${src}=.`, '-I', includeDir, '-o', obj, `${name}.S`], src);
+    run(tools.ld, ['-T', script, '--build-id=none', '-o', elf, obj], src);
     run(tools.objcopy, ['-O', 'binary', elf, path.join(out, `${name}.bin`)], src);
     return out;
   } finally {

@@ -43,7 +43,7 @@ const PTR: Readonly<Record<number, string>> = { 1: 'BYTE', 2: 'WORD', 4: 'DWORD'
 const M_OPERAND_SIZE: Readonly<Record<string, number>> = {
   lea: 0, lgdt: 0, lidt: 0, sgdt: 0, sidt: 0, invlpg: 1, prefetchw: 1, prefetch: 1, prefetchwt1: 1,
   prefetchnta: 1, prefetcht0: 1, prefetcht1: 1, prefetcht2: 1,
-  vmxon: 8, vmptrld: 8, vmptrst: 8, vmclear: 8, cmpxchg8b: 8, cmpxchg16b: 16,
+  vmxon: 8, vmptrld: 8, vmptrst: 8, vmclear: 8, cmpxchg8b: 8, cmpxchg16b: 16, invept: 16, invvpid: 16,
 };
 
 /** Instructions for which an F2/F3 prefix is part of the opcode, not a REP prefix. */

@@ -19,6 +19,7 @@ import { Hypercalls } from './hypercalls';
 import { buildGuestBootTables } from './guest-boot-tables';
 import { GPR_NAMES } from '../regs';
 import { getRflags } from '../hardware/flags';
+import { VmxExitReason } from '../vmx/definitions';
 
 const MiB = 1 << 20;
 /**
@@ -269,6 +270,8 @@ export class Machine {
       case 'unhandled':
         // the guest tried VMX itself: this VMM offers no nested VMX, so it is #UD as on a CPU without VMX
         if (VMX_INSTRUCTION_EXITS.has(info.name)) { vcpu.queueEvent(6); return undefined; }
+        // INVD exits unconditionally; no caches are modelled, so there is nothing to discard (KVM skips it too)
+        if (info.reason === VmxExitReason.INVD.number) { vcpu.advanceRip(info.instructionLength); return undefined; }
         return `exit reason ${info.name} (${info.reason}) is not handled by the VMM`;
     }
   }

@@ -379,6 +379,9 @@ export class VmxVcpu {
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
     this.vmcs.write('GUEST_RIP', this.vmcs.read('GUEST_RIP') + BigInt(length));
+    // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
+    const intr = this.vmcs.read('GUEST_INTERRUPTIBILITY_INFO');
+    if ((intr & 3n) !== 0n) this.vmcs.write('GUEST_INTERRUPTIBILITY_INFO', intr & ~3n);
   }
 
   /** Completes an I/O-read or MSR-read exit: the value lands in AL/AX/EAX or EDX:EAX, RIP advances. */

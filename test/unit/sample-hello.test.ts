@@ -1,7 +1,8 @@
 // samples/hello: the committed binaries must equal a fresh build (so they never go stale),
 // and the flat image must boot on the emulated CPU from real mode at 0000:entry, as
 // x86_vcpu starts a guest, reach 64-bit mode, print its line on COM1 and power off through
-// port 0x604.
+// port 0x604. The boot path and the serial code are the shared samples/common/boot.inc and
+// serial.inc; hello.S holds only main.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { ShutdownEvent } from '../../src/vmm/devices/power';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const SAMPLE = path.join(ROOT, 'samples', 'hello');
+const COMMON = path.join(ROOT, 'samples', 'common');
 const EXPECTED_LINE = 'Hello from 64-bit long mode on vmx-debug!\n';
 const BUDGET = 100_000;
 
@@ -27,8 +29,9 @@ const binutils = has('as') && has('ld') && has('objcopy') && has('nm');
 
 /** The load address the linker script gives (the image's first byte and its entry point). */
 function loadAddress(): number {
-  const m = /LOAD_ADDRESS\s*=\s*(0x[0-9a-fA-F]+)\s*;/.exec(fs.readFileSync(path.join(SAMPLE, 'hello.ld'), 'utf8'));
-  assert.ok(m, 'hello.ld defines LOAD_ADDRESS');
+  assert.ok(!fs.existsSync(path.join(SAMPLE, 'hello.ld')), 'hello has no linker script of its own: the build uses common/guest.ld');
+  const m = /LOAD_ADDRESS\s*=\s*(0x[0-9a-fA-F]+)\s*;/.exec(fs.readFileSync(path.join(COMMON, 'guest.ld'), 'utf8'));
+  assert.ok(m, 'guest.ld defines LOAD_ADDRESS');
   return Number(m[1]);
 }
 
@@ -55,19 +58,25 @@ test('nm agrees that _start is the linker script\'s load address, below 64 KiB',
   assert.ok(loadAddress() < 0x10000, 'real mode starts at CS=0, so the entry must fit in IP');
 });
 
-test('hello.elf carries DWARF line info: readelf maps _start and the power-off OUT to their source lines', { skip: !binutils && 'needs GNU binutils' }, () => {
+test('hello.elf carries DWARF line info: readelf maps _start, the power-off OUT and main to their source lines', { skip: !binutils && 'needs GNU binutils' }, () => {
   const r = spawnSync('readelf', ['--debug-dump=decodedline', path.join(SAMPLE, 'hello.elf')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  const rows = new Map<number, number>(); // address -> line
-  for (const m of r.stdout.matchAll(/^hello\.S\s+(\d+)\s+0x([0-9a-f]+)/gm)) rows.set(parseInt(m[2], 16), Number(m[1]));
-  const source = fs.readFileSync(path.join(SAMPLE, 'hello.S'), 'utf8').split('\n');
-  const lineOf = (re: RegExp) => source.findIndex((l) => re.test(l)) + 1;
-  assert.equal(rows.get(loadAddress()), lineOf(/^\s+cli\b/), 'the entry is the CLI after _start:');
+  const rows = new Map<number, { file: string; line: number }>(); // address -> source position
+  for (const m of r.stdout.matchAll(/^(\S+\.(?:S|inc))\s+(\d+)\s+0x([0-9a-f]+)/gm)) rows.set(parseInt(m[3], 16), { file: m[1], line: Number(m[2]) });
+  const lineIn = (file: string, re: RegExp) => {
+    const source = fs.readFileSync(file, 'utf8').split('\n');
+    return { file: path.basename(file), line: source.findIndex((l) => re.test(l)) + 1 };
+  };
+  const boot = path.join(COMMON, 'boot.inc');
+  assert.deepEqual(rows.get(loadAddress()), lineIn(boot, /^\s+cli\b/), 'the entry is the CLI after _start: in boot.inc');
   const sym = spawnSync('nm', [path.join(SAMPLE, 'hello.elf')], { encoding: 'utf8' }).stdout;
-  const halt = parseInt(/^([0-9a-f]+) t halt$/m.exec(sym)?.[1] ?? 'NaN', 16);
-  assert.equal(rows.get(halt), lineOf(/^\s+hlt\b/), 'halt: is the HLT line');
+  const address = (name: string, kind: string) => parseInt(new RegExp(`^([0-9a-f]+) ${kind} ${name}$`, 'm').exec(sym)?.[1] ?? 'NaN', 16);
+  const halt = address('halt', 't');
+  assert.deepEqual(rows.get(halt), lineIn(boot, /^\s+hlt\b/), 'halt: is the HLT line');
   const outLines = [...rows.entries()].filter(([a]) => a < halt).sort((x, y) => x[0] - y[0]);
-  assert.equal(outLines[outLines.length - 1][1], lineOf(/^\s+out dx, ax\b/), 'the instruction before halt is the power-off OUT');
+  assert.deepEqual(outLines[outLines.length - 1][1], lineIn(boot, /^\s+out dx, ax\b/), 'the instruction before halt is the power-off OUT');
+  assert.deepEqual(rows.get(address('main', 't')), lineIn(path.join(SAMPLE, 'hello.S'), /^\s+call serial_init\b/), 'main is hello.S\'s own code');
+  assert.deepEqual(rows.get(address('serial_putc', 't')), lineIn(path.join(COMMON, 'serial.inc'), /^\s+mov ah, al\b/), 'serial_putc comes from serial.inc');
 });
 
 test('hello.bin boots from real mode to 64-bit mode, prints on COM1 and powers off via port 0x604', () => {

@@ -435,7 +435,11 @@ function instructionInfo(i: Insn, withReg2 = true): number {
 
 function displacement(i: Insn): bigint {
   if (i.rm >= 0) return 0n;
-  return BigInt.asUintN(64, (BigInt(i.dispHi) << 32n) | BigInt(i.dispLo >>> 0));
+  const d = BigInt.asUintN(64, (BigInt(i.dispHi) << 32n) | BigInt(i.dispLo >>> 0));
+  if (!i.ripRelative) return d;
+  // the decoder folded next RIP into a RIP-relative displacement; the qualification is the disp32 field itself (28.2.1)
+  const next = (BigInt(i.nextHi >>> 0) << 32n) | BigInt(i.nextLo >>> 0);
+  return BigInt.asUintN(64, BigInt.asIntN(32, d - next));
 }
 
 function linearOf(c: Cpu, i: Insn): bigint {
