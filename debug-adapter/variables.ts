@@ -1,0 +1,117 @@
+// The scopes a stopped guest shows — Registers, Segments & control, VMCS, Last VM exit — built
+// from the engine's side-effect-free view as DAP variables. References are handed out per
+// stop: `reset` forgets them when the guest runs again.
+
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { decodeFields } from '../src/bitfields';
+import { hex } from '../src/format';
+import { RFLAGS_FIELDS } from '../src/rflags';
+import type { DebugTarget } from '../src/vmm/debug-target';
+import { describeExitQualification } from '../src/vmx/exit-qualification';
+import type { VmcsFieldGroup } from '../src/vmx/vmcs-fields';
+
+type Variable = DebugProtocol.Variable;
+
+/** Registers in the order a debugger lists them. */
+export const REGISTER_ORDER = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'];
+const SEGMENT_ORDER = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldtr', 'tr'];
+const VMCS_GROUPS: readonly VmcsFieldGroup[] = ['Guest state', 'Host state', 'Controls', 'Exit information'];
+
+export const SCOPE_REGISTERS = 'Registers';
+export const SCOPE_SEGMENTS = 'Segments & control';
+export const SCOPE_VMCS = 'VMCS';
+export const SCOPE_LAST_EXIT = 'Last VM exit';
+
+const leaf = (name: string, value: string, extra: Partial<Variable> = {}): Variable => ({ name, value, variablesReference: 0, ...extra });
+
+export class VariableStore {
+  private readonly containers = new Map<number, { scope: string; children: () => Variable[] }>();
+  private next = 1;
+
+  reset(): void {
+    this.containers.clear();
+    this.next = 1;
+  }
+
+  private add(scope: string, children: () => Variable[]): number {
+    const ref = this.next++;
+    this.containers.set(ref, { scope, children });
+    return ref;
+  }
+
+  /** Which scope a reference belongs to (setVariable needs to know what a name means). */
+  scopeOf(ref: number): string | undefined {
+    return this.containers.get(ref)?.scope;
+  }
+
+  variables(ref: number): Variable[] | undefined {
+    return this.containers.get(ref)?.children();
+  }
+
+  scopes(target: DebugTarget): DebugProtocol.Scope[] {
+    const scope = (name: string, children: () => Variable[], expensive = false): DebugProtocol.Scope =>
+      ({ name, variablesReference: this.add(name, children), expensive, presentationHint: name === SCOPE_REGISTERS ? 'registers' : undefined });
+    return [
+      scope(SCOPE_REGISTERS, () => this.registers(target)),
+      scope(SCOPE_SEGMENTS, () => this.segments(target)),
+      scope(SCOPE_VMCS, () => this.vmcs(target), true),
+      scope(SCOPE_LAST_EXIT, () => lastExit(target)),
+    ];
+  }
+
+  private registers(target: DebugTarget): Variable[] {
+    const v = target.view;
+    return REGISTER_ORDER.map((name) => {
+      const value = v.register(name);
+      if (name !== 'rflags') return leaf(name, hex(value), { evaluateName: name, memoryReference: hex(value) });
+      const flags = this.add(SCOPE_REGISTERS, () => decodeFields(value, RFLAGS_FIELDS).map((f) => leaf(f.field.name, hex(f.value))));
+      const set = decodeFields(value, RFLAGS_FIELDS).filter((f) => f.value !== 0n && f.field.width === 1).map((f) => f.field.name);
+      return { name, value: `${hex(value)} [${set.join(' ')}]`, variablesReference: flags, evaluateName: name };
+    });
+  }
+
+  private segments(target: DebugTarget): Variable[] {
+    const v = target.view;
+    const segs = v.segments();
+    const out: Variable[] = SEGMENT_ORDER.map((name) => {
+      const s = segs.find((x) => x.name === name);
+      if (s === undefined) return leaf(name, 'unknown');
+      const ref = this.add(SCOPE_SEGMENTS, () => [
+        leaf('selector', hex(s.selector)), leaf('base', hex(s.base)), leaf('limit', hex(s.limit)), leaf('attributes', hex(s.attributes)),
+      ]);
+      return { name, value: `${hex(s.selector)} (base ${hex(s.base)}, limit ${hex(s.limit)}, attributes ${hex(s.attributes)})`, variablesReference: ref };
+    });
+    const cr = v.controlRegisters();
+    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('efer', hex(cr.efer)));
+    return out;
+  }
+
+  private vmcs(target: DebugTarget): Variable[] {
+    const fields = target.view.vmcsFields();
+    const note = target.view.onProcessor
+      ? [leaf('note', 'the guest is on the processor: guest-state fields hold the values of the last VM exit')]
+      : [];
+    return [...note, ...VMCS_GROUPS.map((group) => {
+      const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group)
+        .map((f) => leaf(f.field.name, hex(f.value), { evaluateName: `vmcs.${f.field.name}` })));
+      return { name: group, value: '', variablesReference: ref };
+    })];
+  }
+}
+
+function lastExit(target: DebugTarget): Variable[] {
+  const e = target.lastExit;
+  if (e === undefined) return [leaf('reason', 'none yet')];
+  return [
+    leaf('reason', e.name),
+    leaf('number', String(e.reason)),
+    leaf('qualification', hex(e.qualification)),
+    leaf('decoded', describeExitQualification(e.reason, e.qualification, e.interruptionInfo, e.guestLinear)),
+    leaf('instruction length', String(e.instructionLength)),
+    leaf('guest RIP', hex(e.guestRip)),
+    leaf('guest-physical address', hex(e.guestPhysical)),
+    leaf('guest-linear address', hex(e.guestLinear)),
+    leaf('interruption information', hex(e.interruptionInfo >>> 0)),
+    leaf('handled', target.heldExit === e ? 'no: the VMM answers it when the guest continues' : 'yes'),
+  ];
+}
