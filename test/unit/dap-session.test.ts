@@ -1,0 +1,329 @@
+// The debug adapter through the protocol, as a separate process, on the committed hello sample.
+// Addresses come from nm and objdump, source lines from the DWARF line table as objdump decodes
+// it and from searching the source text; register values from what the guest's instructions
+// must have left (the constants as nm reads them from the ELF).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { assembleGuest } from '../support/guest-asm';
+import { gnuToolsAvailable, readelfEntry } from '../support/gnu-tools';
+import { normalize } from '../support/objdump';
+import {
+  disconnectAndExit, elfBytes, findInstruction, findSourceLine, HELLO, helloListing64, instructionAt, instructionPointer, launchAndStop, registers,
+  resumeAndStop, scopeVariables, startAdapter, stopAdapter, symbol,
+} from '../support/dap';
+
+const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
+const T = { skip, timeout: 30_000 };
+
+test('initialize announces one exception filter per producible exit reason, plus any VM exit', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const init = await dc.initializeRequest();
+    const filters = init.body?.exceptionBreakpointFilters ?? [];
+    const ids = filters.map((f) => f.filter);
+    for (const name of ['IO_INSTRUCTION', 'CPUID', 'CR_ACCESS', 'MSR_READ', 'MSR_WRITE', 'EPT_VIOLATION', 'HLT', 'VMCALL']) assert.ok(ids.includes(name), name);
+    assert.ok(ids.includes('ANY_VM_EXIT'));
+    assert.equal(new Set(ids).size, ids.length, 'filter ids are unique');
+    assert.equal(init.body?.supportsInstructionBreakpoints, true);
+    assert.equal(init.body?.supportsDisassembleRequest, true);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('launch with stopOnEntry stops at the ELF entry in real mode', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const ev = await launchAndStop(dc, { program: HELLO, stopOnEntry: true });
+    assert.equal(ev.body.reason, 'entry');
+    const entry = readelfEntry(HELLO);
+    assert.equal(await instructionPointer(dc), entry);
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(frame.name, '_start');
+    // the entry's line is the first row of the line table at that address
+    const first = findSourceLine(/^\s*cli\b/);
+    assert.ok(first.addresses.includes(entry));
+    assert.equal(frame.line, first.line);
+    assert.equal(frame.source?.path, first.file);
+    const seg = await scopeVariables(dc, 'Segments & control');
+    // real mode as x86_vcpu starts a guest: CS = 0 (0000:entry), CR0.PE = 0
+    assert.match(seg.get('cs')?.value ?? '', /^0x0 \(base 0x0,/);
+    assert.equal(BigInt(seg.get('cr0')?.value ?? 'x') & 1n, 0n);
+    const regs = await registers(dc);
+    assert.equal(regs.get('rip'), entry);
+    assert.equal(regs.get('rflags'), 2n, 'RFLAGS at reset: only the fixed bit 1');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('exit filter IO_INSTRUCTION stops before the OUT is handled; continue handles it', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const ev = await launchAndStop(dc, { program: HELLO }, () => dc.setExceptionBreakpointsRequest({ filters: ['IO_INSTRUCTION'] }));
+    assert.equal(ev.body.reason, 'exception');
+    assert.match(ev.body.text ?? '', /IO_INSTRUCTION/);
+    // the guest's first port access is in serial_init (long_mode calls it before anything else)
+    const out1 = findInstruction(symbol('serial_init'), /^out /);
+    assert.equal(await instructionPointer(dc), out1.address);
+    const info = await dc.exceptionInfoRequest({ threadId: 1 });
+    assert.equal(info.body.exceptionId, 'IO_INSTRUCTION');
+    // decoded qualification: an OUT of AL to port DX = COM1 + 1 (IER), as serial_init writes it
+    const port = symbol('COM1') + 1n;
+    assert.match(info.body.details?.message ?? '', new RegExp(`\\bOUT port 0x${port.toString(16)}, 1 byte\\b`));
+    const vmcsRip = await dc.evaluateRequest({ expression: 'vmcs.GUEST_RIP', context: 'watch' });
+    assert.equal(BigInt(vmcsRip.body.result), out1.address);
+    const last = await scopeVariables(dc, 'Last VM exit');
+    assert.equal(last.get('reason')?.value, 'IO_INSTRUCTION');
+    assert.equal(last.get('instruction length')?.value, String(out1.bytes.length));
+    // continue: the VMM answers this OUT, and the guest stops at the next one (LCR = COM1 + 3)
+    const ev2 = await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(ev2.body.reason, 'exception');
+    const out2 = findInstruction(out1.address + 1n, /^out /);
+    assert.equal(await instructionPointer(dc), out2.address);
+    assert.equal((await registers(dc)).get('rdx'), symbol('COM1') + 3n);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('instruction breakpoint at serial_puts: RSI holds the message, RSP one return address below _start', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const at = symbol('serial_puts');
+    const ev = await launchAndStop(dc, { program: HELLO }, async () => {
+      const args: DebugProtocol.SetInstructionBreakpointsArguments = { breakpoints: [{ instructionReference: `0x${at.toString(16)}` }] };
+      const r = await dc.send('setInstructionBreakpoints', args) as DebugProtocol.SetInstructionBreakpointsResponse;
+      assert.equal(r.body.breakpoints[0].verified, true);
+    });
+    assert.equal(ev.body.reason, 'instruction breakpoint');
+    assert.equal(await instructionPointer(dc), at);
+    const regs = await registers(dc);
+    // long_mode: mov rsp, offset _start; call serial_init (returned); lea rsi, [rip + message]; call serial_puts
+    assert.equal(regs.get('rsi'), symbol('message'));
+    assert.equal(regs.get('rsp'), symbol('_start') - 8n);
+    assert.equal(regs.get('rip'), at);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('function breakpoint by name stops at the symbol with the first character in AL', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const ev = await launchAndStop(dc, { program: HELLO }, async () => {
+      const r = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }, { name: 'no_such_function' }] });
+      assert.equal(r.body.breakpoints[0].verified, true);
+      assert.equal(r.body.breakpoints[1].verified, false);
+      assert.match(r.body.breakpoints[1].message ?? '', /no_such_function/);
+    });
+    assert.equal(ev.body.reason, 'function breakpoint');
+    assert.equal(await instructionPointer(dc), symbol('serial_putc'));
+    // serial_puts loads AL from [rsi] = the message's first byte, read from the ELF by objdump -s
+    assert.equal((await registers(dc)).get('rax')! & 0xffn, BigInt(elfBytes(symbol('message'), 1)[0]));
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(frame.name, 'serial_putc');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('source breakpoint on a line of hello.S stops at the address the line table gives', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const where = findSourceLine(/^\s*mov\s+ah\s*,\s*al\s*$/);
+    assert.equal(where.addresses.length, 1);
+    const ev = await launchAndStop(dc, { program: HELLO }, async () => {
+      const r = await dc.setBreakpointsRequest({ source: { path: where.file }, breakpoints: [{ line: where.line }] });
+      assert.equal(r.body.breakpoints[0].verified, true);
+      assert.equal(r.body.breakpoints[0].line, where.line);
+    });
+    assert.equal(ev.body.reason, 'breakpoint');
+    assert.equal(await instructionPointer(dc), where.addresses[0]);
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(frame.line, where.line);
+    assert.equal(frame.source?.path, where.file);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('instruction steps advance RIP by each instruction\'s length, also across the IN exit', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }] }));
+    let rip = symbol('serial_putc');
+    assert.equal(await instructionPointer(dc), rip);
+    // mov ah, al; mov dx, COM1 + 5; in al, dx (a VM exit the VMM answers); test al, THRE
+    for (let k = 0; k < 4; k++) {
+      const insn = instructionAt(rip);
+      const ev = await resumeAndStop(dc, () => dc.nextRequest({ threadId: 1, granularity: 'instruction' }));
+      assert.equal(ev.body.reason, 'step');
+      rip += BigInt(insn.bytes.length);
+      assert.equal(await instructionPointer(dc), rip, `after ${insn.text}`);
+      if (/^in /.test(normalize(insn.text))) {
+        // the LSR the guest polls says the transmitter is empty, so its loop ends
+        assert.notEqual((await registers(dc)).get('rax')! & symbol('UART_LSR_THRE'), 0n);
+      }
+    }
+    assert.equal((await registers(dc)).get('rdx')! & 0xffffn, symbol('COM1') + 5n);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('registers after mov ax, SEL_DATA in 32-bit protected mode', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'protected_mode' }] }));
+    assert.equal(await instructionPointer(dc), symbol('protected_mode'));
+    const before = await registers(dc);
+    await resumeAndStop(dc, () => dc.stepInRequest({ threadId: 1, granularity: 'instruction' }));
+    const after = await registers(dc);
+    assert.equal(after.get('rax')! & 0xffffn, symbol('SEL_DATA'));
+    assert.equal(after.get('rax')! >> 16n, before.get('rax')! >> 16n, 'a 16-bit move leaves the rest of RAX');
+    const seg = await scopeVariables(dc, 'Segments & control');
+    assert.match(seg.get('cs')?.value ?? '', new RegExp(`^0x${symbol('SEL_CODE32').toString(16)} `));
+    assert.equal(BigInt(seg.get('cr0')?.value ?? 'x') & 1n, 1n, 'CR0.PE');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('disassemble around serial_puts equals objdump -d -M intel, backwards too', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_puts' }] }));
+    const at = symbol('serial_puts');
+    const listing = helloListing64();
+    const k = listing.findIndex((e) => e.address === at);
+    const r = await dc.disassembleRequest({ memoryReference: `0x${at.toString(16)}`, instructionOffset: -4, instructionCount: 12 });
+    const got = r.body?.instructions ?? [];
+    assert.equal(got.length, 12);
+    listing.slice(k - 4, k + 8).forEach((e, i) => {
+      assert.equal(BigInt(got[i].address), e.address);
+      assert.equal(normalize(got[i].instruction), normalize(e.text), `at 0x${e.address.toString(16)}`);
+      assert.equal(got[i].instructionBytes, e.bytes.map((b) => b.toString(16).padStart(2, '0')).join(' '));
+    });
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('setVariable on a register is what the guest then has; evaluate reads registers and VMCS fields', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_puts' }] }));
+    const sc = await dc.scopesRequest({ frameId: 1 });
+    const ref = sc.body.scopes.find((s) => s.name === 'Registers')!.variablesReference;
+    // point RSI one byte further: serial_puts then loads the message's second byte into AL
+    const msg = symbol('message') + 1n;
+    const set = await dc.setVariableRequest({ variablesReference: ref, name: 'rsi', value: `0x${msg.toString(16)}` });
+    assert.equal(BigInt(set.body.value), msg);
+    await resumeAndStop(dc, () => dc.nextRequest({ threadId: 1, granularity: 'instruction' }));
+    const al = await dc.evaluateRequest({ expression: 'al', context: 'watch' });
+    assert.equal(BigInt(al.body.result), BigInt(elfBytes(msg, 1)[0]));
+    const rsi = await dc.evaluateRequest({ expression: 'rsi', context: 'hover' });
+    assert.equal(BigInt(rsi.body.result), msg);
+    await assert.rejects(dc.evaluateRequest({ expression: 'nonsense', context: 'watch' }), /cannot evaluate 'nonsense'/);
+    await assert.rejects(dc.evaluateRequest({ expression: 'vmcs.NO_SUCH_FIELD', context: 'watch' }), /NO_SUCH_FIELD/);
+    const vmcs = await scopeVariables(dc, 'VMCS');
+    assert.deepEqual(['Guest state', 'Host state', 'Controls', 'Exit information'].filter((g) => vmcs.has(g)).length, 4);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('pause stops a guest in an endless loop at once, and the adapter answers while it runs', T, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-dap-'));
+  const dc = await startAdapter();
+  try {
+    const bin = path.join(dir, 'loop.bin');
+    fs.writeFileSync(bin, assembleGuest(['.code16', 'spin: jmp spin'], 0x8000));
+    await dc.initializeRequest();
+    const initialized = dc.waitForEvent('initialized');
+    await dc.launch({ program: bin, loadAddress: '0x8000' });
+    await initialized;
+    await dc.configurationDoneRequest();
+    await new Promise((r) => setTimeout(r, 300));
+    const threads = await dc.threadsRequest();
+    assert.equal(threads.body.threads.length, 1);
+    const ev = await resumeAndStop(dc, () => dc.pauseRequest({ threadId: 1 }));
+    assert.equal(ev.body.reason, 'pause');
+    assert.equal(await instructionPointer(dc), 0x8000n);
+  } finally {
+    await stopAdapter(dc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad launch attributes are errors naming the attribute, and the adapter lives on', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await dc.initializeRequest();
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /'program'.*missing/],
+      [{ program: path.join(os.tmpdir(), 'no-such-guest.elf') }, /'program'.*no such file/],
+      [{ program: HELLO, breakOnExits: ['IO_INSTRUCTION', 'NOT_AN_EXIT'] }, /'breakOnExits'.*NOT_AN_EXIT/],
+      [{ program: HELLO, mode: 'bogus' }, /'mode'.*bogus/],
+      [{ program: HELLO, memoryMB: 0 }, /'memoryMB'/],
+      [{ program: HELLO, entry: 'here' }, /'entry'/],
+    ];
+    for (const [args, message] of bad) {
+      await assert.rejects(dc.launchRequest(args as DebugProtocol.LaunchRequestArguments), message);
+      const threads = await dc.threadsRequest();
+      assert.equal(threads.body.threads.length, 1, 'the adapter still answers');
+    }
+    // and a good launch still works
+    const stopped = dc.waitForEvent('stopped');
+    await dc.launchRequest({ program: HELLO, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments);
+    await dc.configurationDoneRequest();
+    assert.equal((await stopped).body.reason, 'entry');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('the guest runs to power-off: COM1 output as output events, exited and terminated', T, async () => {
+  const dc = await startAdapter();
+  try {
+    let text = '';
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'stdout') text += e.body.output; });
+    const exited = dc.waitForEvent('exited');
+    const terminated = dc.waitForEvent('terminated');
+    await dc.initializeRequest();
+    await dc.launch({ program: HELLO });
+    await dc.configurationDoneRequest();
+    assert.equal((await exited).body.exitCode, 0);
+    await terminated;
+    // the string the guest prints, as the ELF holds it
+    const bytes = elfBytes(symbol('message'), 128);
+    const expected = Buffer.from(bytes.slice(0, bytes.indexOf(0))).toString('latin1');
+    assert.ok(expected.length > 0);
+    assert.equal(text, expected);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('terminate and restart leave the adapter answering; disconnect ends its process', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO, stopOnEntry: true });
+    const stopped = dc.waitForEvent('stopped');
+    await dc.send('restart', { arguments: { program: HELLO, stopOnEntry: true } });
+    assert.equal((await stopped).body.reason, 'entry');
+    assert.equal(await instructionPointer(dc), readelfEntry(HELLO));
+    const terminated = dc.waitForEvent('terminated');
+    await dc.terminateRequest();
+    await terminated;
+    await assert.rejects(dc.stackTraceRequest({ threadId: 1 }), /no guest/);
+    assert.equal(await disconnectAndExit(dc), 0);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
