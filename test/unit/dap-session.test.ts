@@ -12,8 +12,8 @@ import { assembleGuest } from '../support/guest-asm';
 import { gnuToolsAvailable, readelfEntry } from '../support/gnu-tools';
 import { normalize } from '../support/objdump';
 import {
-  disconnectAndExit, elfBytes, findInstruction, findSourceLine, HELLO, helloListing64, instructionAt, instructionPointer, launchAndStop, registers,
-  resumeAndStop, scopeVariables, startAdapter, stopAdapter, symbol,
+  ADAPTER, disconnectAndExit, elfBytes, findInstruction, findSourceLine, HELLO, helloListing64, instructionAt, instructionPointer, launchAndStop, registers,
+  resumeAndStop, ROOT, scopeVariables, startAdapter, stopAdapter, symbol,
 } from '../support/dap';
 
 const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
@@ -283,6 +283,26 @@ test('bad launch attributes are errors naming the attribute, and the adapter liv
     await dc.launchRequest({ program: HELLO, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments);
     await dc.configurationDoneRequest();
     assert.equal((await stopped).body.reason, 'entry');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('every launch attribute package.json declares is checked by the adapter', T, async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    contributes: { debuggers: Array<{ type: string; program: string; configurationAttributes: { launch: { properties: Record<string, unknown> } } }> };
+  };
+  const dbg = pkg.contributes.debuggers.find((d) => d.type === 'vmx');
+  assert.ok(dbg !== undefined);
+  assert.equal(path.resolve(ROOT, dbg.program), ADAPTER);
+  const dc = await startAdapter();
+  try {
+    await dc.initializeRequest();
+    for (const name of Object.keys(dbg.configurationAttributes.launch.properties)) {
+      // an object is the wrong type for every attribute
+      const args = { program: HELLO, [name]: { wrong: true } };
+      await assert.rejects(dc.launchRequest(args as DebugProtocol.LaunchRequestArguments), new RegExp(`'${name}'`), name);
+    }
   } finally {
     await stopAdapter(dc);
   }
