@@ -67,8 +67,11 @@ export class Machine {
   private readonly eptRoot: number;
   private shutdown: { exitCode: number; how: string } | undefined;
   private guestHalted = false;
-  /** An exit the run stopped at (--break-on) that the VMM has not answered yet. */
-  private heldExit: { info: VmxExitInfo; exit: VcpuExit } | undefined;
+  /**
+   * An exit the run stopped at (--break-on) that nobody has answered yet; without `exit` the
+   * vCPU has not looked at it either (its builtin handlers run when the run resumes).
+   */
+  private heldExit: { info: VmxExitInfo; exit?: VcpuExit } | undefined;
   image: GuestImage | undefined;
   private readonly hypervisorMsrs = { guestId: 0n };
   /** Counts of exits by reason name, since the machine was made. */
@@ -177,7 +180,8 @@ export class Machine {
     if (held !== undefined) {
       // the exit a break stopped at is answered when the run resumes
       this.heldExit = undefined;
-      const problem = this.handle(held.info, held.exit);
+      const r = held.exit === undefined ? this.vcpu.handleDeferred(held.info) : { kind: 'exit' as const, info: held.info, exit: held.exit };
+      const problem = r.kind === 'exit' ? this.handle(r.info, r.exit) : undefined;
       if (problem !== undefined) return { kind: 'error', message: problem, info: held.info };
     }
     while (this.shutdown === undefined) {
@@ -190,15 +194,21 @@ export class Machine {
       }
       const next = Math.min(limit, this.devices.nextEventAt());
       const budget = Math.max(1, next - this.cpu.icount);
-      const r = this.vcpu.run(budget);
+      const r = this.vcpu.run(budget, options.breakOn);
       if (r.kind === 'paused') {
         if (r.why === 'budget') continue;
         return { kind: 'paused', why: r.why };
       }
       this.count(r.info);
-      options.onExit?.({ info: r.info, by: r.kind === 'handled' ? 'vcpu' : 'vmm' });
+      const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
+      options.onExit?.({ info: r.info, by });
+      if (r.kind === 'deferred') {
+        // stopped before anyone answers it, so its state can be looked at (and changed)
+        this.heldExit = { info: r.info };
+        return { kind: 'break', info: r.info };
+      }
       if (options.breakOn?.has(r.info.name) === true) {
-        // stop before the VMM answers, so the exit's state can be looked at (and changed)
+        // an exit the vCPU reported without running the guest (a VM-entry failure)
         if (r.kind === 'exit') this.heldExit = { info: r.info, exit: r.exit };
         return { kind: 'break', info: r.info };
       }

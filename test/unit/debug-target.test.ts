@@ -13,6 +13,9 @@ import { Machine } from '../../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../../src/vmm/producible-exits';
 import { exitReasonByName, exitReasonByNumber } from '../../src/vmx/definitions';
 import { gnuToolsAvailable } from '../support/gnu-tools';
+import { assembleGuest } from '../support/guest-asm';
+import { objdump } from '../support/objdump';
+import { loadFlatBinary } from '../../src/vmm/guest-image';
 import { findInstruction, HELLO, ROOT, symbol } from '../support/dap';
 
 const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
@@ -106,4 +109,31 @@ test('registers are written where the guest reads them next, and bad names are e
   assert.equal(t.view.register('rflags'), 0x3f7fd7n);
   assert.throws(() => t.view.register('xyz'), GuestViewError);
   assert.throws(() => t.view.setRegister('rax', 1n << 64n), GuestViewError);
+});
+
+test('an exit the vCPU answers itself (CPUID) also stops before it is answered, with the registers the debugger left', { skip }, () => {
+  const bytes = assembleGuest(['.code16', 'xor eax, eax', 'cpuid', 'hlt'], 0x8000);
+  const cpuid = objdump(bytes, 16, 0x8000n).find((e) => e.text === 'cpuid');
+  assert.ok(cpuid !== undefined);
+  const image = loadFlatBinary(bytes, 0x8000);
+  const machine = new Machine({ memoryMiB: 1 });
+  machine.load(image);
+  machine.start(0x8000n, 'real');
+  const t = new DebugTarget(machine);
+  const stop = t.run(1000, new Set(['CPUID']));
+  assert.equal(stop.kind, 'exit');
+  // RIP is at the CPUID and EAX still the leaf the guest chose
+  assert.equal(t.view.register('rip'), cpuid.address);
+  assert.equal(t.view.register('rax'), 0n);
+  assert.equal(t.heldExit?.instructionLength, cpuid.bytes.length);
+  // ask for the hypervisor's leaf instead; the vCPU answers what the registers say when it resumes
+  t.view.setRegister('rax', 0x40000000n);
+  assert.equal(t.step(NONE).kind, 'step');
+  assert.equal(t.view.register('rip'), cpuid.address + BigInt(cpuid.bytes.length));
+  const word = (s: string) => BigInt(Buffer.from(s, 'latin1').readUInt32LE(0));
+  // CPUID 40000000H: the VMM's vendor signature "vmx-debug   " in EBX, ECX, EDX
+  assert.equal(t.view.register('rbx'), word('vmx-'));
+  assert.equal(t.view.register('rcx'), word('debu'));
+  assert.equal(t.view.register('rdx'), word('g   '));
+  assert.equal(machine.exitCounts.get('CPUID'), 1);
 });
