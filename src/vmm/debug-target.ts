@@ -45,7 +45,7 @@ export class DebugTarget {
   /** Replaces the set of instruction addresses (RIP values) where execution stops. */
   setBreakpoints(addresses: Iterable<bigint>): void {
     this.breakpoints = [...new Set(addresses)];
-    this.machine.cpu.setBreakpoints(this.breakpoints);
+    this.machine.setBreakpoints(this.breakpoints);
   }
 
   get breakpointAddresses(): readonly bigint[] {

@@ -67,6 +67,7 @@ export class Machine {
   private readonly eptRoot: number;
   private shutdown: { exitCode: number; how: string } | undefined;
   private guestHalted = false;
+  private breakpointCount = 0;
   /**
    * An exit the run stopped at (--break-on) that nobody has answered yet; without `exit` the
    * vCPU has not looked at it either (its builtin handlers run when the run resumes).
@@ -216,6 +217,12 @@ export class Machine {
         const problem = this.handle(r.info, r.exit);
         if (problem !== undefined) return { kind: 'error', message: problem, info: r.info };
       }
+      // the processor does not stop at a breakpoint on the first instruction after an entry
+      // (it takes that for resuming from one), so one right after an exit is checked here
+      if (this.breakpointCount > 0 && this.shutdown === undefined && this.cpu.icount < limit) {
+        const rip = this.vcpu.vmcs.read('GUEST_RIP');
+        if (this.cpu.hasBreakpointAt(Number(rip & 0xffffffffn) | 0, Number(rip >> 32n) | 0)) return { kind: 'paused', why: 'breakpoint' };
+      }
     }
     return { kind: 'shutdown', exitCode: this.shutdown.exitCode, how: this.shutdown.how };
   }
@@ -300,6 +307,12 @@ export class Machine {
     out.cr4 = running ? BigInt(c.cr4) : v.read('GUEST_CR4');
     out.efer = running ? BigInt(c.efer) : v.read('GUEST_IA32_EFER');
     return out;
+  }
+
+  /** Instruction addresses (RIP values) where a run stops before executing the instruction. */
+  setBreakpoints(addresses: readonly bigint[]): void {
+    this.cpu.setBreakpoints(addresses);
+    this.breakpointCount = addresses.length;
   }
 
   /** Ends the run at the next check, as a power-off with `exitCode` (the exit hypercall). */

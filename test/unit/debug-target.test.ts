@@ -137,3 +137,13 @@ test('an exit the vCPU answers itself (CPUID) also stops before it is answered, 
   assert.equal(t.view.register('rdx'), word('g   '));
   assert.equal(machine.exitCounts.get('CPUID'), 1);
 });
+
+test('a breakpoint right after an instruction that exits is taken when the guest re-enters', { skip }, () => {
+  const t = helloTarget();
+  const out = findInstruction(symbol('serial_init'), /^out /);
+  const next = out.address + BigInt(out.bytes.length);
+  t.setBreakpoints([next]);
+  assert.equal(t.run(1_000_000, NONE).kind, 'breakpoint');
+  assert.equal(t.view.register('rip'), next);
+  assert.equal(t.lastExit?.guestRip, out.address, 'the OUT exited and was answered first');
+});
