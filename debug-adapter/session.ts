@@ -28,6 +28,8 @@ import { SCOPE_REGISTERS, VariableStore } from './variables';
 export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
 /** Guest instructions per slice of a `continue` (a few milliseconds of emulation). */
 const SLICE = 1_000_000;
+/** A step by source line gives up after this many instructions on one line (a tight loop). */
+const MAX_LINE_STEPS = 100_000;
 const THREAD_ID = 1;
 const FRAME_ID = 1;
 
@@ -187,6 +189,7 @@ export class VmxDebugSession extends DebugSession {
     if (response.success) this.resume();
   }
 
+
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
     this.answer(response, () => {
       if (!this.running) throw new RequestError('the guest is not running');
@@ -194,12 +197,14 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
-  protected nextRequest(response: DebugProtocol.NextResponse): void {
-    this.stepOne(response);
+  protected nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
+    if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
+    else this.stepLine(response, true);
   }
 
-  protected stepInRequest(response: DebugProtocol.StepInResponse): void {
-    this.stepOne(response);
+  protected stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
+    if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
+    else this.stepLine(response, false);
   }
 
   protected stepOutRequest(response: DebugProtocol.StepOutResponse): void {
@@ -217,26 +222,80 @@ export class VmxDebugSession extends DebugSession {
     if (stop !== undefined) this.report(stop, 'step');
   }
 
-  private resume(): void {
+  /** Whether the line table knows the current instruction (then steps go by source line). */
+  private hasLineAtIp(): boolean {
+    const t = this.target;
+    return t !== undefined && !this.running && this.image?.lines.lookup(t.view.instructionPointer()) !== undefined;
+  }
+
+  /**
+   * Steps instructions until the source line changes. `over`: a CALL on the way runs to its
+   * return (the instruction after it, with the stack back where it was), in slices like continue.
+   */
+  private stepLine(response: DebugProtocol.Response, over: boolean): void {
+    let stop: DebugStop | undefined;
+    let untilReturn: { address: bigint; rsp: bigint } | undefined;
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      this.variables.reset();
+      const lines = this.image?.lines;
+      const start = lines?.lookup(target.view.instructionPointer());
+      for (let n = 0; n < MAX_LINE_STEPS; n++) {
+        const ip = target.view.instructionPointer();
+        if (over) {
+          const insn = disassembleGuest(target.view, this.image, ip, 0, 1, target.view.decodeMode())[0];
+          if (insn !== undefined && /^call\b/.test(insn.text)) {
+            untilReturn = { address: target.view.register('rip') + BigInt(insn.length), rsp: target.view.register('rsp') };
+            return;
+          }
+        }
+        stop = target.step(this.filterExits, this.exitLogger());
+        if (stop.kind !== 'step') return;
+        const now = lines?.lookup(target.view.instructionPointer());
+        if (now === undefined || start === undefined || now.line !== start.line || now.file !== start.file) return;
+      }
+    });
+    if (untilReturn !== undefined) this.resume(untilReturn);
+    else if (stop !== undefined) this.report(stop, 'step');
+  }
+
+  /** Runs in slices; with `untilReturn`, a stop at that address with the stack back at `rsp` ends a step over a call. */
+  private resume(untilReturn?: { address: bigint; rsp: bigint }): void {
     const target = this.target;
     if (target === undefined) return;
     this.running = true;
     this.pauseRequested = false;
     this.variables.reset();
+    if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
+    const finish = (stop: DebugStop, reason: 'step' | 'pause'): void => {
+      if (untilReturn !== undefined) this.applyBreakpoints();
+      this.report(stop, reason);
+    };
     const slice = (): void => {
       this.timer = undefined;
       if (this.target !== target || !this.running) return;
       if (this.pauseRequested) {
-        this.report({ kind: 'budget' }, 'pause');
+        finish({ kind: 'budget' }, 'pause');
         return;
       }
       const stop = target.run(SLICE, this.filterExits, this.exitLogger());
+      if (stop.kind === 'breakpoint' && untilReturn !== undefined && target.view.register('rip') === untilReturn.address) {
+        // the call returned (a deeper pass through the same address, in recursion, runs on)
+        if (target.view.register('rsp') >= untilReturn.rsp) {
+          finish({ kind: 'step' }, 'step');
+          return;
+        }
+        if (!this.breakpointIdsAt(untilReturn.address).length) {
+          this.timer = setImmediate(slice);
+          return;
+        }
+      }
       if (stop.kind === 'budget') {
         this.flushConsole();
         this.timer = setImmediate(slice);
         return;
       }
-      this.report(stop, 'step');
+      finish(stop, 'step');
     };
     this.timer = setImmediate(slice);
   }

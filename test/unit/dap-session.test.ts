@@ -176,6 +176,34 @@ test('instruction steps advance RIP by each instruction\'s length, also across t
   }
 });
 
+test('steps by source line: next runs a call to its return, stepIn enters it', T, async () => {
+  const dc = await startAdapter();
+  try {
+    let text = '';
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'stdout') text += e.body.output; });
+    const call = findSourceLine(/^\s*call\s+serial_putc\s*$/);
+    const after = findSourceLine(/^\s*inc\s+rsi\s*$/);
+    await launchAndStop(dc, { program: HELLO }, () => dc.setBreakpointsRequest({ source: { path: call.file }, breakpoints: [{ line: call.line }] }));
+    assert.equal(await instructionPointer(dc), call.addresses[0]);
+    const ev = await resumeAndStop(dc, () => dc.nextRequest({ threadId: 1 }));
+    assert.equal(ev.body.reason, 'step');
+    assert.equal(await instructionPointer(dc), after.addresses[0]);
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(frame.line, after.line);
+    // serial_putc ran: the message's first character went out on COM1
+    assert.equal(text, String.fromCharCode(elfBytes(symbol('message'), 1)[0]));
+    // the next character: back at the call, and this time step into it
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(await instructionPointer(dc), call.addresses[0]);
+    const ev2 = await resumeAndStop(dc, () => dc.stepInRequest({ threadId: 1 }));
+    assert.equal(ev2.body.reason, 'step');
+    assert.equal(await instructionPointer(dc), symbol('serial_putc'));
+    assert.equal((await registers(dc)).get('rsp'), symbol('_start') - 16n, 'two return addresses below _start');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('registers after mov ax, SEL_DATA in 32-bit protected mode', T, async () => {
   const dc = await startAdapter();
   try {
