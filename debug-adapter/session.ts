@@ -72,6 +72,7 @@ export class VmxDebugSession extends DebugSession {
       supportsInstructionBreakpoints: true,
       supportsExceptionInfoRequest: true,
       supportsDisassembleRequest: true,
+      supportsReadMemoryRequest: true,
       supportsSteppingGranularity: true,
       supportsSetVariable: true,
       supportsEvaluateForHovers: true,
@@ -541,6 +542,19 @@ export class VmxDebugSession extends DebugSession {
         if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr3, cr4, efer) or vmcs.FIELD`);
       }
       response.body = { result: hex(value), variablesReference: 0 };
+    });
+  }
+
+  protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const base = parseAddress(args.memoryReference);
+      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${args.count}`);
+      const address = base + BigInt(args.offset ?? 0);
+      // guest-linear memory through the guest's paging; bytes past the first unmapped one are unreadable
+      const bytes = target.view.readLinear(address, args.count);
+      response.body = { address: hex(address), data: Buffer.from(bytes).toString('base64'), unreadableBytes: args.count - bytes.length };
     });
   }
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { assembleGuest } from '../support/guest-asm';
 import { gnuToolsAvailable, readelfEntry } from '../support/gnu-tools';
-import { normalize } from '../support/objdump';
+import { normalize, objdump } from '../support/objdump';
 import {
   ADAPTER, disconnectAndExit, elfBytes, findInstruction, findSourceLine, HELLO, helloListing64, instructionAt, instructionPointer, launchAndStop, registers,
   resumeAndStop, ROOT, scopeVariables, startAdapter, stopAdapter, symbol,
@@ -88,6 +88,35 @@ test('exit filter IO_INSTRUCTION stops before the OUT is handled; continue handl
     assert.equal((await registers(dc)).get('rdx'), symbol('COM1') + 3n);
   } finally {
     await stopAdapter(dc);
+  }
+});
+
+test('the any-VM-exit filter stops at each exit in turn, CPUID before the vCPU answers it', T, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-dap-'));
+  const dc = await startAdapter();
+  try {
+    const bytes = assembleGuest(['.code16', 'mov eax, 0x40000000', 'cpuid', 'hlt'], 0x8000);
+    const listing = objdump(bytes, 16, 0x8000n);
+    const bin = path.join(dir, 'cpuid.bin');
+    fs.writeFileSync(bin, bytes);
+    const ev = await launchAndStop(dc, { program: bin, loadAddress: 0x8000 }, async () => {
+      const r = await dc.setExceptionBreakpointsRequest({ filters: ['ANY_VM_EXIT', 'NO_SUCH_EXIT'] });
+      assert.deepEqual(r.body?.breakpoints?.map((b) => b.verified), [true, false]);
+    });
+    assert.equal(ev.body.reason, 'exception');
+    const cpuid = listing.find((e) => e.text === 'cpuid')!;
+    assert.equal(await instructionPointer(dc), cpuid.address);
+    assert.equal((await dc.exceptionInfoRequest({ threadId: 1 })).body.exceptionId, 'CPUID');
+    assert.equal((await registers(dc)).get('rax'), 0x40000000n, 'not answered yet: EAX is still the leaf');
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    const hlt = listing.find((e) => e.text === 'hlt')!;
+    assert.equal((await dc.exceptionInfoRequest({ threadId: 1 })).body.exceptionId, 'HLT');
+    assert.equal(await instructionPointer(dc), hlt.address);
+    // answered on the way: CPUID 40000000H gives the hypervisor's signature, "vmx-" in EBX
+    assert.equal((await registers(dc)).get('rbx'), BigInt(Buffer.from('vmx-', 'latin1').readUInt32LE(0)));
+  } finally {
+    await stopAdapter(dc);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -242,7 +271,7 @@ test('disassemble around serial_puts equals objdump -d -M intel, backwards too',
   }
 });
 
-test('setVariable on a register is what the guest then has; evaluate reads registers and VMCS fields', T, async () => {
+test('setVariable on a register is what the guest then has; evaluate and readMemory', T, async () => {
   const dc = await startAdapter();
   try {
     await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_puts' }] }));
@@ -258,6 +287,14 @@ test('setVariable on a register is what the guest then has; evaluate reads regis
     const rsi = await dc.evaluateRequest({ expression: 'rsi', context: 'hover' });
     assert.equal(BigInt(rsi.body.result), msg);
     await assert.rejects(dc.evaluateRequest({ expression: 'nonsense', context: 'watch' }), /cannot evaluate 'nonsense'/);
+    // readMemory at the register's address: the message bytes as the ELF holds them
+    const mem = await dc.send('readMemory', { memoryReference: rsi.body.result, count: 8 }) as DebugProtocol.ReadMemoryResponse;
+    assert.deepEqual([...Buffer.from(mem.body?.data ?? '', 'base64')], elfBytes(msg, 8));
+    assert.equal(mem.body?.unreadableBytes, 0);
+    // beyond the 2 MiB the guest maps, nothing can be read
+    const far = await dc.send('readMemory', { memoryReference: '0x1ffffc', count: 8 }) as DebugProtocol.ReadMemoryResponse;
+    assert.equal(Buffer.from(far.body?.data ?? '', 'base64').length, 4);
+    assert.equal(far.body?.unreadableBytes, 4);
     await assert.rejects(dc.evaluateRequest({ expression: 'vmcs.NO_SUCH_FIELD', context: 'watch' }), /NO_SUCH_FIELD/);
     const vmcs = await scopeVariables(dc, 'VMCS');
     assert.deepEqual(['Guest state', 'Host state', 'Controls', 'Exit information'].filter((g) => vmcs.has(g)).length, 4);
