@@ -539,7 +539,7 @@ export class VmxDebugSession extends DebugSession {
         if (value === undefined) throw new RequestError(`no VMCS field named '${expr.slice(5)}' on this processor`);
       } else {
         value = evaluateRegister(target, expr.toLowerCase());
-        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr3, cr4, efer) or vmcs.FIELD`);
+        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer) or vmcs.FIELD`);
       }
       response.body = { result: hex(value), variablesReference: 0 };
     });
@@ -628,7 +628,7 @@ function parseValue(text: string): bigint | undefined {
 function evaluateRegister(target: DebugTarget, name: string): bigint | undefined {
   const view = target.view;
   if (name === 'rip' || name === 'rflags') return view.register(name);
-  if (name === 'cr0' || name === 'cr3' || name === 'cr4' || name === 'efer') return view.controlRegisters()[name];
+  if (name === 'cr0' || name === 'cr2' || name === 'cr3' || name === 'cr4' || name === 'cr8' || name === 'efer') return view.controlRegisters()[name];
   const sub = lookupSubRegister(name);
   if (sub === undefined) return undefined;
   const full = view.register(GPR_NAMES[sub.index]);

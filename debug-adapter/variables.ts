@@ -81,8 +81,13 @@ export class VariableStore {
       ]);
       return { name, value: `${hex(s.selector)} (base ${hex(s.base)}, limit ${hex(s.limit)}, attributes ${hex(s.attributes)})`, variablesReference: ref };
     });
+    const tables = v.descriptorTables();
+    for (const [name, t] of [['gdtr', tables.gdtr], ['idtr', tables.idtr]] as const) {
+      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', hex(t.base)), leaf('limit', hex(t.limit))]);
+      out.push({ name, value: `base ${hex(t.base)}, limit ${hex(t.limit)}`, variablesReference: ref });
+    }
     const cr = v.controlRegisters();
-    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('efer', hex(cr.efer)));
+    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
     return out;
   }
 

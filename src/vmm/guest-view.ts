@@ -115,10 +115,22 @@ export class GuestView {
   }
 
   /** CR0, CR3, CR4 and IA32_EFER as the processor uses them (guest/host-owned bits included). */
-  controlRegisters(): { cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint } {
+  controlRegisters(): { cr0: bigint; cr2: bigint; cr3: bigint; cr4: bigint; cr8: bigint; efer: bigint } {
     const c = this.cpu;
-    if (this.onProcessor) return { cr0: BigInt(c.cr0 >>> 0), cr3: c.cr3, cr4: BigInt(c.cr4 >>> 0), efer: BigInt(c.efer >>> 0) };
-    return { cr0: this.vmcsOrZero('GUEST_CR0'), cr3: this.vmcsOrZero('GUEST_CR3'), cr4: this.vmcsOrZero('GUEST_CR4'), efer: this.vmcsOrZero('GUEST_IA32_EFER') };
+    // CR2 and CR8 are not part of the VMCS: the processor keeps the guest's across exits
+    const cr2 = c.cr2, cr8 = BigInt(c.cr8);
+    if (this.onProcessor) return { cr0: BigInt(c.cr0 >>> 0), cr2, cr3: c.cr3, cr4: BigInt(c.cr4 >>> 0), cr8, efer: BigInt(c.efer >>> 0) };
+    return { cr0: this.vmcsOrZero('GUEST_CR0'), cr2, cr3: this.vmcsOrZero('GUEST_CR3'), cr4: this.vmcsOrZero('GUEST_CR4'), cr8, efer: this.vmcsOrZero('GUEST_IA32_EFER') };
+  }
+
+  /** GDTR and IDTR: base and limit. */
+  descriptorTables(): { gdtr: { base: bigint; limit: number }; idtr: { base: bigint; limit: number } } {
+    const c = this.cpu;
+    if (this.onProcessor) return { gdtr: { base: c.gdtrBase, limit: c.gdtrLimit }, idtr: { base: c.idtrBase, limit: c.idtrLimit } };
+    return {
+      gdtr: { base: this.vmcsOrZero('GUEST_GDTR_BASE'), limit: Number(this.vmcsOrZero('GUEST_GDTR_LIMIT')) },
+      idtr: { base: this.vmcsOrZero('GUEST_IDTR_BASE'), limit: Number(this.vmcsOrZero('GUEST_IDTR_LIMIT')) },
+    };
   }
 
   /** ES, CS, SS, DS, FS, GS, LDTR, TR with their hidden parts. */

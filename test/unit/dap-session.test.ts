@@ -246,6 +246,8 @@ test('registers after mov ax, SEL_DATA in 32-bit protected mode', T, async () =>
     const seg = await scopeVariables(dc, 'Segments & control');
     assert.match(seg.get('cs')?.value ?? '', new RegExp(`^0x${symbol('SEL_CODE32').toString(16)} `));
     assert.equal(BigInt(seg.get('cr0')?.value ?? 'x') & 1n, 1n, 'CR0.PE');
+    // _start loaded the GDT with lgdt [gdt_ptr]: base gdt, limit gdt_end - gdt - 1
+    assert.equal(seg.get('gdtr')?.value, `base 0x${symbol('gdt').toString(16)}, limit 0x${(symbol('gdt_end') - symbol('gdt') - 1n).toString(16)}`);
   } finally {
     await stopAdapter(dc);
   }
