@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  Breakpoint, DebugSession, ExitedEvent, InitializedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
+  Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
@@ -37,6 +37,8 @@ const FRAME_ID = 1;
 class RequestError extends Error {}
 
 interface Resolved { id: number; address: bigint }
+interface SourceBreakpoint { id: number; line: number; addresses: bigint[] }
+interface FunctionBreakpoint { id: number; name: string; address?: bigint }
 
 export class VmxDebugSession extends DebugSession {
   private config: LaunchConfig | undefined;
@@ -51,8 +53,8 @@ export class VmxDebugSession extends DebugSession {
   private nextBreakpointId = 1;
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
-  private sourceBreakpoints = new Map<string, { lines: number[]; resolved: Resolved[] }>();
-  private functionBreakpoints: Array<{ name: string; resolved: Resolved | undefined }> = [];
+  private readonly sourceBreakpoints = new Map<string, SourceBreakpoint[]>();
+  private functionBreakpoints: FunctionBreakpoint[] = [];
   private instructionBreakpoints: Resolved[] = [];
   /** Why the guest stopped last, for exceptionInfo. */
   private lastStop: DebugStop | undefined;
@@ -122,6 +124,7 @@ export class VmxDebugSession extends DebugSession {
     this.image = image;
     this.target = new DebugTarget(machine);
     for (const name of config.breakOnExits) this.filterExits.add(name);
+    this.resolveBreakpoints();
     this.applyBreakpoints();
   }
 
@@ -399,21 +402,22 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const file = args.source.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
-      const lines = (args.breakpoints ?? []).map((b) => b.line);
-      const entry = { lines, resolved: [] as Resolved[] };
-      this.sourceBreakpoints.set(file, entry);
-      response.body = { breakpoints: lines.map((line) => this.resolveLine(file, line, entry.resolved)) };
+      const entries: SourceBreakpoint[] = (args.breakpoints ?? []).map((b) => ({ id: this.nextBreakpointId++, line: b.line, addresses: [] }));
+      this.sourceBreakpoints.set(file, entries);
+      response.body = { breakpoints: entries.map((e) => this.resolveLine(file, e)) };
       this.applyBreakpoints();
     });
   }
 
-  private resolveLine(file: string, line: number, into: Resolved[]): DebugProtocol.Breakpoint {
-    const id = this.nextBreakpointId++;
-    const at = this.addressesOfLine(file, line);
-    if (at === undefined) return { id, verified: false, line, message: this.image === undefined ? 'no guest is loaded yet' : `no code for line ${line} of ${path.basename(file)} in the guest's line table` };
-    for (const a of at.addresses) into.push({ id, address: a });
+  /** Finds the addresses of a source breakpoint's line (again after a restart); returns it as DAP shows it. */
+  private resolveLine(file: string, e: SourceBreakpoint): DebugProtocol.Breakpoint {
+    const at = this.addressesOfLine(file, e.line);
+    e.addresses = at?.addresses ?? [];
+    if (at === undefined) {
+      return { id: e.id, verified: false, line: e.line, message: this.image === undefined ? 'no guest is loaded yet' : `no code for line ${e.line} of ${path.basename(file)} in the guest's line table` };
+    }
     const bp = new Breakpoint(true, at.line) as DebugProtocol.Breakpoint;
-    bp.id = id;
+    bp.id = e.id;
     bp.instructionReference = hex(at.addresses[0]);
     return bp;
   }
@@ -430,17 +434,26 @@ export class VmxDebugSession extends DebugSession {
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
-      this.functionBreakpoints = args.breakpoints.map((b) => {
-        const a = this.image?.symbols.addressOf(b.name);
-        return { name: b.name, resolved: a === undefined ? undefined : { id: this.nextBreakpointId++, address: a } };
-      });
-      response.body = {
-        breakpoints: this.functionBreakpoints.map((f) => (f.resolved === undefined
-          ? { verified: false, message: this.image === undefined ? 'no guest is loaded yet' : `no symbol named '${f.name}' in the guest` }
-          : { id: f.resolved.id, verified: true, instructionReference: hex(f.resolved.address) })),
-      };
+      this.functionBreakpoints = args.breakpoints.map((b) => ({ id: this.nextBreakpointId++, name: b.name }));
+      response.body = { breakpoints: this.functionBreakpoints.map((f) => this.resolveFunction(f)) };
       this.applyBreakpoints();
     });
+  }
+
+  private resolveFunction(f: FunctionBreakpoint): DebugProtocol.Breakpoint {
+    f.address = this.image?.symbols.addressOf(f.name);
+    if (f.address === undefined) {
+      return { id: f.id, verified: false, message: this.image === undefined ? 'no guest is loaded yet' : `no symbol named '${f.name}' in the guest` };
+    }
+    return { id: f.id, verified: true, instructionReference: hex(f.address) };
+  }
+
+  /** Source and function breakpoints name places in the image: find them again in a new one. */
+  private resolveBreakpoints(): void {
+    for (const [file, entries] of this.sourceBreakpoints) {
+      for (const e of entries) this.sendEvent(new BreakpointEvent('changed', this.resolveLine(file, e) as Breakpoint));
+    }
+    for (const f of this.functionBreakpoints) this.sendEvent(new BreakpointEvent('changed', this.resolveFunction(f) as Breakpoint));
   }
 
   protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
@@ -465,8 +478,10 @@ export class VmxDebugSession extends DebugSession {
 
   private allBreakpoints(): Array<{ kind: 'breakpoint' | 'function breakpoint' | 'instruction breakpoint'; r: Resolved }> {
     const out: Array<{ kind: 'breakpoint' | 'function breakpoint' | 'instruction breakpoint'; r: Resolved }> = [];
-    for (const s of this.sourceBreakpoints.values()) for (const r of s.resolved) out.push({ kind: 'breakpoint', r });
-    for (const f of this.functionBreakpoints) if (f.resolved !== undefined) out.push({ kind: 'function breakpoint', r: f.resolved });
+    for (const entries of this.sourceBreakpoints.values()) {
+      for (const e of entries) for (const address of e.addresses) out.push({ kind: 'breakpoint', r: { id: e.id, address } });
+    }
+    for (const f of this.functionBreakpoints) if (f.address !== undefined) out.push({ kind: 'function breakpoint', r: { id: f.id, address: f.address } });
     for (const r of this.instructionBreakpoints) out.push({ kind: 'instruction breakpoint', r });
     return out;
   }

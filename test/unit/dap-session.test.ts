@@ -397,6 +397,27 @@ test('the guest runs to power-off: COM1 output as output events, exited and term
   }
 });
 
+test('breakpoints hold across a restart: the fresh guest stops at them again', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const line = findSourceLine(/^\s*mov\s+ah\s*,\s*al\s*$/);
+    await launchAndStop(dc, { program: HELLO }, async () => {
+      await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_init' }] });
+      await dc.setBreakpointsRequest({ source: { path: line.file }, breakpoints: [{ line: line.line }] });
+    });
+    assert.equal(await instructionPointer(dc), symbol('serial_init'));
+    const again = dc.waitForEvent('stopped');
+    await dc.send('restart', { arguments: { program: HELLO } });
+    assert.equal((await again).body.reason, 'function breakpoint');
+    assert.equal(await instructionPointer(dc), symbol('serial_init'));
+    const ev = await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(ev.body.reason, 'breakpoint');
+    assert.equal(await instructionPointer(dc), line.addresses[0]);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('terminate and restart leave the adapter answering; disconnect ends its process', T, async () => {
   const dc = await startAdapter();
   try {
