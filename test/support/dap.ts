@@ -161,6 +161,15 @@ export function elfBytes(address: bigint, count: number): number[] {
   return out.slice(0, count);
 }
 
+/** The file a line-table name means: relative to the sample's directory, else found by name under samples/ (shared includes). */
+function sourceFile(name: string): string | undefined {
+  const direct = path.resolve(HELLO_DIR, name);
+  if (fs.existsSync(direct)) return direct;
+  const samples = path.join(ROOT, 'samples');
+  const found = (fs.readdirSync(samples, { recursive: true }) as string[]).filter((f) => path.basename(f) === path.basename(name));
+  return found.length === 1 ? path.join(samples, found[0]) : undefined;
+}
+
 /**
  * The source file and line (1-based) of the first line whose text matches `pattern`, among the
  * files the DWARF line table names, with the statement addresses the table gives that line.
@@ -169,8 +178,8 @@ export function findSourceLine(pattern: RegExp): { file: string; line: number; a
   const rows = objdumpDecodedLines(HELLO);
   const names = [...new Set(rows.map((r) => r.name))];
   for (const name of names) {
-    const file = path.resolve(HELLO_DIR, name);
-    if (!fs.existsSync(file)) continue;
+    const file = sourceFile(name);
+    if (file === undefined) continue;
     const lines = fs.readFileSync(file, 'utf8').split('\n');
     const k = lines.findIndex((l) => pattern.test(l.replace(/#.*$/, '')));
     if (k < 0) continue;
