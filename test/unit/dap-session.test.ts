@@ -365,6 +365,33 @@ test('bad launch attributes are errors naming the attribute, and the adapter liv
   }
 });
 
+test('malformed and untimely requests are answered with errors, and the adapter lives on', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await dc.initializeRequest();
+    await assert.rejects(dc.stackTraceRequest({ threadId: 1 }), /no guest/);
+    await assert.rejects(dc.continueRequest({ threadId: 1 }), /no guest/);
+    await launchAndStop(dc, { program: HELLO, stopOnEntry: true });
+    await assert.rejects(dc.launchRequest({ program: HELLO } as DebugProtocol.LaunchRequestArguments), /already launched/);
+    await assert.rejects(dc.disassembleRequest({ memoryReference: 'zzz', instructionCount: 4 }), /'zzz' is not an address/);
+    await assert.rejects(dc.variablesRequest({ variablesReference: 987654 }), /no variables with reference 987654/);
+    await assert.rejects(dc.pauseRequest({ threadId: 1 }), /not running/);
+    await assert.rejects(dc.stepOutRequest({ threadId: 1 }), /not supported yet/);
+    await assert.rejects(dc.exceptionInfoRequest({ threadId: 1 }), /did not stop at a VM exit/);
+    const sc = await dc.scopesRequest({ frameId: 1 });
+    const regs = sc.body.scopes.find((x) => x.name === 'Registers')!.variablesReference;
+    const vmcs = sc.body.scopes.find((x) => x.name === 'VMCS')!.variablesReference;
+    await assert.rejects(dc.setVariableRequest({ variablesReference: regs, name: 'rax', value: 'forty' }), /'forty' is not a number/);
+    await assert.rejects(dc.setVariableRequest({ variablesReference: regs, name: 'rax', value: '0x10000000000000000' }), /not a number|64 bits/);
+    await assert.rejects(dc.setVariableRequest({ variablesReference: vmcs, name: 'Guest state', value: '1' }), /cannot be changed yet/);
+    await assert.rejects(dc.send('noSuchRequest', {}), /unrecognized request/);
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(BigInt(frame.instructionPointerReference ?? 'x'), readelfEntry(HELLO));
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('every launch attribute package.json declares is checked by the adapter', T, async () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     contributes: { debuggers: Array<{ type: string; program: string; configurationAttributes: { launch: { properties: Record<string, unknown> } } }> };
