@@ -35,7 +35,7 @@ async function launchToStop(dc: DebugClient): Promise<number> {
   const stopped = dc.waitForEvent('stopped');
   const initialized = dc.waitForEvent('initialized');
   const t0 = performance.now();
-  await dc.launch({ program: HELLO, stopOnEntry: true });
+  await dc.launchRequest({ program: HELLO, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments);
   await initialized;
   await dc.configurationDoneRequest();
   const ev = await stopped as DebugProtocol.StoppedEvent;

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
+  Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, InvalidatedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
@@ -56,6 +56,8 @@ export class VmxDebugSession extends DebugSession {
   private readonly sourceBreakpoints = new Map<string, SourceBreakpoint[]>();
   private functionBreakpoints: FunctionBreakpoint[] = [];
   private instructionBreakpoints: Resolved[] = [];
+  /** The client understands `invalidated` events (it refreshes what a change affects). */
+  private clientInvalidates = false;
   /** Why the guest stopped last, for exceptionInfo. */
   private lastStop: DebugStop | undefined;
 
@@ -67,7 +69,8 @@ export class VmxDebugSession extends DebugSession {
 
   // ---- lifecycle ------------------------------------------------------------------------
 
-  protected initializeRequest(response: DebugProtocol.InitializeResponse): void {
+  protected initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.clientInvalidates = args.supportsInvalidatedEvent === true;
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsFunctionBreakpoints: true,
@@ -542,6 +545,8 @@ export class VmxDebugSession extends DebugSession {
       target.view.setRegister(args.name, value);
       response.body = { value: hex(target.view.register(args.name)) };
     });
+    // a new RIP moves the frame; any register can change the flags' children and watches
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(args.name === 'rip' ? ['stacks', 'variables'] : ['variables']));
   }
 
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {

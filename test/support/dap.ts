@@ -17,6 +17,12 @@ export const ADAPTER = path.join(ROOT, 'out/debug-adapter/main.js');
 export const HELLO_DIR = path.join(ROOT, 'samples/hello');
 export const HELLO = path.join(HELLO_DIR, 'hello.elf');
 
+/** What VS Code says about itself in `initialize` (the parts the adapter looks at). */
+export const VSCODE_INITIALIZE: DebugProtocol.InitializeRequestArguments = {
+  adapterID: 'vmx', clientID: 'vscode', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path',
+  supportsInvalidatedEvent: true, supportsMemoryReferences: true, supportsVariableType: true,
+};
+
 /** A started adapter process and a client on it. */
 export async function startAdapter(): Promise<DebugClient> {
   const dc = new DebugClient(process.execPath, ADAPTER, 'vmx');
@@ -62,9 +68,10 @@ export async function disconnectAndExit(dc: DebugClient): Promise<number | null>
 export async function launchAndStop(dc: DebugClient, args: Record<string, unknown>,
   configure: () => Promise<unknown> = async () => undefined): Promise<DebugProtocol.StoppedEvent> {
   const stopped = dc.waitForEvent('stopped') as Promise<DebugProtocol.StoppedEvent>;
-  await dc.initializeRequest();
+  await dc.initializeRequest(VSCODE_INITIALIZE);
   const initialized = dc.waitForEvent('initialized');
-  await dc.launch(args);
+  // (DebugClient.launch would send a second, bare initialize)
+  await dc.launchRequest(args as DebugProtocol.LaunchRequestArguments);
   await initialized;
   await configure();
   await dc.configurationDoneRequest();

@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { assembleGuest } from '../support/guest-asm';
-import { gnuToolsAvailable, readelfEntry } from '../support/gnu-tools';
-import { normalize, objdump } from '../support/objdump';
+import { gnuToolsAvailable, readelfEntry, run } from '../support/gnu-tools';
+import { normalize, objdump, parseObjdump } from '../support/objdump';
 import {
   ADAPTER, disconnectAndExit, elfBytes, findInstruction, findSourceLine, HELLO, helloListing64, instructionAt, instructionPointer, launchAndStop, registers,
   resumeAndStop, ROOT, scopeVariables, startAdapter, stopAdapter, symbol,
@@ -92,6 +92,25 @@ test('exit filter IO_INSTRUCTION stops before the OUT is handled; continue handl
     const out2 = findInstruction(out1.address + 1n, /^out /);
     assert.equal(await instructionPointer(dc), out2.address);
     assert.equal((await registers(dc)).get('rdx'), symbol('COM1') + 3n);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('setVariable on rip moves the guest: invalidated event, new frame, and the guest runs on from there', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }] }));
+    const sc = await dc.scopesRequest({ frameId: 1 });
+    const ref = sc.body.scopes.find((s) => s.name === 'Registers')!.variablesReference;
+    // skip the wait for the transmitter: go straight to `mov al, ah`, the instruction after the poll loop
+    const target = findInstruction(symbol('serial_putc'), /^mov al,ah$/);
+    const invalidated = dc.waitForEvent('invalidated');
+    await dc.setVariableRequest({ variablesReference: ref, name: 'rip', value: `0x${target.address.toString(16)}` });
+    assert.deepEqual((await invalidated).body.areas, ['stacks', 'variables']);
+    assert.equal(await instructionPointer(dc), target.address);
+    await resumeAndStop(dc, () => dc.nextRequest({ threadId: 1, granularity: 'instruction' }));
+    assert.equal(await instructionPointer(dc), target.address + BigInt(target.bytes.length));
   } finally {
     await stopAdapter(dc);
   }
@@ -283,6 +302,25 @@ test('disassemble around serial_puts equals objdump -d -M intel, backwards too',
   }
 });
 
+test('disassemble at the entry decodes 16-bit real-mode code, as objdump -m i8086 does', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO, stopOnEntry: true });
+    const entry = readelfEntry(HELLO);
+    const listing = parseObjdump(run('objdump', ['-d', '-m', 'i8086', '-M', 'intel', '-w', '--start-address', `0x${entry.toString(16)}`,
+      '--stop-address', `0x${symbol('protected_mode').toString(16)}`, HELLO]));
+    assert.ok(listing.length >= 6);
+    const r = await dc.disassembleRequest({ memoryReference: `0x${entry.toString(16)}`, instructionCount: 6 });
+    const got = r.body?.instructions ?? [];
+    listing.slice(0, 6).forEach((e, i) => {
+      assert.equal(BigInt(got[i].address), e.address);
+      assert.equal(normalize(got[i].instruction), normalize(e.text), `at 0x${e.address.toString(16)}`);
+    });
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('setVariable on a register is what the guest then has; evaluate and readMemory', T, async () => {
   const dc = await startAdapter();
   try {
@@ -323,7 +361,7 @@ test('pause stops a guest in an endless loop at once, and the adapter answers wh
     fs.writeFileSync(bin, assembleGuest(['.code16', 'spin: jmp spin'], 0x8000));
     await dc.initializeRequest();
     const initialized = dc.waitForEvent('initialized');
-    await dc.launch({ program: bin, loadAddress: '0x8000' });
+    await dc.launchRequest({ program: bin, loadAddress: '0x8000' } as DebugProtocol.LaunchRequestArguments);
     await initialized;
     await dc.configurationDoneRequest();
     await new Promise((r) => setTimeout(r, 300));
@@ -420,7 +458,7 @@ test('the guest runs to power-off: COM1 output as output events, exited and term
     const exited = dc.waitForEvent('exited');
     const terminated = dc.waitForEvent('terminated');
     await dc.initializeRequest();
-    await dc.launch({ program: HELLO });
+    await dc.launchRequest({ program: HELLO } as DebugProtocol.LaunchRequestArguments);
     await dc.configurationDoneRequest();
     assert.equal((await exited).body.exitCode, 0);
     await terminated;
