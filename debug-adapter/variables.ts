@@ -7,6 +7,7 @@ import { decodeFields } from '../src/bitfields';
 import { hex } from '../src/format';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import type { DebugTarget } from '../src/vmm/debug-target';
+import { CONTROLS_BY_VMCS_FIELD } from '../src/vmx/controls';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmcsFieldGroup } from '../src/vmx/vmcs-fields';
 
@@ -97,8 +98,15 @@ export class VariableStore {
       ? [leaf('note', 'the guest is on the processor: guest-state fields hold the values of the last VM exit')]
       : [];
     return [...note, ...VMCS_GROUPS.map((group) => {
-      const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group)
-        .map((f) => leaf(f.field.name, hex(f.value), { evaluateName: `vmcs.${f.field.name}` })));
+      const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group).map((f) => {
+        const bits = CONTROLS_BY_VMCS_FIELD[f.field.name];
+        if (bits === undefined) return leaf(f.field.name, hex(f.value), { evaluateName: `vmcs.${f.field.name}` });
+        // a control field: its named bits as children, the ones set listed in the value
+        const decoded = decodeFields(f.value, bits);
+        const on = decoded.filter((d) => d.value !== 0n).map((d) => d.field.name);
+        const children = this.add(SCOPE_VMCS, () => decoded.map((d) => leaf(d.field.name, hex(d.value))));
+        return { name: f.field.name, value: `${hex(f.value)} [${on.join(', ')}]`, variablesReference: children, evaluateName: `vmcs.${f.field.name}` };
+      }));
       return { name: group, value: '', variablesReference: ref };
     })];
   }

@@ -348,6 +348,19 @@ test('setVariable on a register is what the guest then has; evaluate and readMem
     await assert.rejects(dc.evaluateRequest({ expression: 'vmcs.NO_SUCH_FIELD', context: 'watch' }), /NO_SUCH_FIELD/);
     const vmcs = await scopeVariables(dc, 'VMCS');
     assert.deepEqual(['Guest state', 'Host state', 'Controls', 'Exit information'].filter((g) => vmcs.has(g)).length, 4);
+    // controls with their named bits: the VMM intercepts HLT and every port through the I/O
+    // bitmaps (SDM Table 25-6: HLT exiting is bit 7, use I/O bitmaps bit 25)
+    const controls = await dc.variablesRequest({ variablesReference: vmcs.get('Controls')!.variablesReference });
+    const primary = controls.body.variables.find((v) => v.name === 'CPU_BASED_VM_EXEC_CONTROL')!;
+    const raw = BigInt(/^0x[0-9a-f]+/.exec(primary.value)![0]);
+    assert.equal((raw >> 7n) & 1n, 1n);
+    assert.equal((raw >> 25n) & 1n, 1n);
+    const bits = new Map((await dc.variablesRequest({ variablesReference: primary.variablesReference })).body.variables.map((v) => [v.name, v.value]));
+    assert.equal(bits.get('HLT exiting'), '0x1');
+    assert.equal(bits.get('use I/O bitmaps'), '0x1');
+    assert.equal(bits.get('unconditional I/O exiting'), `0x${((raw >> 24n) & 1n).toString(16)}`);
+    const whole = await dc.evaluateRequest({ expression: 'vmcs.CPU_BASED_VM_EXEC_CONTROL', context: 'watch' });
+    assert.equal(BigInt(whole.body.result), raw);
   } finally {
     await stopAdapter(dc);
   }
