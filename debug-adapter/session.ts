@@ -30,6 +30,8 @@ export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
 const SLICE = 1_000_000;
 /** A step by source line gives up after this many instructions on one line (a tight loop). */
 const MAX_LINE_STEPS = 100_000;
+/** Instructions per slice of a step out (each is a single step, so fewer than a continue's). */
+const STEP_OUT_SLICE = 20_000;
 const THREAD_ID = 1;
 const FRAME_ID = 1;
 
@@ -214,8 +216,14 @@ export class VmxDebugSession extends DebugSession {
     else this.stepLine(response, false);
   }
 
+  /** Runs until the code the guest is in returns (a RET that pops above the current stack), in slices. */
   protected stepOutRequest(response: DebugProtocol.StepOutResponse): void {
-    this.answer(response, () => { throw new RequestError('step out is not supported yet: use continue with a breakpoint'); });
+    let frameRsp = 0n;
+    this.answer(response, () => {
+      frameRsp = this.stoppedTarget().view.register('rsp');
+    });
+    if (!response.success) return;
+    this.runSlices((target) => target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger()));
   }
 
   /** One guest instruction (source-line stepping comes later), then a `stopped` event. */
@@ -270,41 +278,46 @@ export class VmxDebugSession extends DebugSession {
   private resume(untilReturn?: { address: bigint; rsp: bigint }): void {
     const target = this.target;
     if (target === undefined) return;
+    if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
+    this.runSlices((t) => {
+      const stop = t.run(SLICE, this.filterExits, this.exitLogger());
+      if (stop.kind === 'breakpoint' && untilReturn !== undefined && t.view.register('rip') === untilReturn.address) {
+        // the call returned; a deeper pass through the same address (recursion) runs on
+        if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
+        if (this.breakpointIdsAt(untilReturn.address).length === 0) return { kind: 'budget' };
+      }
+      return stop;
+    }, () => { if (untilReturn !== undefined) this.applyBreakpoints(); });
+  }
+
+  /**
+   * Calls `slice` from the event loop until it returns something other than 'budget' or a pause
+   * is asked for, then reports the stop (`done` first). Between slices every request is answered.
+   */
+  private runSlices(slice: (target: DebugTarget) => DebugStop, done?: () => void): void {
+    const target = this.target;
+    if (target === undefined) return;
     this.running = true;
     this.pauseRequested = false;
     this.variables.reset();
-    if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
-    const finish = (stop: DebugStop, reason: 'step' | 'pause'): void => {
-      if (untilReturn !== undefined) this.applyBreakpoints();
-      this.report(stop, reason);
-    };
-    const slice = (): void => {
+    const next = (): void => {
       this.timer = undefined;
       if (this.target !== target || !this.running) return;
       if (this.pauseRequested) {
-        finish({ kind: 'budget' }, 'pause');
+        done?.();
+        this.report({ kind: 'budget' }, 'pause');
         return;
       }
-      const stop = target.run(SLICE, this.filterExits, this.exitLogger());
-      if (stop.kind === 'breakpoint' && untilReturn !== undefined && target.view.register('rip') === untilReturn.address) {
-        // the call returned (a deeper pass through the same address, in recursion, runs on)
-        if (target.view.register('rsp') >= untilReturn.rsp) {
-          finish({ kind: 'step' }, 'step');
-          return;
-        }
-        if (!this.breakpointIdsAt(untilReturn.address).length) {
-          this.timer = setImmediate(slice);
-          return;
-        }
-      }
+      const stop = slice(target);
       if (stop.kind === 'budget') {
         this.flushConsole();
-        this.timer = setImmediate(slice);
+        this.timer = setImmediate(next);
         return;
       }
-      finish(stop, 'step');
+      done?.();
+      this.report(stop, 'step');
     };
-    this.timer = setImmediate(slice);
+    this.timer = setImmediate(next);
   }
 
   private exitLogger(): ((e: { info: VmxExitInfo; by: string }) => void) | undefined {

@@ -84,6 +84,30 @@ export class DebugTarget {
     return { kind: 'step' };
   }
 
+  /**
+   * Steps until the code the guest is in returns: a RET (or IRET) that leaves RSP above
+   * `frameRsp`, the stack pointer when stepping out began. Stops early at a breakpoint or a
+   * filtered exit; after `maxInstructions` steps it comes back with 'budget' to be called again.
+   */
+  stepOut(frameRsp: bigint, maxInstructions: number, breakOn: ReadonlySet<string>, onExit?: (e: ExitEvent) => void): DebugStop {
+    const breakpoints = new Set(this.breakpoints);
+    for (let n = 0; n < maxInstructions; n++) {
+      const returning = this.atReturn();
+      const stop = this.step(breakOn, onExit);
+      if (stop.kind !== 'step') return stop;
+      if (returning && this.view.register('rsp') > frameRsp) return { kind: 'step' };
+      if (breakpoints.has(this.view.register('rip'))) return { kind: 'breakpoint' };
+    }
+    return { kind: 'budget' };
+  }
+
+  /** The next instruction is a return: RET near/far (C3, C2 iw, CB, CA iw) or IRET (CF), maybe REX.W- or REP-prefixed (SDM Vol. 2B). */
+  private atReturn(): boolean {
+    const b = this.view.readLinear(this.view.instructionPointer(), 2);
+    const op = (b[0] === 0xf3 || b[0] === 0xf2 || b[0] === 0x48) && b.length > 1 ? b[1] : b[0];
+    return op === 0xc3 || op === 0xc2 || op === 0xcb || op === 0xca || op === 0xcf;
+  }
+
   private watch(onExit?: (e: ExitEvent) => void): (e: ExitEvent) => void {
     return (e) => {
       this.lastExit = e.info;

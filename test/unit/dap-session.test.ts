@@ -262,6 +262,31 @@ test('steps by source line: next runs a call to its return, stepIn enters it', T
   }
 });
 
+test('stepOut runs serial_putc to its return: the character is sent, RIP after the call', T, async () => {
+  const dc = await startAdapter();
+  try {
+    let text = '';
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'stdout') text += e.body.output; });
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }] }));
+    const ev = await resumeAndStop(dc, () => dc.stepOutRequest({ threadId: 1 }));
+    assert.equal(ev.body.reason, 'step');
+    const call = findInstruction(symbol('serial_puts'), /^call .*<serial_putc>$/);
+    assert.equal(await instructionPointer(dc), call.address + BigInt(call.bytes.length));
+    assert.equal(text, String.fromCharCode(elfBytes(symbol('message'), 1)[0]));
+    // a breakpoint on the way out stops it there
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    const out = findInstruction(symbol('serial_putc'), /^out /);
+    const args: DebugProtocol.SetInstructionBreakpointsArguments = { breakpoints: [{ instructionReference: `0x${out.address.toString(16)}` }] };
+    await dc.send('setInstructionBreakpoints', args);
+    const ev2 = await resumeAndStop(dc, () => dc.stepOutRequest({ threadId: 1 }));
+    assert.equal(ev2.body.reason, 'instruction breakpoint');
+    assert.equal(await instructionPointer(dc), out.address);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('registers after mov ax, SEL_DATA in 32-bit protected mode', T, async () => {
   const dc = await startAdapter();
   try {
@@ -427,7 +452,6 @@ test('malformed and untimely requests are answered with errors, and the adapter 
     await assert.rejects(dc.disassembleRequest({ memoryReference: 'zzz', instructionCount: 4 }), /'zzz' is not an address/);
     await assert.rejects(dc.variablesRequest({ variablesReference: 987654 }), /no variables with reference 987654/);
     await assert.rejects(dc.pauseRequest({ threadId: 1 }), /not running/);
-    await assert.rejects(dc.stepOutRequest({ threadId: 1 }), /not supported yet/);
     await assert.rejects(dc.exceptionInfoRequest({ threadId: 1 }), /did not stop at a VM exit/);
     const sc = await dc.scopesRequest({ frameId: 1 });
     const regs = sc.body.scopes.find((x) => x.name === 'Registers')!.variablesReference;

@@ -147,3 +147,17 @@ test('a breakpoint right after an instruction that exits is taken when the guest
   assert.equal(t.view.register('rip'), next);
   assert.equal(t.lastExit?.guestRip, out.address, 'the OUT exited and was answered first');
 });
+
+test('stepOut runs until the code returns past the stack it started on, in slices', { skip }, () => {
+  const t = helloTarget();
+  t.setBreakpoints([symbol('serial_putc')]);
+  assert.equal(t.run(1_000_000, NONE).kind, 'breakpoint');
+  t.setBreakpoints([]);
+  const rsp = t.view.register('rsp');
+  // one instruction per slice first: the caller gets 'budget' back and calls again
+  assert.equal(t.stepOut(rsp, 1, NONE).kind, 'budget');
+  assert.equal(t.stepOut(rsp, 1_000_000, NONE).kind, 'step');
+  const call = findInstruction(symbol('serial_puts'), /^call .*<serial_putc>$/);
+  assert.equal(t.view.register('rip'), call.address + BigInt(call.bytes.length));
+  assert.equal(t.view.register('rsp'), rsp + 8n, 'the return address was popped');
+});
