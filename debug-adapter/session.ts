@@ -14,7 +14,7 @@ import { hex } from '../src/format';
 import { lookupSubRegister, GPR_NAMES } from '../src/regs';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
 import { disassembleGuest } from '../src/vmm/guest-disassembly';
-import { GuestImage, loadGuestImage } from '../src/vmm/guest-image';
+import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
 import { GuestViewError } from '../src/vmm/guest-view';
 import { Machine } from '../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
@@ -108,6 +108,9 @@ export class VmxDebugSession extends DebugSession {
   /** Loads the guest into a fresh machine; throws LaunchError naming the attribute at fault. */
   private boot(config: LaunchConfig): void {
     const bytes = new Uint8Array(fs.readFileSync(config.program));
+    if (!looksLikeElf(bytes) && config.loadAddress === undefined) {
+      throw new LaunchError('loadAddress', `'${config.program}' is not an ELF file, so it is loaded as a flat binary: give its load address`);
+    }
     let image: GuestImage;
     try {
       image = loadGuestImage(bytes, config.loadAddress === undefined ? undefined : { loadAddress: config.loadAddress, entry: config.entry });
@@ -198,7 +201,6 @@ export class VmxDebugSession extends DebugSession {
     if (response.success) this.resume();
   }
 
-
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
     this.answer(response, () => {
       if (!this.running) throw new RequestError('the guest is not running');
@@ -226,7 +228,7 @@ export class VmxDebugSession extends DebugSession {
     this.runSlices((target) => target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger()));
   }
 
-  /** One guest instruction (source-line stepping comes later), then a `stopped` event. */
+  /** One guest instruction, then a `stopped` event. */
   private stepOne(response: DebugProtocol.Response): void {
     let stop: DebugStop | undefined;
     this.answer(response, () => {

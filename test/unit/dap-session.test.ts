@@ -425,6 +425,9 @@ test('bad launch attributes are errors naming the attribute, and the adapter liv
       [{ program: HELLO, mode: 'bogus' }, /'mode'.*bogus/],
       [{ program: HELLO, memoryMB: 0 }, /'memoryMB'/],
       [{ program: HELLO, entry: 'here' }, /'entry'/],
+      [{ program: HELLO.replace(/\.elf$/, '.bin') }, /'loadAddress'.*not an ELF file/],
+      [{ program: HELLO, memoryMB: 1024 * 1024 }, /'memoryMB'/],
+      [{ program: HELLO, stopOnEntry: 'yes' }, /'stopOnEntry'/],
     ];
     for (const [args, message] of bad) {
       await assert.rejects(dc.launchRequest(args as DebugProtocol.LaunchRequestArguments), message);
