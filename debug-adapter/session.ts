@@ -558,6 +558,7 @@ export class VmxDebugSession extends DebugSession {
       const value = parseValue(args.value);
       if (value === undefined) throw new RequestError(`'${args.value}' is not a number (write 0x… for hex)`);
       target.view.setRegister(args.name, value);
+      this.variables.refresh();
       response.body = { value: hex(target.view.register(args.name)) };
     });
     // a new RIP moves the frame; any register can change the flags' children and watches

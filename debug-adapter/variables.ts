@@ -26,12 +26,26 @@ export const SCOPE_LAST_EXIT = 'Last VM exit';
 const leaf = (name: string, value: string, extra: Partial<Variable> = {}): Variable => ({ name, value, variablesReference: 0, ...extra });
 
 export class VariableStore {
-  private readonly containers = new Map<number, { scope: string; children: () => Variable[] }>();
+  /** Containers by reference; each computes its children once per stop (asking again costs nothing and allocates nothing). */
+  private readonly containers = new Map<number, { scope: string; children: () => Variable[]; cached?: Variable[] }>();
+  private scopeList: DebugProtocol.Scope[] | undefined;
   private next = 1;
 
+  /** The guest ran: every reference is forgotten. */
   reset(): void {
     this.containers.clear();
+    this.scopeList = undefined;
     this.next = 1;
+  }
+
+  /** Values changed while stopped (setVariable): the scopes keep their references, everything below is computed again. */
+  refresh(): void {
+    const keep = new Set(this.scopeList?.map((s) => s.variablesReference));
+    for (const [ref, c] of this.containers) {
+      if (keep.has(ref)) c.cached = undefined;
+      else this.containers.delete(ref);
+    }
+    this.next = keep.size + 1;
   }
 
   private add(scope: string, children: () => Variable[]): number {
@@ -46,18 +60,24 @@ export class VariableStore {
   }
 
   variables(ref: number): Variable[] | undefined {
-    return this.containers.get(ref)?.children();
+    const c = this.containers.get(ref);
+    if (c === undefined) return undefined;
+    c.cached ??= c.children();
+    return c.cached;
   }
 
+  /** The four scopes of the stopped guest; the same references however often they are asked for. */
   scopes(target: DebugTarget): DebugProtocol.Scope[] {
+    if (this.scopeList !== undefined) return this.scopeList;
     const scope = (name: string, children: () => Variable[], expensive = false): DebugProtocol.Scope =>
       ({ name, variablesReference: this.add(name, children), expensive, presentationHint: name === SCOPE_REGISTERS ? 'registers' : undefined });
-    return [
+    this.scopeList = [
       scope(SCOPE_REGISTERS, () => this.registers(target)),
       scope(SCOPE_SEGMENTS, () => this.segments(target)),
       scope(SCOPE_VMCS, () => this.vmcs(target), true),
       scope(SCOPE_LAST_EXIT, () => lastExit(target)),
     ];
+    return this.scopeList;
   }
 
   private registers(target: DebugTarget): Variable[] {

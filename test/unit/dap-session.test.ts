@@ -470,6 +470,38 @@ test('malformed and untimely requests are answered with errors, and the adapter 
   }
 });
 
+test('thousands of scope and variable requests at one stop reuse the same references (nothing grows)', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_puts' }] }));
+    const walk = async (): Promise<number[]> => {
+      const refs: number[] = [];
+      const scopes = await dc.scopesRequest({ frameId: 1 });
+      for (const s of scopes.body.scopes) {
+        refs.push(s.variablesReference);
+        for (const v of (await dc.variablesRequest({ variablesReference: s.variablesReference })).body.variables) {
+          if (v.variablesReference > 0) {
+            refs.push(v.variablesReference);
+            await dc.variablesRequest({ variablesReference: v.variablesReference });
+          }
+        }
+      }
+      return refs;
+    };
+    const first = await walk();
+    for (let k = 0; k < 300; k++) assert.deepEqual(await walk(), first);
+    // a register change recomputes the values under the same scopes
+    const regs = (await dc.scopesRequest({ frameId: 1 })).body.scopes.find((s) => s.name === 'Registers')!;
+    await dc.setVariableRequest({ variablesReference: regs.variablesReference, name: 'rbx', value: '0x1234' });
+    assert.equal((await registers(dc)).get('rbx'), 0x1234n);
+    const after = await walk();
+    assert.deepEqual(after.slice(0, 1), first.slice(0, 1));
+    assert.ok(Math.max(...after) <= Math.max(...first), 'references do not grow');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('every launch attribute package.json declares is checked by the adapter', T, async () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
     contributes: { debuggers: Array<{ type: string; program: string; configurationAttributes: { launch: { properties: Record<string, unknown> } } }> };
