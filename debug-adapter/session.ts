@@ -11,6 +11,7 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
+import { msrByName } from '../src/msr';
 import { lookupSubRegister, GPR_NAMES } from '../src/regs';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
 import { disassembleGuest } from '../src/vmm/guest-disassembly';
@@ -570,12 +571,18 @@ export class VmxDebugSession extends DebugSession {
       const target = this.stoppedTarget();
       const expr = args.expression.trim();
       let value: bigint | undefined;
-      if (/^vmcs\./i.test(expr)) {
+      const msr = /^msr(?:\.(\w+)|\(\s*(\w+)\s*\))$/i.exec(expr);
+      if (msr !== null) {
+        const name = msr[1] ?? msr[2];
+        const info = msrByName(name);
+        value = info === undefined ? undefined : target.view.msr(info);
+        if (value === undefined) throw new RequestError(`no MSR named '${name}' on this processor`);
+      } else if (/^vmcs\./i.test(expr)) {
         value = target.view.vmcs(expr.slice(5));
         if (value === undefined) throw new RequestError(`no VMCS field named '${expr.slice(5)}' on this processor`);
       } else {
         value = evaluateRegister(target, expr.toLowerCase());
-        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer) or vmcs.FIELD`);
+        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer), vmcs.FIELD or msr(NAME)`);
       }
       response.body = { result: hex(value), variablesReference: 0 };
     });

@@ -5,6 +5,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { decodeFields } from '../src/bitfields';
 import { hex } from '../src/format';
+import { MSR_GROUPS } from '../src/msr';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import type { DebugTarget } from '../src/vmm/debug-target';
 import { CONTROLS_BY_VMCS_FIELD } from '../src/vmx/controls';
@@ -20,6 +21,7 @@ const VMCS_GROUPS: readonly VmcsFieldGroup[] = ['Guest state', 'Host state', 'Co
 
 export const SCOPE_REGISTERS = 'Registers';
 export const SCOPE_SEGMENTS = 'Segments & control';
+export const SCOPE_MSRS = 'MSRs';
 export const SCOPE_VMCS = 'VMCS';
 export const SCOPE_LAST_EXIT = 'Last VM exit';
 
@@ -74,6 +76,7 @@ export class VariableStore {
     this.scopeList = [
       scope(SCOPE_REGISTERS, () => this.registers(target)),
       scope(SCOPE_SEGMENTS, () => this.segments(target)),
+      scope(SCOPE_MSRS, () => this.msrs(target), true),
       scope(SCOPE_VMCS, () => this.vmcs(target), true),
       scope(SCOPE_LAST_EXIT, () => lastExit(target)),
     ];
@@ -110,6 +113,21 @@ export class VariableStore {
     const cr = v.controlRegisters();
     out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
     return out;
+  }
+
+  /** MSRs by group, each with its bit fields (src/msr.ts) as children where it has any. */
+  private msrs(target: DebugTarget): Variable[] {
+    const all = target.view.msrs();
+    return MSR_GROUPS.filter((g) => all.some((m) => m.msr.group === g)).map((group) => {
+      const ref = this.add(SCOPE_MSRS, () => all.filter((m) => m.msr.group === group).map(({ msr, value }) => {
+        const extra = { evaluateName: `msr(${msr.name})` };
+        if (msr.fields === undefined || msr.fields.length === 0) return leaf(msr.name, hex(value), extra);
+        const fields = this.add(SCOPE_MSRS, () => decodeFields(value, msr.fields ?? [])
+          .map((d) => leaf(d.field.name, d.meaning === undefined ? hex(d.value) : `${hex(d.value)} (${d.meaning})`)));
+        return { name: msr.name, value: hex(value), variablesReference: fields, ...extra };
+      }));
+      return { name: group, value: '', variablesReference: ref };
+    });
   }
 
   private vmcs(target: DebugTarget): Variable[] {

@@ -13,6 +13,8 @@ import { slotOfEncoding } from '../hardware/vmx/vmcs';
 import { GPR_NAMES, RSP_INDEX } from '../regs';
 import { RFLAGS_FIXED1, RFLAGS_WRITABLE } from '../rflags';
 import { VMCS_FIELDS, VmcsFieldInfo, vmcsFieldByName } from '../vmx/vmcs-fields';
+import { controlMask, ENTRY_CONTROLS } from '../vmx/controls';
+import { ALL_MSRS, MsrInfo } from '../msr';
 import type { Machine } from './machine';
 
 /** A name or value the debugger cannot apply to the guest. */
@@ -36,6 +38,22 @@ export interface SegmentView {
 export const REGISTER_NAMES: readonly string[] = [...GPR_NAMES, 'rip', 'rflags'];
 
 const MASK64 = (1n << 64n) - 1n;
+
+/**
+ * MSRs whose guest value lives in the VMCS guest-state area between a VM exit and the next
+ * entry (SDM Vol. 3C, 25.4.1, 27.3.2.1, 28.3.1): the SYSENTER MSRs and the FS/GS bases always,
+ * EFER and PAT when the VM-entry control says entry loads them. The others stay on the
+ * processor across exits (this VMM's host, TypeScript, does not use them).
+ */
+const MSRS_IN_VMCS: Readonly<Record<string, { field: string; entryControl?: number }>> = {
+  IA32_SYSENTER_CS: { field: 'GUEST_SYSENTER_CS' },
+  IA32_SYSENTER_ESP: { field: 'GUEST_SYSENTER_ESP' },
+  IA32_SYSENTER_EIP: { field: 'GUEST_SYSENTER_EIP' },
+  IA32_FS_BASE: { field: 'GUEST_FS_BASE' },
+  IA32_GS_BASE: { field: 'GUEST_GS_BASE' },
+  IA32_EFER: { field: 'GUEST_IA32_EFER', entryControl: controlMask(ENTRY_CONTROLS, 'load IA32_EFER') },
+  IA32_PAT: { field: 'GUEST_IA32_PAT', entryControl: controlMask(ENTRY_CONTROLS, 'load IA32_PAT') },
+};
 const u64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 export class GuestView {
@@ -112,6 +130,30 @@ export class GuestView {
     else if (k >= 0) this.machine.vcpu.regsImage.setRegOfIndex(k, value);
     else if (name === 'rip') v.write('GUEST_RIP', value);
     else v.write('GUEST_RFLAGS', flags);
+  }
+
+  /** The guest's value of an MSR, or undefined when this processor does not implement it. */
+  msr(info: MsrInfo): bigint | undefined {
+    const inVmcs = MSRS_IN_VMCS[info.name];
+    if (!this.onProcessor && inVmcs !== undefined) {
+      const controls = Number(this.vmcsOrZero('VM_ENTRY_CONTROLS'));
+      if (inVmcs.entryControl === undefined || (controls & inVmcs.entryControl) !== 0) return this.vmcsOrZero(inVmcs.field);
+    }
+    try {
+      return this.cpu.msrs.rdmsr(info.address);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every MSR of the table that this processor implements, with the guest's value. */
+  msrs(): Array<{ msr: MsrInfo; value: bigint }> {
+    const out: Array<{ msr: MsrInfo; value: bigint }> = [];
+    for (const msr of ALL_MSRS) {
+      const value = this.msr(msr);
+      if (value !== undefined) out.push({ msr, value });
+    }
+    return out;
   }
 
   /** CR0, CR3, CR4 and IA32_EFER as the processor uses them (guest/host-owned bits included). */

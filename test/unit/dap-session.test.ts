@@ -287,6 +287,34 @@ test('stepOut runs serial_putc to its return: the character is sent, RIP after t
   }
 });
 
+test('MSRs scope and msr(NAME): EFER in long mode, from the processor and from the VMCS after an exit', T, async () => {
+  const dc = await startAdapter();
+  try {
+    await launchAndStop(dc, { program: HELLO }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_init' }] }));
+    // boot code: rdmsr; or eax, EFER_LME; wrmsr; then CR0.PG makes the processor set LMA (SDM Vol. 3A, 10.8.5)
+    const lme = symbol('EFER_LME'), lma = 1n << 10n;
+    const efer = async (): Promise<bigint> => {
+      const msrs = await scopeVariables(dc, 'MSRs');
+      const group = await dc.variablesRequest({ variablesReference: msrs.get('Processor control')!.variablesReference });
+      const v = group.body.variables.find((x) => x.name === 'IA32_EFER')!;
+      const fields = new Map((await dc.variablesRequest({ variablesReference: v.variablesReference })).body.variables.map((f) => [f.name, f.value]));
+      assert.equal(fields.get('LME'), '0x1');
+      assert.equal(fields.get('LMA'), '0x1');
+      assert.equal(BigInt((await dc.evaluateRequest({ expression: 'msr(IA32_EFER)', context: 'watch' })).body.result), BigInt(v.value));
+      return BigInt(v.value);
+    };
+    const onProcessor = await efer();
+    assert.equal(onProcessor & (lme | lma), lme | lma);
+    await dc.setExceptionBreakpointsRequest({ filters: ['IO_INSTRUCTION'] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    // after the exit the guest's EFER is read from the VMCS: the guest has not changed it
+    assert.equal(await efer(), onProcessor);
+    await assert.rejects(dc.evaluateRequest({ expression: 'msr(NO_SUCH_MSR)', context: 'watch' }), /NO_SUCH_MSR/);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
 test('registers after mov ax, SEL_DATA in 32-bit protected mode', T, async () => {
   const dc = await startAdapter();
   try {

@@ -12,6 +12,7 @@ import { loadGuestImage } from '../../src/vmm/guest-image';
 import { Machine } from '../../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../../src/vmm/producible-exits';
 import { exitReasonByName, exitReasonByNumber } from '../../src/vmx/definitions';
+import { Msr } from '../../src/msr';
 import { gnuToolsAvailable } from '../support/gnu-tools';
 import { assembleGuest } from '../support/guest-asm';
 import { objdump } from '../support/objdump';
@@ -160,4 +161,22 @@ test('stepOut runs until the code returns past the stack it started on, in slice
   const call = findInstruction(symbol('serial_puts'), /^call .*<serial_putc>$/);
   assert.equal(t.view.register('rip'), call.address + BigInt(call.bytes.length));
   assert.equal(t.view.register('rsp'), rsp + 8n, 'the return address was popped');
+});
+
+test('after an exit the guest\'s VMCS-switched MSRs come from the VMCS, others from the processor', { skip }, () => {
+  const t = helloTarget();
+  assert.equal(t.run(1_000_000, new Set(['IO_INSTRUCTION'])).kind, 'exit');
+  const m = t.machine;
+  // make the guest's EFER differ from the host's (NXE, bit 11): the view must show the guest's
+  const guest = m.vcpu.vmcs.read('GUEST_IA32_EFER') | 0x800n;
+  m.vcpu.vmcs.write('GUEST_IA32_EFER', guest);
+  assert.notEqual(BigInt(m.cpu.efer), guest);
+  assert.equal(t.view.msr(Msr.IA32_EFER), guest);
+  m.vcpu.vmcs.write('GUEST_SYSENTER_EIP', 0x1234n);
+  assert.equal(t.view.msr(Msr.IA32_SYSENTER_EIP), 0x1234n);
+  // LSTAR is not switched by VM entry/exit (SDM 27.3.2.1): the processor's value is the guest's
+  m.cpu.msrs.wrmsr(Msr.IA32_LSTAR.address, 0xffff800000001000n);
+  assert.equal(t.view.msr(Msr.IA32_LSTAR), 0xffff800000001000n);
+  // the VMX capability MSRs are there, an address the processor lacks is not
+  assert.ok(t.view.msrs().some((x) => x.msr.name === 'IA32_VMX_BASIC'));
 });
