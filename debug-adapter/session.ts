@@ -22,6 +22,7 @@ import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
 import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
+import { BreakpointBook } from './breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_REGISTERS, VariableStore } from './variables';
 
@@ -39,9 +40,6 @@ const FRAME_ID = 1;
 /** A request that makes no sense now or names something that does not exist. */
 class RequestError extends Error {}
 
-interface Resolved { id: number; address: bigint }
-interface SourceBreakpoint { id: number; line: number; addresses: bigint[] }
-interface FunctionBreakpoint { id: number; name: string; address?: bigint }
 
 export class VmxDebugSession extends DebugSession {
   private config: LaunchConfig | undefined;
@@ -53,12 +51,9 @@ export class VmxDebugSession extends DebugSession {
   private timer: NodeJS.Immediate | undefined;
   private consoleText = '';
   private readonly variables = new VariableStore();
-  private nextBreakpointId = 1;
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
-  private readonly sourceBreakpoints = new Map<string, SourceBreakpoint[]>();
-  private functionBreakpoints: FunctionBreakpoint[] = [];
-  private instructionBreakpoints: Resolved[] = [];
+  private readonly breakpoints = new BreakpointBook();
   /** The client understands `invalidated` events (it refreshes what a change affects). */
   private clientInvalidates = false;
   /** Why the guest stopped last, for exceptionInfo. */
@@ -133,7 +128,7 @@ export class VmxDebugSession extends DebugSession {
     this.image = image;
     this.target = new DebugTarget(machine);
     for (const name of config.breakOnExits) this.filterExits.add(name);
-    this.resolveBreakpoints();
+    for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
   }
 
@@ -287,7 +282,7 @@ export class VmxDebugSession extends DebugSession {
       if (stop.kind === 'breakpoint' && untilReturn !== undefined && t.view.register('rip') === untilReturn.address) {
         // the call returned; a deeper pass through the same address (recursion) runs on
         if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
-        if (this.breakpointIdsAt(untilReturn.address).length === 0) return { kind: 'budget' };
+        if (this.breakpoints.idsAt(untilReturn.address).length === 0) return { kind: 'budget' };
       }
       return stop;
     }, () => { if (untilReturn !== undefined) this.applyBreakpoints(); });
@@ -350,8 +345,8 @@ export class VmxDebugSession extends DebugSession {
         return;
       case 'breakpoint': {
         const rip = this.target?.view.register('rip') ?? 0n;
-        const event: DebugProtocol.StoppedEvent = new StoppedEvent(this.breakpointKind(rip), THREAD_ID);
-        event.body.hitBreakpointIds = this.breakpointIdsAt(rip);
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent(this.breakpoints.kindAt(rip), THREAD_ID);
+        event.body.hitBreakpointIds = this.breakpoints.idsAt(rip);
         this.sendEvent(event);
         return;
       }
@@ -421,100 +416,27 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const file = args.source.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
-      const entries: SourceBreakpoint[] = (args.breakpoints ?? []).map((b) => ({ id: this.nextBreakpointId++, line: b.line, addresses: [] }));
-      this.sourceBreakpoints.set(file, entries);
-      response.body = { breakpoints: entries.map((e) => this.resolveLine(file, e)) };
+      response.body = { breakpoints: this.breakpoints.setSource(file, (args.breakpoints ?? []).map((b) => b.line)) };
       this.applyBreakpoints();
     });
-  }
-
-  /** Finds the addresses of a source breakpoint's line (again after a restart); returns it as DAP shows it. */
-  private resolveLine(file: string, e: SourceBreakpoint): DebugProtocol.Breakpoint {
-    const at = this.addressesOfLine(file, e.line);
-    e.addresses = at?.addresses ?? [];
-    if (at === undefined) {
-      return { id: e.id, verified: false, line: e.line, message: this.image === undefined ? 'no guest is loaded yet' : `no code for line ${e.line} of ${path.basename(file)} in the guest's line table` };
-    }
-    const bp = new Breakpoint(true, at.line) as DebugProtocol.Breakpoint;
-    bp.id = e.id;
-    bp.instructionReference = hex(at.addresses[0]);
-    return bp;
-  }
-
-  /** The line table's file name that is this source file (paths in the table are relative to the program's directory). */
-  private addressesOfLine(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
-    const image = this.image, config = this.config;
-    if (image === undefined || config === undefined) return undefined;
-    const wanted = path.resolve(file);
-    const base = path.dirname(path.resolve(config.program));
-    const tableName = image.lines.files.find((f) => path.resolve(base, f) === wanted);
-    return tableName === undefined ? undefined : image.lines.addressesOf(tableName, line);
   }
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
-      this.functionBreakpoints = args.breakpoints.map((b) => ({ id: this.nextBreakpointId++, name: b.name }));
-      response.body = { breakpoints: this.functionBreakpoints.map((f) => this.resolveFunction(f)) };
+      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints.map((b) => b.name)) };
       this.applyBreakpoints();
     });
-  }
-
-  private resolveFunction(f: FunctionBreakpoint): DebugProtocol.Breakpoint {
-    f.address = this.image?.symbols.addressOf(f.name);
-    if (f.address === undefined) {
-      return { id: f.id, verified: false, message: this.image === undefined ? 'no guest is loaded yet' : `no symbol named '${f.name}' in the guest` };
-    }
-    return { id: f.id, verified: true, instructionReference: hex(f.address) };
-  }
-
-  /** Source and function breakpoints name places in the image: find them again in a new one. */
-  private resolveBreakpoints(): void {
-    for (const [file, entries] of this.sourceBreakpoints) {
-      for (const e of entries) this.sendEvent(new BreakpointEvent('changed', this.resolveLine(file, e) as Breakpoint));
-    }
-    for (const f of this.functionBreakpoints) this.sendEvent(new BreakpointEvent('changed', this.resolveFunction(f) as Breakpoint));
   }
 
   protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
     this.answer(response, () => {
-      const bps: DebugProtocol.Breakpoint[] = [];
-      this.instructionBreakpoints = [];
-      for (const b of args.breakpoints) {
-        const base = parseAddress(b.instructionReference);
-        if (base === undefined) {
-          bps.push({ verified: false, message: `'${b.instructionReference}' is not an address` });
-          continue;
-        }
-        const address = base + BigInt(b.offset ?? 0);
-        const id = this.nextBreakpointId++;
-        this.instructionBreakpoints.push({ id, address });
-        bps.push({ id, verified: true, instructionReference: hex(address) });
-      }
-      response.body = { breakpoints: bps };
+      response.body = { breakpoints: this.breakpoints.setInstructions(args.breakpoints, parseAddress) };
       this.applyBreakpoints();
     });
   }
 
-  private allBreakpoints(): Array<{ kind: 'breakpoint' | 'function breakpoint' | 'instruction breakpoint'; r: Resolved }> {
-    const out: Array<{ kind: 'breakpoint' | 'function breakpoint' | 'instruction breakpoint'; r: Resolved }> = [];
-    for (const entries of this.sourceBreakpoints.values()) {
-      for (const e of entries) for (const address of e.addresses) out.push({ kind: 'breakpoint', r: { id: e.id, address } });
-    }
-    for (const f of this.functionBreakpoints) if (f.address !== undefined) out.push({ kind: 'function breakpoint', r: { id: f.id, address: f.address } });
-    for (const r of this.instructionBreakpoints) out.push({ kind: 'instruction breakpoint', r });
-    return out;
-  }
-
   private applyBreakpoints(): void {
-    this.target?.setBreakpoints(this.allBreakpoints().map((b) => b.r.address));
-  }
-
-  private breakpointKind(rip: bigint): string {
-    return this.allBreakpoints().find((b) => b.r.address === rip)?.kind ?? 'breakpoint';
-  }
-
-  private breakpointIdsAt(rip: bigint): number[] {
-    return this.allBreakpoints().filter((b) => b.r.address === rip).map((b) => b.r.id);
+    this.target?.setBreakpoints(this.breakpoints.addresses());
   }
 
   // ---- looking --------------------------------------------------------------------------
@@ -524,14 +446,8 @@ export class VmxDebugSession extends DebugSession {
       const target = this.stoppedTarget();
       const ip = target.view.instructionPointer();
       const name = this.image?.symbols.describe(ip) ?? hex(ip);
-      const row = this.image?.lines.lookup(ip);
-      let frame: StackFrame;
-      if (row !== undefined && this.config !== undefined) {
-        const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
-        frame = new StackFrame(FRAME_ID, name, new Source(path.basename(file), file), row.line, row.column || 1);
-      } else {
-        frame = new StackFrame(FRAME_ID, name);
-      }
+      const at = this.sourceAt(ip);
+      const frame = at === undefined ? new StackFrame(FRAME_ID, name) : new StackFrame(FRAME_ID, name, at.source, at.line, at.column);
       (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(ip);
       response.body = { stackFrames: [frame], totalFrames: 1 };
     });
@@ -621,11 +537,10 @@ export class VmxDebugSession extends DebugSession {
           };
           const sym = this.image?.symbols.at(i.address);
           if (sym !== undefined) out.symbol = sym.symbol.name;
-          const row = this.image?.lines.lookup(i.address);
-          if (row !== undefined && this.config !== undefined) {
-            const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
-            out.location = new Source(path.basename(file), file);
-            out.line = row.line;
+          const at = this.sourceAt(i.address);
+          if (at !== undefined) {
+            out.location = at.source;
+            out.line = at.line;
           }
           return out;
         }),
@@ -634,6 +549,14 @@ export class VmxDebugSession extends DebugSession {
   }
 
   // ---- helpers --------------------------------------------------------------------------
+
+  /** The source line of an address, its file found relative to the program (as the line table's paths are). */
+  private sourceAt(address: bigint): { source: Source; line: number; column: number } | undefined {
+    const row = this.image?.lines.lookup(address);
+    if (row === undefined || this.config === undefined) return undefined;
+    const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
+    return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
+  }
 
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {
