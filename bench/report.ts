@@ -1,7 +1,7 @@
 // Output: readable lines by default; with --json exactly one JSON object per line per figure
 // and nothing else on stdout (notes and errors go to stderr), so a script can collect them.
 
-export type Unit = 'MIPS' | 'MB/s' | 'x' | 'exits/s';
+export type Unit = 'MIPS' | 'MB/s' | 'x' | 'exits/s' | 'ms';
 
 export class Report {
   constructor(private readonly json: boolean) {}

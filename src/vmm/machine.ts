@@ -68,8 +68,12 @@ export class Machine {
   private readonly eptRoot: number;
   private shutdown: { exitCode: number; how: string } | undefined;
   private guestHalted = false;
-  /** An exit the run stopped at (--break-on) that the VMM has not answered yet. */
-  private heldExit: { info: VmxExitInfo; exit: VcpuExit } | undefined;
+  private breakpointCount = 0;
+  /**
+   * An exit the run stopped at (--break-on) that nobody has answered yet; without `exit` the
+   * vCPU has not looked at it either (its builtin handlers run when the run resumes).
+   */
+  private heldExit: { info: VmxExitInfo; exit?: VcpuExit } | undefined;
   image: GuestImage | undefined;
   private readonly hypervisorMsrs = { guestId: 0n };
   /** Counts of exits by reason name, since the machine was made. */
@@ -178,7 +182,8 @@ export class Machine {
     if (held !== undefined) {
       // the exit a break stopped at is answered when the run resumes
       this.heldExit = undefined;
-      const problem = this.handle(held.info, held.exit);
+      const r = held.exit === undefined ? this.vcpu.handleDeferred(held.info) : { kind: 'exit' as const, info: held.info, exit: held.exit };
+      const problem = r.kind === 'exit' ? this.handle(r.info, r.exit) : undefined;
       if (problem !== undefined) return { kind: 'error', message: problem, info: held.info };
     }
     while (this.shutdown === undefined) {
@@ -191,21 +196,33 @@ export class Machine {
       }
       const next = Math.min(limit, this.devices.nextEventAt());
       const budget = Math.max(1, next - this.cpu.icount);
-      const r = this.vcpu.run(budget);
+      const r = this.vcpu.run(budget, options.breakOn);
       if (r.kind === 'paused') {
         if (r.why === 'budget') continue;
         return { kind: 'paused', why: r.why };
       }
       this.count(r.info);
-      options.onExit?.({ info: r.info, by: r.kind === 'handled' ? 'vcpu' : 'vmm' });
+      const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
+      options.onExit?.({ info: r.info, by });
+      if (r.kind === 'deferred') {
+        // stopped before anyone answers it, so its state can be looked at (and changed)
+        this.heldExit = { info: r.info };
+        return { kind: 'break', info: r.info };
+      }
       if (options.breakOn?.has(r.info.name) === true) {
-        // stop before the VMM answers, so the exit's state can be looked at (and changed)
+        // an exit the vCPU reported without running the guest (a VM-entry failure)
         if (r.kind === 'exit') this.heldExit = { info: r.info, exit: r.exit };
         return { kind: 'break', info: r.info };
       }
       if (r.kind === 'exit') {
         const problem = this.handle(r.info, r.exit);
         if (problem !== undefined) return { kind: 'error', message: problem, info: r.info };
+      }
+      // the processor does not stop at a breakpoint on the first instruction after an entry
+      // (it takes that for resuming from one), so one right after an exit is checked here
+      if (this.breakpointCount > 0 && this.shutdown === undefined && this.cpu.icount < limit) {
+        const rip = this.vcpu.vmcs.read('GUEST_RIP');
+        if (this.cpu.hasBreakpointAt(Number(rip & 0xffffffffn) | 0, Number(rip >> 32n) | 0)) return { kind: 'paused', why: 'breakpoint' };
       }
     }
     return { kind: 'shutdown', exitCode: this.shutdown.exitCode, how: this.shutdown.how };
@@ -293,6 +310,12 @@ export class Machine {
     out.cr4 = running ? BigInt(c.cr4) : v.read('GUEST_CR4');
     out.efer = running ? BigInt(c.efer) : v.read('GUEST_IA32_EFER');
     return out;
+  }
+
+  /** Instruction addresses (RIP values) where a run stops before executing the instruction. */
+  setBreakpoints(addresses: readonly bigint[]): void {
+    this.cpu.setBreakpoints(addresses);
+    this.breakpointCount = addresses.length;
   }
 
   /** Ends the run at the next check, as a power-off with `exitCode` (the exit hypercall). */

@@ -56,7 +56,9 @@ export type VcpuRun =
   | { kind: 'exit'; info: VmxExitInfo; exit: VcpuExit }
   | { kind: 'handled'; info: VmxExitInfo }
   /** The guest is still running: an instruction budget, a breakpoint, a stop request, or HLT without HLT exiting. */
-  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' };
+  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' }
+  /** An exit the caller asked to see before anything handles it; `handleDeferred` handles it later. */
+  | { kind: 'deferred'; info: VmxExitInfo };
 
 const PIN = (...n: string[]) => controlMask(PIN_BASED_CONTROLS, ...n);
 const PROC = (...n: string[]) => controlMask(PRIMARY_PROCESSOR_CONTROLS, ...n);
@@ -72,6 +74,9 @@ const CR4_PAE = 0x20, CR4_VMXE = 0x2000;
 const CR0_OWNED = CR0_NE;
 /** CR4 bits the VMM owns: VMXE, which the guest must not see (x86_vcpu-lessons.md). */
 const CR4_OWNED = CR4_VMXE;
+
+/** Exits handleExit answers itself rather than returning to the VMM. */
+const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.number, R.INTERRUPT_WINDOW.number, R.PREEMPTION_TIMER.number]);
 
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;
@@ -298,9 +303,10 @@ export class VmxVcpu {
   /**
    * Runs the guest for at most `budget` instructions: enters it (VMLAUNCH the first time, then
    * VMRESUME) unless it is still running from a paused call, and returns at the first VM exit
-   * (handled here or not), or paused.
+   * (handled here or not), or paused. An exit whose reason is in `defer` is returned untouched,
+   * not even by the builtin handlers, so a debugger can stop before it is handled.
    */
-  run(budget: number): VcpuRun {
+  run(budget: number, defer?: ReadonlySet<string>): VcpuRun {
     const c = this.cpu;
     if (!this.inGuest) {
       const entered = this.enter();
@@ -312,7 +318,19 @@ export class VmxVcpu {
       throw new Error(`unexpected outcome '${out.kind}' of a guest run`);
     }
     this.leave();
-    return this.handleExit(this.exitInfo());
+    const info = this.exitInfo();
+    if (defer !== undefined && defer.has(info.name)) return { kind: 'deferred', info };
+    return this.handleExit(info);
+  }
+
+  /** Handles an exit `run` deferred, with the guest state as it is now (a debugger may have changed it). */
+  handleDeferred(info: VmxExitInfo): VcpuRun {
+    return this.handleExit(info);
+  }
+
+  /** Whether the vCPU answers exits of this reason itself (x86_vcpu's builtin handlers). */
+  handlesItself(reason: number): boolean {
+    return BUILTIN_EXITS.has(reason);
   }
 
   /** Whether the guest is running (between an entry and its exit). */

@@ -1,0 +1,608 @@
+// One debug session: DAP requests in, events out, over the engine's debugging API
+// (src/vmm/debug-target.ts). It translates and keeps the session's bookkeeping (breakpoints,
+// exit filters, variable references); every question about the guest goes to the engine.
+// A `continue` runs the guest in slices and yields to the event loop between them, so `pause`
+// and every other request are answered while the guest runs.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, InvalidatedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
+} from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { hex } from '../src/format';
+import { msrByName } from '../src/msr';
+import { lookupSubRegister, GPR_NAMES } from '../src/regs';
+import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
+import { disassembleGuest } from '../src/vmm/guest-disassembly';
+import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
+import { GuestViewError } from '../src/vmm/guest-view';
+import { Machine } from '../src/vmm/machine';
+import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
+import { exitReasonByName } from '../src/vmx/definitions';
+import { describeExitQualification } from '../src/vmx/exit-qualification';
+import type { VmxExitInfo } from '../src/vmx/vcpu';
+import { BreakpointBook } from './breakpoints';
+import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
+import { SCOPE_REGISTERS, VariableStore } from './variables';
+
+/** The exception-filter id that stops at every VM exit. */
+export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
+/** Guest instructions per slice of a `continue` (a few milliseconds of emulation). */
+const SLICE = 1_000_000;
+/** A step by source line gives up after this many instructions on one line (a tight loop). */
+const MAX_LINE_STEPS = 100_000;
+/** Instructions per slice of a step out (each is a single step, so fewer than a continue's). */
+const STEP_OUT_SLICE = 20_000;
+const THREAD_ID = 1;
+const FRAME_ID = 1;
+
+/** A request that makes no sense now or names something that does not exist. */
+class RequestError extends Error {}
+
+
+export class VmxDebugSession extends DebugSession {
+  private config: LaunchConfig | undefined;
+  private image: GuestImage | undefined;
+  private target: DebugTarget | undefined;
+  private configured = false;
+  private running = false;
+  private pauseRequested = false;
+  private timer: NodeJS.Immediate | undefined;
+  private consoleText = '';
+  private readonly variables = new VariableStore();
+  /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
+  private filterExits = new Set<string>();
+  private readonly breakpoints = new BreakpointBook();
+  /** The client understands `invalidated` events (it refreshes what a change affects). */
+  private clientInvalidates = false;
+  /** Why the guest stopped last, for exceptionInfo. */
+  private lastStop: DebugStop | undefined;
+
+  constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
+    super(linesAndColumnsStartAt1, isServer);
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+
+  protected initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.clientInvalidates = args.supportsInvalidatedEvent === true;
+    response.body = {
+      supportsConfigurationDoneRequest: true,
+      supportsFunctionBreakpoints: true,
+      supportsInstructionBreakpoints: true,
+      supportsExceptionInfoRequest: true,
+      supportsDisassembleRequest: true,
+      supportsReadMemoryRequest: true,
+      supportsSteppingGranularity: true,
+      supportsSetVariable: true,
+      supportsEvaluateForHovers: true,
+      supportsRestartRequest: true,
+      supportsTerminateRequest: true,
+      exceptionBreakpointFilters: [
+        { filter: ANY_EXIT_FILTER, label: 'Any VM exit', description: 'Stop at every VM exit, before it is handled', default: false },
+        ...PRODUCIBLE_EXIT_REASONS.map((name) => {
+          const r = exitReasonByName(name);
+          return { filter: name, label: name, description: r === undefined ? name : `${r.description} (exit reason ${r.number})`, default: false };
+        }),
+      ],
+    };
+    this.sendResponse(response);
+  }
+
+  protected launchRequest(response: DebugProtocol.LaunchResponse, args: DebugProtocol.LaunchRequestArguments): void {
+    this.answer(response, () => {
+      if (this.target !== undefined) throw new RequestError('a guest is already launched in this session');
+      const config = parseLaunchArguments(args);
+      this.boot(config);
+      this.sendEvent(new InitializedEvent());
+    });
+  }
+
+  /** Loads the guest into a fresh machine; throws LaunchError naming the attribute at fault. */
+  private boot(config: LaunchConfig): void {
+    const bytes = new Uint8Array(fs.readFileSync(config.program));
+    if (!looksLikeElf(bytes) && config.loadAddress === undefined) {
+      throw new LaunchError('loadAddress', `'${config.program}' is not an ELF file, so it is loaded as a flat binary: give its load address`);
+    }
+    let image: GuestImage;
+    try {
+      image = loadGuestImage(bytes, config.loadAddress === undefined ? undefined : { loadAddress: config.loadAddress, entry: config.entry });
+    } catch (e) {
+      throw new LaunchError(config.loadAddress === undefined ? 'program' : 'loadAddress', (e as Error).message);
+    }
+    const machine = new Machine({ memoryMiB: config.memoryMB, console: (b) => { this.consoleText += Buffer.from(b).toString('latin1'); } });
+    try {
+      machine.load(image);
+    } catch (e) {
+      throw new LaunchError('memoryMB', (e as Error).message);
+    }
+    try {
+      machine.start(config.entry ?? image.entryPhysical, config.mode);
+    } catch (e) {
+      throw new LaunchError(config.entry === undefined ? 'mode' : 'entry', (e as Error).message);
+    }
+    this.config = config;
+    this.image = image;
+    this.target = new DebugTarget(machine);
+    for (const name of config.breakOnExits) this.filterExits.add(name);
+    for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
+    this.applyBreakpoints();
+  }
+
+  protected configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
+    this.sendResponse(response);
+    this.configured = true;
+    this.begin();
+  }
+
+  /** After configuration (or a restart): stop at the entry or run. */
+  private begin(): void {
+    if (this.target === undefined || !this.configured) return;
+    if (this.config?.stopOnEntry === true) {
+      this.lastStop = undefined;
+      this.sendEvent(new StoppedEvent('entry', THREAD_ID));
+    } else {
+      this.resume();
+    }
+  }
+
+  protected restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): void {
+    this.answer(response, () => {
+      const config = args.arguments !== undefined ? parseLaunchArguments(args.arguments) : this.config;
+      if (config === undefined) throw new RequestError('nothing to restart: no guest was launched');
+      this.halt();
+      this.target = undefined;
+      this.filterExits = new Set([...this.filterExits].filter((n) => !(this.config?.breakOnExits ?? []).includes(n)));
+      this.boot(config);
+    });
+    if (response.success) this.begin();
+  }
+
+  protected terminateRequest(response: DebugProtocol.TerminateResponse): void {
+    this.halt();
+    this.target = undefined;
+    this.sendResponse(response);
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  protected disconnectRequest(response: DebugProtocol.DisconnectResponse, args: DebugProtocol.DisconnectArguments, request?: DebugProtocol.Request): void {
+    this.halt();
+    this.target = undefined;
+    super.disconnectRequest(response, args, request);
+  }
+
+  /** Stops a running slice loop. */
+  private halt(): void {
+    if (this.timer !== undefined) clearImmediate(this.timer);
+    this.timer = undefined;
+    this.running = false;
+    this.pauseRequested = false;
+  }
+
+  // ---- running --------------------------------------------------------------------------
+
+  protected threadsRequest(response: DebugProtocol.ThreadsResponse): void {
+    response.body = { threads: [new Thread(THREAD_ID, 'vCPU 0')] };
+    this.sendResponse(response);
+  }
+
+  protected continueRequest(response: DebugProtocol.ContinueResponse): void {
+    this.answer(response, () => {
+      this.stoppedTarget();
+      response.body = { allThreadsContinued: true };
+    });
+    if (response.success) this.resume();
+  }
+
+  protected pauseRequest(response: DebugProtocol.PauseResponse): void {
+    this.answer(response, () => {
+      if (!this.running) throw new RequestError('the guest is not running');
+      this.pauseRequested = true;
+    });
+  }
+
+  protected nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
+    if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
+    else this.stepLine(response, true);
+  }
+
+  protected stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
+    if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
+    else this.stepLine(response, false);
+  }
+
+  /** Runs until the code the guest is in returns (a RET that pops above the current stack), in slices. */
+  protected stepOutRequest(response: DebugProtocol.StepOutResponse): void {
+    let frameRsp = 0n;
+    this.answer(response, () => {
+      frameRsp = this.stoppedTarget().view.register('rsp');
+    });
+    if (!response.success) return;
+    this.runSlices((target) => target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger()));
+  }
+
+  /** One guest instruction, then a `stopped` event. */
+  private stepOne(response: DebugProtocol.Response): void {
+    let stop: DebugStop | undefined;
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      this.variables.reset();
+      stop = target.step(this.filterExits, this.exitLogger());
+    });
+    if (stop !== undefined) this.report(stop, 'step');
+  }
+
+  /** Whether the line table knows the current instruction (then steps go by source line). */
+  private hasLineAtIp(): boolean {
+    const t = this.target;
+    return t !== undefined && !this.running && this.image?.lines.lookup(t.view.instructionPointer()) !== undefined;
+  }
+
+  /**
+   * Steps instructions until the source line changes. `over`: a CALL on the way runs to its
+   * return (the instruction after it, with the stack back where it was), in slices like continue.
+   */
+  private stepLine(response: DebugProtocol.Response, over: boolean): void {
+    let stop: DebugStop | undefined;
+    let untilReturn: { address: bigint; rsp: bigint } | undefined;
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      this.variables.reset();
+      const lines = this.image?.lines;
+      const start = lines?.lookup(target.view.instructionPointer());
+      for (let n = 0; n < MAX_LINE_STEPS; n++) {
+        const ip = target.view.instructionPointer();
+        if (over) {
+          const insn = disassembleGuest(target.view, this.image, ip, 0, 1, target.view.decodeMode())[0];
+          if (insn !== undefined && /^call\b/.test(insn.text)) {
+            untilReturn = { address: target.view.register('rip') + BigInt(insn.length), rsp: target.view.register('rsp') };
+            return;
+          }
+        }
+        stop = target.step(this.filterExits, this.exitLogger());
+        if (stop.kind !== 'step') return;
+        const now = lines?.lookup(target.view.instructionPointer());
+        if (now === undefined || start === undefined || now.line !== start.line || now.file !== start.file) return;
+      }
+    });
+    if (untilReturn !== undefined) this.resume(untilReturn);
+    else if (stop !== undefined) this.report(stop, 'step');
+  }
+
+  /** Runs in slices; with `untilReturn`, a stop at that address with the stack back at `rsp` ends a step over a call. */
+  private resume(untilReturn?: { address: bigint; rsp: bigint }): void {
+    const target = this.target;
+    if (target === undefined) return;
+    if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
+    this.runSlices((t) => {
+      const stop = t.run(SLICE, this.filterExits, this.exitLogger());
+      if (stop.kind === 'breakpoint' && untilReturn !== undefined && t.view.register('rip') === untilReturn.address) {
+        // the call returned; a deeper pass through the same address (recursion) runs on
+        if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
+        if (this.breakpoints.idsAt(untilReturn.address).length === 0) return { kind: 'budget' };
+      }
+      return stop;
+    }, () => { if (untilReturn !== undefined) this.applyBreakpoints(); });
+  }
+
+  /**
+   * Calls `slice` from the event loop until it returns something other than 'budget' or a pause
+   * is asked for, then reports the stop (`done` first). Between slices every request is answered.
+   */
+  private runSlices(slice: (target: DebugTarget) => DebugStop, done?: () => void): void {
+    const target = this.target;
+    if (target === undefined) return;
+    this.running = true;
+    this.pauseRequested = false;
+    this.variables.reset();
+    const next = (): void => {
+      this.timer = undefined;
+      if (this.target !== target || !this.running) return;
+      if (this.pauseRequested) {
+        done?.();
+        this.report({ kind: 'budget' }, 'pause');
+        return;
+      }
+      const stop = slice(target);
+      if (stop.kind === 'budget') {
+        this.flushConsole();
+        this.timer = setImmediate(next);
+        return;
+      }
+      done?.();
+      this.report(stop, 'step');
+    };
+    this.timer = setImmediate(next);
+  }
+
+  private exitLogger(): ((e: { info: VmxExitInfo; by: string }) => void) | undefined {
+    if (this.config?.logExits !== true) return undefined;
+    return ({ info, by }) => {
+      this.flushConsole();
+      const what = describeExitQualification(info.reason, info.qualification, info.interruptionInfo, info.guestLinear);
+      this.sendEvent(new OutputEvent(`exit ${info.name} (${info.reason}) rip=${hex(info.guestRip)}${what === '' ? '' : ` ${what}`} [${by}]\n`, 'console'));
+    };
+  }
+
+  private flushConsole(): void {
+    if (this.consoleText === '') return;
+    this.sendEvent(new OutputEvent(this.consoleText, 'stdout'));
+    this.consoleText = '';
+  }
+
+  /** Turns where the engine stopped into DAP events. */
+  private report(stop: DebugStop, budgetReason: 'step' | 'pause'): void {
+    this.running = false;
+    this.pauseRequested = false;
+    this.flushConsole();
+    this.lastStop = stop;
+    switch (stop.kind) {
+      case 'budget': case 'step':
+        this.sendEvent(new StoppedEvent(stop.kind === 'step' ? 'step' : budgetReason, THREAD_ID));
+        return;
+      case 'breakpoint': {
+        const rip = this.target?.view.register('rip') ?? 0n;
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent(this.breakpoints.kindAt(rip), THREAD_ID);
+        event.body.hitBreakpointIds = this.breakpoints.idsAt(rip);
+        this.sendEvent(event);
+        return;
+      }
+      case 'exit': {
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent('exception', THREAD_ID, `${stop.info.name} (${stop.info.reason})`);
+        event.body.description = `VM exit ${stop.info.name} (${stop.info.reason})`;
+        this.sendEvent(event);
+        return;
+      }
+      case 'error': {
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent('exception', THREAD_ID, 'VMM error');
+        event.body.description = stop.message;
+        this.sendEvent(new OutputEvent(`${stop.message}\n`, 'stderr'));
+        this.sendEvent(event);
+        return;
+      }
+      case 'shutdown':
+        this.sendEvent(new OutputEvent(`the guest shut down (${stop.how}) with exit code ${stop.exitCode}\n`, 'console'));
+        this.sendEvent(new ExitedEvent(stop.exitCode));
+        this.sendEvent(new TerminatedEvent());
+        this.target = undefined;
+        return;
+    }
+  }
+
+  protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+    this.answer(response, () => {
+      const stop = this.lastStop;
+      if (stop?.kind === 'exit') {
+        const e = stop.info;
+        const what = describeExitQualification(e.reason, e.qualification, e.interruptionInfo, e.guestLinear);
+        response.body = {
+          exceptionId: e.name,
+          description: `VM exit ${e.name} (${e.reason})${what === '' ? '' : `: ${what}`}`,
+          breakMode: 'always',
+          details: { message: what === '' ? `qualification ${hex(e.qualification)}` : what, typeName: 'VM exit' },
+        };
+      } else if (stop?.kind === 'error') {
+        response.body = { exceptionId: 'VMM_ERROR', description: stop.message, breakMode: 'always', details: { message: stop.message } };
+      } else {
+        throw new RequestError('the guest did not stop at a VM exit');
+      }
+    });
+  }
+
+  // ---- breakpoints ----------------------------------------------------------------------
+
+  protected setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    const names = new Set<string>(this.config?.breakOnExits ?? []);
+    const breakpoints: DebugProtocol.Breakpoint[] = [];
+    for (const id of args.filters) {
+      if (id === ANY_EXIT_FILTER) {
+        for (const n of PRODUCIBLE_EXIT_REASONS) names.add(n);
+        breakpoints.push({ verified: true });
+        continue;
+      }
+      const r = exitReasonByName(id);
+      if (r !== undefined) names.add(r.name);
+      breakpoints.push(r === undefined ? { verified: false, message: `no exit reason named '${id}'` } : { verified: true });
+    }
+    this.filterExits = names;
+    response.body = { breakpoints };
+    this.sendResponse(response);
+  }
+
+  protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
+    this.answer(response, () => {
+      const file = args.source.path;
+      if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
+      response.body = { breakpoints: this.breakpoints.setSource(file, (args.breakpoints ?? []).map((b) => b.line)) };
+      this.applyBreakpoints();
+    });
+  }
+
+  protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
+    this.answer(response, () => {
+      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints.map((b) => b.name)) };
+      this.applyBreakpoints();
+    });
+  }
+
+  protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
+    this.answer(response, () => {
+      response.body = { breakpoints: this.breakpoints.setInstructions(args.breakpoints, parseAddress) };
+      this.applyBreakpoints();
+    });
+  }
+
+  private applyBreakpoints(): void {
+    this.target?.setBreakpoints(this.breakpoints.addresses());
+  }
+
+  // ---- looking --------------------------------------------------------------------------
+
+  protected stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const ip = target.view.instructionPointer();
+      const name = this.image?.symbols.describe(ip) ?? hex(ip);
+      const at = this.sourceAt(ip);
+      const frame = at === undefined ? new StackFrame(FRAME_ID, name) : new StackFrame(FRAME_ID, name, at.source, at.line, at.column);
+      (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(ip);
+      response.body = { stackFrames: [frame], totalFrames: 1 };
+    });
+  }
+
+  protected scopesRequest(response: DebugProtocol.ScopesResponse): void {
+    this.answer(response, () => {
+      response.body = { scopes: this.variables.scopes(this.stoppedTarget()) };
+    });
+  }
+
+  protected variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
+    this.answer(response, () => {
+      this.stoppedTarget();
+      const vars = this.variables.variables(args.variablesReference);
+      if (vars === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
+      response.body = { variables: vars };
+    });
+  }
+
+  protected setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      if (this.variables.scopeOf(args.variablesReference) !== SCOPE_REGISTERS) throw new RequestError(`'${args.name}' cannot be changed yet: only general registers, rip and rflags can`);
+      const value = parseValue(args.value);
+      if (value === undefined) throw new RequestError(`'${args.value}' is not a number (write 0x… for hex)`);
+      target.view.setRegister(args.name, value);
+      this.variables.refresh();
+      response.body = { value: hex(target.view.register(args.name)) };
+    });
+    // a new RIP moves the frame; any register can change the flags' children and watches
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(args.name === 'rip' ? ['stacks', 'variables'] : ['variables']));
+  }
+
+  protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const expr = args.expression.trim();
+      let value: bigint | undefined;
+      const msr = /^msr(?:\.(\w+)|\(\s*(\w+)\s*\))$/i.exec(expr);
+      if (msr !== null) {
+        const name = msr[1] ?? msr[2];
+        const info = msrByName(name);
+        value = info === undefined ? undefined : target.view.msr(info);
+        if (value === undefined) throw new RequestError(`no MSR named '${name}' on this processor`);
+      } else if (/^vmcs\./i.test(expr)) {
+        value = target.view.vmcs(expr.slice(5));
+        if (value === undefined) throw new RequestError(`no VMCS field named '${expr.slice(5)}' on this processor`);
+      } else {
+        value = evaluateRegister(target, expr.toLowerCase());
+        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer), vmcs.FIELD or msr(NAME)`);
+      }
+      response.body = { result: hex(value), variablesReference: 0 };
+    });
+  }
+
+  protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const base = parseAddress(args.memoryReference);
+      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${args.count}`);
+      const address = base + BigInt(args.offset ?? 0);
+      // guest-linear memory through the guest's paging; bytes past the first unmapped one are unreadable
+      const bytes = target.view.readLinear(address, args.count);
+      response.body = { address: hex(address), data: Buffer.from(bytes).toString('base64'), unreadableBytes: args.count - bytes.length };
+    });
+  }
+
+  protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const base = parseAddress(args.memoryReference);
+      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const count = args.instructionCount;
+      if (!Number.isInteger(count) || count < 0 || count > 10000) throw new RequestError(`instructionCount must be 0-10000, not ${count}`);
+      const address = base + BigInt(args.offset ?? 0);
+      const insns = disassembleGuest(target.view, this.image, address, args.instructionOffset ?? 0, count, target.view.decodeMode());
+      response.body = {
+        instructions: insns.map((i): DebugProtocol.DisassembledInstruction => {
+          // a place before readable memory or a known instruction boundary
+          if (i === undefined) return { address: hex(address), instruction: '(unknown)', presentationHint: 'invalid' };
+          const out: DebugProtocol.DisassembledInstruction = {
+            address: hex(i.address),
+            instructionBytes: [...i.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' '),
+            instruction: i.text,
+          };
+          const sym = this.image?.symbols.at(i.address);
+          if (sym !== undefined) out.symbol = sym.symbol.name;
+          const at = this.sourceAt(i.address);
+          if (at !== undefined) {
+            out.location = at.source;
+            out.line = at.line;
+          }
+          return out;
+        }),
+      };
+    });
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  /** The source line of an address, its file found relative to the program (as the line table's paths are). */
+  private sourceAt(address: bigint): { source: Source; line: number; column: number } | undefined {
+    const row = this.image?.lines.lookup(address);
+    if (row === undefined || this.config === undefined) return undefined;
+    const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
+    return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
+  }
+
+  /** The target, when the guest is launched and stopped. */
+  private stoppedTarget(): DebugTarget {
+    if (this.target === undefined) throw new RequestError('no guest is running (launch one first)');
+    if (this.running) throw new RequestError('the guest is running: pause it first');
+    return this.target;
+  }
+
+  /** Runs a request's work and answers it; a bad request becomes an error response, never a crash. */
+  private answer(response: DebugProtocol.Response, work: () => void): void {
+    try {
+      work();
+      this.sendResponse(response);
+    } catch (e) {
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError;
+      const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
+      this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
+    }
+  }
+}
+
+/** 0x-prefixed hex or decimal, as DAP memory references and users write addresses. */
+function parseAddress(text: string): bigint | undefined {
+  const v = parseValue(text);
+  return v !== undefined && v < 1n << 64n ? v : undefined;
+}
+
+function parseValue(text: string): bigint | undefined {
+  const t = text.trim();
+  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(t)) return undefined;
+  const v = BigInt(t);
+  return v < 1n << 64n ? v : undefined;
+}
+
+function evaluateRegister(target: DebugTarget, name: string): bigint | undefined {
+  const view = target.view;
+  if (name === 'rip' || name === 'rflags') return view.register(name);
+  if (name === 'cr0' || name === 'cr2' || name === 'cr3' || name === 'cr4' || name === 'cr8' || name === 'efer') return view.controlRegisters()[name];
+  const sub = lookupSubRegister(name);
+  if (sub === undefined) return undefined;
+  const full = view.register(GPR_NAMES[sub.index]);
+  if (sub.high) return (full >> 8n) & 0xffn;
+  return sub.size === 8 ? full : full & ((1n << BigInt(8 * sub.size)) - 1n);
+}
+
+/** A session to run inside another program (the extension's inline adapter). */
+export function createVmxDebugSession(): VmxDebugSession {
+  return new VmxDebugSession();
+}

@@ -1,0 +1,168 @@
+// The scopes a stopped guest shows — Registers, Segments & control, VMCS, Last VM exit — built
+// from the engine's side-effect-free view as DAP variables. References are handed out per
+// stop: `reset` forgets them when the guest runs again.
+
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { decodeFields } from '../src/bitfields';
+import { hex } from '../src/format';
+import { MSR_GROUPS } from '../src/msr';
+import { RFLAGS_FIELDS } from '../src/rflags';
+import type { DebugTarget } from '../src/vmm/debug-target';
+import { CONTROLS_BY_VMCS_FIELD } from '../src/vmx/controls';
+import { describeExitQualification } from '../src/vmx/exit-qualification';
+import type { VmcsFieldGroup } from '../src/vmx/vmcs-fields';
+
+type Variable = DebugProtocol.Variable;
+
+/** Registers in the order a debugger lists them. */
+export const REGISTER_ORDER = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'];
+const SEGMENT_ORDER = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'ldtr', 'tr'];
+const VMCS_GROUPS: readonly VmcsFieldGroup[] = ['Guest state', 'Host state', 'Controls', 'Exit information'];
+
+export const SCOPE_REGISTERS = 'Registers';
+export const SCOPE_SEGMENTS = 'Segments & control';
+export const SCOPE_MSRS = 'MSRs';
+export const SCOPE_VMCS = 'VMCS';
+export const SCOPE_LAST_EXIT = 'Last VM exit';
+
+const leaf = (name: string, value: string, extra: Partial<Variable> = {}): Variable => ({ name, value, variablesReference: 0, ...extra });
+
+export class VariableStore {
+  /** Containers by reference; each computes its children once per stop (asking again costs nothing and allocates nothing). */
+  private readonly containers = new Map<number, { scope: string; children: () => Variable[]; cached?: Variable[] }>();
+  private scopeList: DebugProtocol.Scope[] | undefined;
+  private next = 1;
+
+  /** The guest ran: every reference is forgotten. */
+  reset(): void {
+    this.containers.clear();
+    this.scopeList = undefined;
+    this.next = 1;
+  }
+
+  /** Values changed while stopped (setVariable): the scopes keep their references, everything below is computed again. */
+  refresh(): void {
+    const keep = new Set(this.scopeList?.map((s) => s.variablesReference));
+    for (const [ref, c] of this.containers) {
+      if (keep.has(ref)) c.cached = undefined;
+      else this.containers.delete(ref);
+    }
+    this.next = keep.size + 1;
+  }
+
+  private add(scope: string, children: () => Variable[]): number {
+    const ref = this.next++;
+    this.containers.set(ref, { scope, children });
+    return ref;
+  }
+
+  /** Which scope a reference belongs to (setVariable needs to know what a name means). */
+  scopeOf(ref: number): string | undefined {
+    return this.containers.get(ref)?.scope;
+  }
+
+  variables(ref: number): Variable[] | undefined {
+    const c = this.containers.get(ref);
+    if (c === undefined) return undefined;
+    c.cached ??= c.children();
+    return c.cached;
+  }
+
+  /** The four scopes of the stopped guest; the same references however often they are asked for. */
+  scopes(target: DebugTarget): DebugProtocol.Scope[] {
+    if (this.scopeList !== undefined) return this.scopeList;
+    const scope = (name: string, children: () => Variable[], expensive = false): DebugProtocol.Scope =>
+      ({ name, variablesReference: this.add(name, children), expensive, presentationHint: name === SCOPE_REGISTERS ? 'registers' : undefined });
+    this.scopeList = [
+      scope(SCOPE_REGISTERS, () => this.registers(target)),
+      scope(SCOPE_SEGMENTS, () => this.segments(target)),
+      scope(SCOPE_MSRS, () => this.msrs(target), true),
+      scope(SCOPE_VMCS, () => this.vmcs(target), true),
+      scope(SCOPE_LAST_EXIT, () => lastExit(target)),
+    ];
+    return this.scopeList;
+  }
+
+  private registers(target: DebugTarget): Variable[] {
+    const v = target.view;
+    return REGISTER_ORDER.map((name) => {
+      const value = v.register(name);
+      if (name !== 'rflags') return leaf(name, hex(value), { evaluateName: name, memoryReference: hex(value) });
+      const flags = this.add(SCOPE_REGISTERS, () => decodeFields(value, RFLAGS_FIELDS).map((f) => leaf(f.field.name, hex(f.value))));
+      const set = decodeFields(value, RFLAGS_FIELDS).filter((f) => f.value !== 0n && f.field.width === 1).map((f) => f.field.name);
+      return { name, value: `${hex(value)} [${set.join(' ')}]`, variablesReference: flags, evaluateName: name };
+    });
+  }
+
+  private segments(target: DebugTarget): Variable[] {
+    const v = target.view;
+    const segs = v.segments();
+    const out: Variable[] = SEGMENT_ORDER.map((name) => {
+      const s = segs.find((x) => x.name === name);
+      if (s === undefined) return leaf(name, 'unknown');
+      const ref = this.add(SCOPE_SEGMENTS, () => [
+        leaf('selector', hex(s.selector)), leaf('base', hex(s.base)), leaf('limit', hex(s.limit)), leaf('attributes', hex(s.attributes)),
+      ]);
+      return { name, value: `${hex(s.selector)} (base ${hex(s.base)}, limit ${hex(s.limit)}, attributes ${hex(s.attributes)})`, variablesReference: ref };
+    });
+    const tables = v.descriptorTables();
+    for (const [name, t] of [['gdtr', tables.gdtr], ['idtr', tables.idtr]] as const) {
+      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', hex(t.base)), leaf('limit', hex(t.limit))]);
+      out.push({ name, value: `base ${hex(t.base)}, limit ${hex(t.limit)}`, variablesReference: ref });
+    }
+    const cr = v.controlRegisters();
+    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
+    return out;
+  }
+
+  /** MSRs by group, each with its bit fields (src/msr.ts) as children where it has any. */
+  private msrs(target: DebugTarget): Variable[] {
+    const all = target.view.msrs();
+    return MSR_GROUPS.filter((g) => all.some((m) => m.msr.group === g)).map((group) => {
+      const ref = this.add(SCOPE_MSRS, () => all.filter((m) => m.msr.group === group).map(({ msr, value }) => {
+        const extra = { evaluateName: `msr(${msr.name})` };
+        if (msr.fields === undefined || msr.fields.length === 0) return leaf(msr.name, hex(value), extra);
+        const fields = this.add(SCOPE_MSRS, () => decodeFields(value, msr.fields ?? [])
+          .map((d) => leaf(d.field.name, d.meaning === undefined ? hex(d.value) : `${hex(d.value)} (${d.meaning})`)));
+        return { name: msr.name, value: hex(value), variablesReference: fields, ...extra };
+      }));
+      return { name: group, value: '', variablesReference: ref };
+    });
+  }
+
+  private vmcs(target: DebugTarget): Variable[] {
+    const fields = target.view.vmcsFields();
+    const note = target.view.onProcessor
+      ? [leaf('note', 'the guest is on the processor: guest-state fields hold the values of the last VM exit')]
+      : [];
+    return [...note, ...VMCS_GROUPS.map((group) => {
+      const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group).map((f) => {
+        const bits = CONTROLS_BY_VMCS_FIELD[f.field.name];
+        if (bits === undefined) return leaf(f.field.name, hex(f.value), { evaluateName: `vmcs.${f.field.name}` });
+        // a control field: its named bits as children, the ones set listed in the value
+        const decoded = decodeFields(f.value, bits);
+        const on = decoded.filter((d) => d.value !== 0n).map((d) => d.field.name);
+        const children = this.add(SCOPE_VMCS, () => decoded.map((d) => leaf(d.field.name, hex(d.value))));
+        return { name: f.field.name, value: `${hex(f.value)} [${on.join(', ')}]`, variablesReference: children, evaluateName: `vmcs.${f.field.name}` };
+      }));
+      return { name: group, value: '', variablesReference: ref };
+    })];
+  }
+}
+
+function lastExit(target: DebugTarget): Variable[] {
+  const e = target.lastExit;
+  if (e === undefined) return [leaf('reason', 'none yet')];
+  return [
+    leaf('reason', e.name),
+    leaf('number', String(e.reason)),
+    leaf('qualification', hex(e.qualification)),
+    leaf('decoded', describeExitQualification(e.reason, e.qualification, e.interruptionInfo, e.guestLinear)),
+    leaf('instruction length', String(e.instructionLength)),
+    leaf('guest RIP', hex(e.guestRip)),
+    leaf('guest-physical address', hex(e.guestPhysical)),
+    leaf('guest-linear address', hex(e.guestLinear)),
+    leaf('interruption information', hex(e.interruptionInfo >>> 0)),
+    leaf('handled', target.heldExit === e ? 'no: the VMM answers it when the guest continues' : 'yes'),
+  ];
+}
