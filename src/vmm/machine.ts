@@ -17,6 +17,9 @@ import { GuestImage, GuestImageError } from './guest-image';
 import { enterLongMode } from './long-mode-setup';
 import { Hypercalls } from './hypercalls';
 import { buildGuestBootTables } from './guest-boot-tables';
+import { emulateMmio, MmioBus } from './mmio';
+import { Hpet, HPET_BASE, HPET_SIZE } from './devices/hpet';
+import { GuestView } from './guest-view';
 import { GPR_NAMES } from '../regs';
 import { getRflags } from '../hardware/flags';
 import { VmxExitReason } from '../vmx/definitions';
@@ -63,6 +66,9 @@ export class Machine {
   readonly devices: Platform;
   readonly ramBytes: number;
   readonly hypercalls: Hypercalls;
+  /** Memory-mapped devices in the guest-physical holes EPT leaves unmapped (the HPET). */
+  readonly mmio = new MmioBus();
+  private readonly guestView: GuestView;
   private readonly deviceBus = new IoBus();
   private nextFrame: number;
   private readonly eptRoot: number;
@@ -106,6 +112,9 @@ export class Machine {
     const pic = this.devices.pic;
     this.cpu.interruptController = { hasInterrupt: () => pic.pendingVector() >= 0, acknowledge: () => pic.acknowledge() };
     this.hypercalls = new Hypercalls(this, out);
+    // the HPET sits in the hole below 4 GiB; a guest with RAM up to there has none
+    if (this.ramBytes <= HPET_BASE) this.mmio.map(HPET_BASE, HPET_SIZE, new Hpet(() => this.cpu.icount));
+    this.guestView = new GuestView(this);
   }
 
   private allocFrame(): number {
@@ -279,8 +288,21 @@ export class Machine {
         vcpu.advanceRip(info.instructionLength);
         this.guestHalted = true;
         return undefined;
-      case 'nested-page-fault':
-        return `the guest accessed guest-physical 0x${exit.gpa.toString(16)} (${exit.access}), outside its RAM and every device`;
+      case 'nested-page-fault': {
+        const window = this.mmio.find(Number(exit.gpa));
+        if (window === undefined) return `the guest accessed guest-physical 0x${exit.gpa.toString(16)} (${exit.access}), outside its RAM and every device`;
+        // an MMIO access: decode the instruction at guest RIP and carry it out on the device
+        const view = this.guestView;
+        const code = view.readLinear(view.instructionPointer(), 15);
+        const regs = this.vcpu.regsImage;
+        const length = emulateMmio(code, view.decodeMode(), Number(exit.gpa), window, {
+          get: (k) => (k === 4 ? view.register('rsp') : regs.getRegOfIndex(k)),
+          set: (k, value) => { if (k === 4) view.setRegister('rsp', value); else regs.setRegOfIndex(k, value); },
+        });
+        if (typeof length === 'string') return `${window.device.name} at guest-physical 0x${exit.gpa.toString(16)}: ${length}`;
+        vcpu.advanceRip(length);
+        return undefined;
+      }
       case 'system-down': return `the guest went down: ${exit.why}`;
       case 'entry-failure': return `VM entry failed: ${exit.detail}`;
       case 'exception': return `unexpected exception ${exit.vector} in the guest`;
