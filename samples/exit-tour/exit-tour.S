@@ -22,6 +22,9 @@
     .set PIC_EOI, 0x20             # OCW2: non-specific EOI
     .set PIC_READ_ISR, 0x0b        # OCW3: the next read of PIC1_CMD returns the ISR
     .set PIC_READ_IRR, 0x0a        # OCW3: back to reading the IRR
+    .set HPET_BASE, 0xfed00000     # the HPET's registers: EPT leaves them unmapped, the VMM emulates them
+    .set HPET_GCAP_HIGH, 4         # high half of the general capabilities and ID register
+    .set HPET_PERIOD_FS, 69841279  # 10^15 / 14.31818 MHz
     .set PIT_COUNTER0, 0x40
     .set PIT_CONTROL, 0x43
     .set PIT_ONE_SHOT, 0x30        # counter 0, LSB then MSB, mode 0 (interrupt on terminal count), binary
@@ -211,6 +214,13 @@ tour_rdmsr:
     invd
     cmp qword ptr [rip + invd_probe], 0x1d
     FAIL_IF ne, "a write before INVD was lost"
+    call step_end
+
+    STEP "EPT_VIOLATION (HPET at 0xfed00000: an MMIO read the VMM completes on the device)"
+    mov ebx, HPET_BASE
+    mov eax, dword ptr [rbx + HPET_GCAP_HIGH]  # GCAP_ID[63:32]: the counter period in femtoseconds
+    cmp eax, HPET_PERIOD_FS
+    FAIL_IF ne, "the HPET's period is not 69841279 fs"
     call step_end
 
     STEP "VMCALL (VERSION gives 1)"
