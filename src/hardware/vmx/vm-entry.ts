@@ -13,7 +13,8 @@ import { loadMsrList } from './msr-lists';
 import { entryFailure } from './vm-exit';
 
 export type EntryResult =
-  | { kind: 'vmfail'; error: E; detail: string }
+  /** VMfailValid with `error`, or VMfailInvalid (no current VMCS) when `error` is undefined. */
+  | { kind: 'vmfail'; error: E | undefined; detail: string }
   | { kind: 'entry-failed'; reason: number; qualification: number; detail: string }
   | { kind: 'entered' };
 

@@ -222,13 +222,16 @@ export class VmxUnit {
       this.fail(error);
       return this.noteEntryProblem({ kind: 'vmfail', error, detail });
     };
-    if (this.currentVmcs === NO_POINTER) return refuse(0 as E, `${name} without a current VMCS (VMfailInvalid)`);
+    if (this.currentVmcs === NO_POINTER) {
+      this.failInvalid();
+      return this.noteEntryProblem({ kind: 'vmfail', error: undefined, detail: `${name} without a current VMCS (VMfailInvalid)` });
+    }
     if ((this.cpu.interruptShadow & 2) !== 0) return refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
     if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
     if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
     const r = enterGuest(this, launch);
     // on success RFLAGS are the guest's; after a VM-entry failure they are the host's (2)
-    if (r.kind === 'vmfail') this.fail(r.error);
+    if (r.kind === 'vmfail' && r.error !== undefined) this.fail(r.error);
     return r;
   }
 
