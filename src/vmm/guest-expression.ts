@@ -70,6 +70,8 @@ export class GuestExpressionEnvironment implements ExpressionEnvironment {
       if (value === undefined) throw new ExpressionError(`no VMCS field named '${name.slice(5)}' on this processor`);
       return value;
     }
+    // msr.IA32_EFER reads as msr(IA32_EFER)
+    if (lower.startsWith('msr.')) return this.msr(name.slice(4));
     const field = EXIT_FIELDS[lower];
     if (field !== undefined) return this.exitField(lower, field);
     throw new ExpressionError(`unknown name '${name}' (registers rax…r15 and their parts, rip, rflags, flags cf…id, cr0…cr8, efer, vmcs.FIELD, msr(NAME), exit fields ${EXIT_FIELD_NAMES.join(', ')})`);
