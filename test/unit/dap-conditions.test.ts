@@ -1,0 +1,157 @@
+// Conditions through the protocol, against the adapter process on the committed hello sample:
+// exit filters with conditions over the decoded exit (supportsExceptionFilterOptions), and
+// conditions, hit counts and logpoints on breakpoints. Ports and addresses from nm and objdump,
+// the characters the guest sends from the ELF's bytes (objdump -s).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { gnuToolsAvailable } from '../support/gnu-tools';
+import {
+  elfBytes, findInstruction, findSourceLine, HELLO, instructionPointer, launchAndStop, registers, resumeAndStop, startAdapter, stopAdapter, symbol,
+} from '../support/dap';
+
+const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
+const T = { skip, timeout: 30_000 };
+
+/** The message hello prints, as the ELF holds it (up to its terminating 0). */
+function message(): number[] {
+  const bytes = elfBytes(symbol('message'), 64);
+  return bytes.slice(0, bytes.indexOf(0));
+}
+
+async function evaluate(dc: Awaited<ReturnType<typeof startAdapter>>, expression: string): Promise<bigint> {
+  return BigInt((await dc.evaluateRequest({ expression, context: 'watch' })).body.result);
+}
+
+test('initialize offers conditions on every exit filter, and conditional, hit-count and log breakpoints', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const init = await dc.initializeRequest();
+    assert.equal(init.body?.supportsExceptionFilterOptions, true);
+    assert.equal(init.body?.supportsConditionalBreakpoints, true);
+    assert.equal(init.body?.supportsHitConditionalBreakpoints, true);
+    assert.equal(init.body?.supportsLogPoints, true);
+    for (const f of init.body?.exceptionBreakpointFilters ?? []) assert.equal(f.supportsCondition, true, f.filter);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('exit filter conditions: port and direction of the I/O exit, then the 2-byte OUT that powers off', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const com1 = symbol('COM1');
+    const mcr = com1 + 4n, lsr = com1 + 5n;
+    const ev = await launchAndStop(dc, { program: HELLO }, async () => {
+      const r = await dc.setExceptionBreakpointsRequest({
+        filters: [],
+        filterOptions: [
+          { filterId: 'IO_INSTRUCTION', condition: `port == ${mcr} && !in` },
+          { filterId: 'CPUID', condition: 'eax ==' },
+        ],
+      });
+      assert.equal(r.body?.breakpoints?.[0].verified, true);
+      assert.equal(r.body?.breakpoints?.[1].verified, false);
+      assert.match(r.body?.breakpoints?.[1].message ?? '', /CPUID: condition: column 7: the expression ends where a value is expected/);
+    });
+    assert.equal(ev.body.reason, 'exception');
+    // the OUT after `mov dx, COM1 + 4` in serial_init: the six earlier OUTs went by without a stop
+    const movMcr = findInstruction(symbol('serial_init'), new RegExp(`^mov dx,0x${mcr.toString(16)}$`));
+    const out = findInstruction(movMcr.address, /^out dx,al$/);
+    assert.equal(await instructionPointer(dc), out.address);
+    assert.equal((await registers(dc)).get('rdx')! & 0xffffn, mcr);
+    assert.equal(await evaluate(dc, 'port'), mcr);
+    assert.equal(await evaluate(dc, 'in'), 0n);
+    // now the IN from the line status register, and nothing else
+    await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'IO_INSTRUCTION', condition: `port == ${lsr} && in` }] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    const inLsr = findInstruction(symbol('serial_putc'), /^in al,dx$/);
+    assert.equal(await instructionPointer(dc), inLsr.address);
+    assert.equal(await evaluate(dc, 'in && size == 1'), 1n);
+    // any VM exit, but only a 2-byte I/O access: power_off's `out dx, ax` to PM1a_CNT
+    await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'ANY_VM_EXIT', condition: 'exit.reason == 30 && size == 2' }] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(await instructionPointer(dc), findInstruction(symbol('power_off'), /^out dx,ax$/).address);
+    assert.equal(await evaluate(dc, 'dx'), symbol('PM1A_CNT'));
+    assert.equal((await dc.exceptionInfoRequest({ threadId: 1 })).body.exceptionId, 'IO_INSTRUCTION');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('a hit count stops at the Nth hit whose condition holds', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const text = message();
+    const o = 'o'.charCodeAt(0);
+    const second = text.indexOf(o, text.indexOf(o) + 1);
+    assert.ok(second > 0, 'the message has two o');
+    await launchAndStop(dc, { program: HELLO }, async () => {
+      const r = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc', condition: `al == ${o}`, hitCondition: '2' }] });
+      assert.equal(r.body.breakpoints[0].verified, true);
+    });
+    // serial_puts calls serial_putc with RSI at the character it sends
+    assert.equal(await instructionPointer(dc), symbol('serial_putc'));
+    assert.equal(await evaluate(dc, 'al'), BigInt(o));
+    assert.equal(await evaluate(dc, `rsi - ${symbol('message')}`), BigInt(second));
+    // `% 3` stops at every third character from here on (the count goes on from the first hit)
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc', hitCondition: '% 3' }] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    const first = Number(await evaluate(dc, `rsi - ${symbol('message')}`));
+    assert.equal(first, second + 3, 'the new breakpoint counts from its own first hit: the 3rd call after the stop');
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(await evaluate(dc, `rsi - ${symbol('message')}`), BigInt(first + 3));
+    const bad = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc', hitCondition: 'often' }] });
+    assert.equal(bad.body.breakpoints[0].verified, false);
+    assert.match(bad.body.breakpoints[0].message ?? '', /hit condition 'often': expected a count/);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('a logpoint prints each character the guest sends, with {al} interpolated, and does not stop', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const text = message();
+    // serial_putc's `out dx, al` to the THR: the line after `mov dx, COM1`
+    const movThr = findSourceLine(/^\s*mov dx, COM1\s*$/);
+    const logs: string[] = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'console' && e.body.output.startsWith('sent ')) logs.push(e.body.output); });
+    const terminated = dc.waitForEvent('terminated');
+    const stopped: string[] = [];
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => stopped.push(e.body.reason));
+    await dc.initializeRequest();
+    await dc.launchRequest({ program: HELLO } as DebugProtocol.LaunchRequestArguments);
+    const r = await dc.setBreakpointsRequest({ source: { path: movThr.file }, breakpoints: [{ line: movThr.line + 1, logMessage: 'sent {al} from {{rsi}} {rsi - 0x' + symbol('message').toString(16) + '}' }] });
+    assert.equal(r.body.breakpoints[0].verified, true);
+    assert.equal(r.body.breakpoints[0].line, movThr.line + 1);
+    await dc.configurationDoneRequest();
+    await terminated;
+    assert.deepEqual(stopped, []);
+    assert.deepEqual(logs, text.map((c, k) => `sent 0x${c.toString(16)} from {rsi} 0x${k.toString(16)}\n`));
+    const bad = await dc.setBreakpointsRequest({ source: { path: movThr.file }, breakpoints: [{ line: movThr.line + 1, logMessage: 'al is {al +}' }] });
+    assert.equal(bad.body.breakpoints[0].verified, false);
+    assert.match(bad.body.breakpoints[0].message ?? '', /log message: in \{…\} at column 7: column 5: the expression ends where a value is expected/);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('a condition that cannot be evaluated stops the guest and says why', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const errors: string[] = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'stderr') errors.push(e.body.output); });
+    const at = symbol('serial_puts');
+    const ev = await launchAndStop(dc, { program: HELLO }, async () => {
+      // the last exit before serial_puts is an OUT: gpa belongs to EPT exits
+      const r = await dc.send('setInstructionBreakpoints', { breakpoints: [{ instructionReference: `0x${at.toString(16)}`, condition: 'gpa == 0' }] }) as DebugProtocol.SetInstructionBreakpointsResponse;
+      assert.equal(r.body.breakpoints[0].verified, true);
+    });
+    assert.equal(ev.body.reason, 'instruction breakpoint');
+    assert.equal(await instructionPointer(dc), at);
+    assert.ok(errors.some((e) => /^condition: column 1: 'gpa' \(guest-physical address\) is not a field of IO_INSTRUCTION exits/.test(e)), errors.join(''));
+  } finally {
+    await stopAdapter(dc);
+  }
+});
