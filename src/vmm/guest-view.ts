@@ -153,12 +153,12 @@ export class GuestView {
 
   /**
    * The 128-byte GeneralRegisters image the VM-exit path saved at HOST_RSP - 128 in host memory
-   * (x86_vcpu's save_regs_to_stack!), read from memory as it lies there; undefined before the
-   * VMCS has a HOST_RSP or when the image is outside RAM.
+   * (x86_vcpu's save_regs_to_stack!), read from memory as it lies there (host memory, above the
+   * guest's RAM); undefined before the VMCS has a HOST_RSP or when it points outside memory.
    */
   hostRegisterImage(): { address: bigint; registers: GeneralRegisters } | undefined {
     const hostRsp = this.vmcs('HOST_RSP');
-    if (hostRsp === undefined || hostRsp < BigInt(STACK_IMAGE_SIZE) || hostRsp > BigInt(this.machine.ramBytes)) return undefined;
+    if (hostRsp === undefined || hostRsp < BigInt(STACK_IMAGE_SIZE) || hostRsp > BigInt(this.machine.mem.size)) return undefined;
     const address = hostRsp - BigInt(STACK_IMAGE_SIZE);
     const bytes = this.machine.mem.readBytes(Number(address), STACK_IMAGE_SIZE);
     return { address, registers: new GeneralRegisters(new Uint32Array(bytes.buffer, bytes.byteOffset, STACK_IMAGE_SIZE / 4)) };
