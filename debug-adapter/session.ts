@@ -271,12 +271,12 @@ export class VmxDebugSession extends DebugSession {
     if (stop.kind === 'breakpoint') {
       const placed = this.breakpoints.at(target.view.register('rip'));
       if (placed.length === 0) return true;
-      const env = new GuestExpressionEnvironment(target.view, target.lastExit);
+      const env = this.environment(target, target.lastExit);
       verdicts = placed.map((b) => b.condition.judge(env));
     } else if (stop.kind === 'exit') {
       const conditions = this.exitConditions.get(stop.info.name);
       if (conditions === undefined) return true;
-      const env = new GuestExpressionEnvironment(target.view, stop.info);
+      const env = this.environment(target, stop.info);
       verdicts = conditions.map((c) => c.judge(env));
     } else {
       return true;
@@ -593,7 +593,7 @@ export class VmxDebugSession extends DebugSession {
   /** A value the user typed for setVariable: any expression of the language (0x10, rax + 8, 1 << 5). */
   private valueOf(text: string, target: DebugTarget): bigint {
     try {
-      return evaluate(text, new GuestExpressionEnvironment(target.view, target.lastExit));
+      return evaluate(text, this.environment(target, target.lastExit));
     } catch (e) {
       if (e instanceof ExpressionError) throw new RequestError(`'${text}' is not a value: ${e.message}`);
       throw e;
@@ -606,7 +606,7 @@ export class VmxDebugSession extends DebugSession {
       const target = this.stoppedTarget();
       let value: bigint;
       try {
-        value = evaluate(args.expression, new GuestExpressionEnvironment(target.view, target.lastExit));
+        value = evaluate(args.expression, this.environment(target, target.lastExit));
       } catch (e) {
         if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
         throw e;
@@ -686,6 +686,12 @@ export class VmxDebugSession extends DebugSession {
     if (row === undefined || this.config === undefined) return undefined;
     const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
+  }
+
+  /** What expressions mean now: the guest's registers, memory and exit, and the image's symbols. */
+  private environment(target: DebugTarget, exit: VmxExitInfo | undefined): GuestExpressionEnvironment {
+    const symbols = this.image?.symbols;
+    return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
 
   /** The target, when the guest is launched and stopped. */

@@ -159,6 +159,7 @@ function hostFrame(target: DebugTarget): Variable[] {
   const image = target.view.hostRegisterImage();
   if (image === undefined) return [leaf('image', 'none: the VMCS has no HOST_RSP yet')];
   const out = [leaf('address', `${hex(image.address)} (HOST_RSP - 128)`, { memoryReference: hex(image.address) })];
+  if (target.view.onProcessor) out.push(leaf('note', 'the guest is on the processor: the image holds its registers of the last VM exit'));
   GPR_NAMES.forEach((name, k) => {
     out.push(k === RSP_INDEX
       ? leaf(`(slot ${k})`, 'unused: guest RSP is in GUEST_RSP')

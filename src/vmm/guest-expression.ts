@@ -1,6 +1,6 @@
 // What the names of the expression language mean for a stopped guest: registers and
 // sub-registers, RFLAGS and its flags, control registers, `vmcs.FIELD`, MSRs, guest-linear
-// memory through the guest's paging, and the fields of the last VM exit, decoded from its
+// memory through the guest's paging, the guest's symbols, and the fields of the last VM exit, decoded from its
 // qualification (SDM Vol. 3C, 28.2.1) so that exit-filter conditions read naturally
 // (`port == 0x3f8 && !in`, `ecx == 0xc0000080`, `gpa >= 0xfed00000`).
 
@@ -49,7 +49,9 @@ const FLAGS = new Map(RFLAGS_FIELDS.map((f) => [f.name.toLowerCase(), f]));
 
 /** The names the language understands for a guest, evaluated against `view` and the exit `exit`. */
 export class GuestExpressionEnvironment implements ExpressionEnvironment {
-  constructor(private readonly view: GuestView, private readonly exit: VmxExitInfo | undefined) {}
+  /** `symbols` resolves the guest's symbol names (labels, functions) to addresses, where the image has them. */
+  constructor(private readonly view: GuestView, private readonly exit: VmxExitInfo | undefined,
+    private readonly symbols?: (name: string) => bigint | undefined) {}
 
   name(name: string): bigint {
     const lower = name.toLowerCase();
@@ -74,7 +76,9 @@ export class GuestExpressionEnvironment implements ExpressionEnvironment {
     if (lower.startsWith('msr.')) return this.msr(name.slice(4));
     const field = EXIT_FIELDS[lower];
     if (field !== undefined) return this.exitField(lower, field);
-    throw new ExpressionError(`unknown name '${name}' (registers rax…r15 and their parts, rip, rflags, flags cf…id, cr0…cr8, efer, vmcs.FIELD, msr(NAME), exit fields ${EXIT_FIELD_NAMES.join(', ')})`);
+    const symbol = this.symbols?.(name);
+    if (symbol !== undefined) return symbol;
+    throw new ExpressionError(`unknown name '${name}' (registers rax…r15 and their parts, rip, rflags, flags cf…id, cr0…cr8, efer, vmcs.FIELD, msr(NAME), the guest's symbols, exit fields ${EXIT_FIELD_NAMES.join(', ')})`);
   }
 
   private exitField(name: string, field: ExitField): bigint {

@@ -175,6 +175,7 @@ test('Host stack frame: the GeneralRegisters image at HOST_RSP - 128 holds the g
     assert.equal(BigInt(byName.get('rdx')!) & 0xffffn, symbol('COM1') + 1n);
     assert.equal(BigInt(byName.get('rax')!) & 0xffn, 0n);
     // sixteen slots in register-number order (SDM Vol. 2A, Table 2-2), RSP's unused
+    assert.equal(vars.find((v) => v.name === 'note'), undefined, 'stopped at an exit: the image is current');
     assert.deepEqual(vars.slice(1).map((v) => v.name),
       ['rax', 'rcx', 'rdx', 'rbx', '(slot 4)', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15']);
   } finally {

@@ -94,6 +94,9 @@ test('a hit count stops at the Nth hit whose condition holds', T, async () => {
     assert.equal(await instructionPointer(dc), symbol('serial_putc'));
     assert.equal(await evaluate(dc, 'al'), BigInt(o));
     assert.equal(await evaluate(dc, `rsi - ${symbol('message')}`), BigInt(second));
+    // the guest's symbols are names too (hover over a label)
+    assert.equal(await evaluate(dc, 'rsi - message'), BigInt(second));
+    assert.equal(await evaluate(dc, 'byte [message + 1]'), BigInt(text[1]));
     // `% 3` stops at every third character from here on (the count goes on from the first hit)
     await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc', hitCondition: '% 3' }] });
     await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
