@@ -1,13 +1,16 @@
-// Conditions through the protocol, against the adapter process on the committed hello sample:
+// Conditions through the protocol, against the adapter process on the committed hello and
+// exit-tour samples:
 // exit filters with conditions over the decoded exit (supportsExceptionFilterOptions), and
 // conditions, hit counts and logpoints on breakpoints. Ports and addresses from nm and objdump,
 // the characters the guest sends from the ELF's bytes (objdump -s).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { gnuToolsAvailable } from '../support/gnu-tools';
+import { gnuToolsAvailable, nmSymbols, run } from '../support/gnu-tools';
+import { normalize, parseObjdump } from '../support/objdump';
 import {
-  elfBytes, findInstruction, findSourceLine, HELLO, instructionPointer, launchAndStop, registers, resumeAndStop, startAdapter, stopAdapter, symbol,
+  elfBytes, findInstruction, findSourceLine, HELLO, instructionPointer, launchAndStop, registers, resumeAndStop, ROOT, startAdapter, stopAdapter, symbol,
 } from '../support/dap';
 
 const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
@@ -158,3 +161,35 @@ test('a condition that cannot be evaluated stops the guest and says why', T, asy
     await stopAdapter(dc);
   }
 });
+
+test('exit-tour: MSR exit filters by ECX stop only at the MSR the VMM does not know; a VMCALL filter by RAX', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const elf = path.join(ROOT, 'samples/exit-tour/exit-tour.elf');
+    const nm = new Map(nmSymbols(elf).filter((s) => s.address !== undefined).map((s) => [s.name, s.address as bigint]));
+    const at = (name: string): bigint => { const v = nm.get(name); assert.ok(v !== undefined, name); return v; };
+    const listing = parseObjdump(run('objdump', ['-d', '-M', 'intel', '-w', '-j', '.text', elf]));
+    const after = (from: bigint, pattern: RegExp) => {
+      const e = listing.find((x) => x.address >= from && pattern.test(normalize(x.text)));
+      assert.ok(e !== undefined, `${pattern} after 0x${from.toString(16)}`);
+      return e;
+    };
+    const unknown = `ecx == ${hexOf(at('HV_MSR_UNKNOWN'))}`;
+    await launchAndStop(dc, { program: elf }, () => dc.setExceptionBreakpointsRequest({
+      filters: [], filterOptions: [{ filterId: 'MSR_READ', condition: unknown }, { filterId: 'MSR_WRITE', condition: unknown }],
+    }));
+    // not tour_rdmsr's read of HV_MSR_GUEST_ID, but the next RDMSR, whose #GP the tour expects
+    const second = after(at('tour_rdmsr') + 1n, /^rdmsr$/);
+    assert.equal(await instructionPointer(dc), second.address);
+    assert.equal(await evaluate(dc, 'ecx'), at('HV_MSR_UNKNOWN'));
+    assert.equal(await evaluate(dc, 'exit.reason'), 31n, 'RDMSR is basic exit reason 31 (SDM Vol. 3C, Appendix C)');
+    await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'VMCALL', condition: `rax == ${at('HC_CONSOLE_WRITE')}` }] });
+    await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(await instructionPointer(dc), after(at('tour_vmcall') + 1n, /^vmcall$/).address);
+    assert.equal((await dc.exceptionInfoRequest({ threadId: 1 })).body.exceptionId, 'VMCALL');
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
