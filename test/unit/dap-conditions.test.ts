@@ -5,10 +5,13 @@
 // the characters the guest sends from the ELF's bytes (objdump -s).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { gnuToolsAvailable, nmSymbols, run } from '../support/gnu-tools';
-import { normalize, parseObjdump } from '../support/objdump';
+import { assembleGuest } from '../support/guest-asm';
+import { normalize, objdump, parseObjdump } from '../support/objdump';
 import {
   elfBytes, findInstruction, findSourceLine, HELLO, instructionPointer, launchAndStop, registers, resumeAndStop, ROOT, startAdapter, stopAdapter, symbol,
 } from '../support/dap';
@@ -193,3 +196,48 @@ test('exit-tour: MSR exit filters by ECX stop only at the MSR the VMM does not k
 });
 
 const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
+
+test('an EPT_VIOLATION filter with a gpa condition stops at the guest\'s read of the HPET main counter, not its capabilities', T, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-dap-ept-'));
+  const dc = await startAdapter();
+  try {
+    // the HPET's registers (IA-PC HPET spec 2.3): capabilities at offset 0, main counter at 0xF0
+    const hpet = 0xfed00000n;
+    const bytes = assembleGuest(['.code32', `mov ebx, ${hpet}`, 'mov eax, [ebx]', 'mov ecx, [ebx + 0xf0]', 'hlt'], 0x8000);
+    const listing = objdump(bytes, 32, 0x8000n);
+    const bin = path.join(dir, 'hpet.bin');
+    fs.writeFileSync(bin, bytes);
+    await launchAndStop(dc, { program: bin, loadAddress: 0x8000, mode: 'protected' },
+      () => dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'EPT_VIOLATION', condition: `gpa >= ${hpet + 0x10n} && read && !write` }] }));
+    assert.equal(await instructionPointer(dc), listing[2].address);
+    assert.equal(await evaluate(dc, 'gpa'), hpet + 0xf0n);
+    assert.equal((await dc.exceptionInfoRequest({ threadId: 1 })).body.exceptionId, 'EPT_VIOLATION');
+    assert.equal(await evaluate(dc, 'gla'), hpet + 0xf0n, 'flat segments, no paging: linear = physical');
+    assert.equal(await evaluate(dc, 'exit.reason'), 48n, 'EPT violation is basic exit reason 48 (SDM Vol. 3C, Appendix C)');
+    await assert.rejects(dc.evaluateRequest({ expression: 'port', context: 'watch' }), /'port' \(I\/O port \(bits 31:16\)\) is not a field of EPT_VIOLATION exits/);
+  } finally {
+    await stopAdapter(dc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('function and instruction breakpoints take a logMessage too (beyond DAP\'s source logpoints)', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const text = message();
+    const logs: string[] = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'console' && /^(fn|insn) /.test(e.body.output)) logs.push(e.body.output); });
+    const terminated = dc.waitForEvent('terminated');
+    await dc.initializeRequest();
+    await dc.launchRequest({ program: HELLO } as DebugProtocol.LaunchRequestArguments);
+    await dc.send('setFunctionBreakpoints', { breakpoints: [{ name: 'serial_putc', logMessage: 'fn {al}', condition: 'al == 0x6c' }] });
+    await dc.send('setInstructionBreakpoints', { breakpoints: [{ instructionReference: `0x${symbol('serial_puts').toString(16)}`, logMessage: 'insn {byte [rsi]}', hitCondition: '1' }] });
+    await dc.configurationDoneRequest();
+    await terminated;
+    const ls = text.filter((c) => c === 0x6c).map(() => 'fn 0x6c\n');
+    assert.ok(ls.length >= 2);
+    assert.deepEqual(logs, [`insn 0x${text[0].toString(16)}\n`, ...ls]);
+  } finally {
+    await stopAdapter(dc);
+  }
+});
