@@ -1,7 +1,7 @@
 // The debugger's speed as a user feels it, through the protocol against the adapter process:
 // the time from `launch` to the first `stopped` event, and one instruction step followed by
 // what VS Code asks after every stop (stackTrace, scopes, variables of every scope), as median
-// and 95th percentile. `npm run bench:dap` (readable) or `-- --json`.
+// and 95th percentile. Part of `npm run bench`; alone: `npm run bench:dap` (readable) or `-- --json`.
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -11,8 +11,10 @@ import { Report } from './report';
 const ROOT = path.resolve(__dirname, '../..');
 const ADAPTER = path.join(ROOT, 'out/debug-adapter/main.js');
 const HELLO = path.join(ROOT, 'samples/hello/hello.elf');
-const LAUNCHES = 10;
-const STEPS = 300;
+/** Launches timed and step round trips measured; `--quick` divides both by 5. */
+export interface DapCounts { launches: number; steps: number }
+export const DAP_FULL: DapCounts = { launches: 10, steps: 300 };
+export const DAP_QUICK: DapCounts = { launches: 2, steps: 60 };
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -44,11 +46,10 @@ async function launchToStop(dc: DebugClient): Promise<number> {
   return ms;
 }
 
-async function main(argv: string[]): Promise<void> {
-  const unknown = argv.filter((a) => a !== '--json');
-  if (unknown.length > 0) throw new BenchError(`unknown argument ${unknown.join(' ')} (use --json)`);
-  const report = new Report(argv.includes('--json'));
-
+/** Both DAP figures, into `report`. */
+export async function runDapBench(report: Report, counts: DapCounts = DAP_FULL): Promise<void> {
+  const LAUNCHES = counts.launches;
+  const STEPS = counts.steps;
   const launches: number[] = [];
   for (let k = 0; k < LAUNCHES; k++) launches.push(await session(launchToStop));
   launches.sort((a, b) => a - b);
@@ -78,7 +79,16 @@ async function main(argv: string[]): Promise<void> {
     `median of ${STEPS} x (next + stackTrace + scopes + variables of every scope); p95 ${percentile(rounds, 0.95).toFixed(1)} ms`);
 }
 
-main(process.argv.slice(2)).catch((e: unknown) => {
-  process.stderr.write(`bench: error: ${e instanceof BenchError ? e.message : (e instanceof Error ? e.stack : String(e))}\n`);
-  process.exitCode = 1;
-});
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => a !== '--json' && a !== '--quick');
+  if (unknown.length > 0) throw new BenchError(`unknown argument ${unknown.join(' ')} (use --json, --quick)`);
+  await runDapBench(new Report(argv.includes('--json')), argv.includes('--quick') ? DAP_QUICK : DAP_FULL);
+}
+
+// run by itself (npm run bench:dap); bench/main.ts imports it
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`bench: error: ${e instanceof BenchError ? e.message : (e instanceof Error ? e.stack : String(e))}\n`);
+    process.exitCode = 1;
+  });
+}

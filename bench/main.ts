@@ -1,5 +1,6 @@
-// Emulator benchmarks: `npm run bench` (readable), `npm run bench -- --json` (one JSON object
-// per figure), `--quick` for a smoke run with 10x smaller counts. Figures are printed, never
+// Every benchmark — the emulator's and the debug adapter's round trips through the protocol
+// (bench/dap-round-trip.ts) — in one run: `npm run bench` (readable), `npm run bench -- --json`
+// (one JSON object per figure), `--quick` for a smoke run with smaller counts. Figures are printed, never
 // compared with thresholds; but every emulated run is checked for the right result, and a
 // wrong one ends the bench with an error and a non-zero exit status.
 import { BenchError } from './guest';
@@ -9,6 +10,7 @@ import { COPY_BYTES, runRepMovsb } from './rep-movsb';
 import { runCallRet } from './call-ret';
 import { runCpuidExits, runIoExits } from './vmx-exits';
 import { Report, seconds } from './report';
+import { DAP_FULL, DAP_QUICK, runDapBench } from './dap-round-trip';
 
 interface Counts {
   cpuLoop: number;
@@ -41,7 +43,7 @@ function mips(instructions: number, s: number): number {
   return instructions / s / 1e6;
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   const unknown = argv.filter((a) => a !== '--json' && a !== '--quick');
   if (unknown.length > 0) throw new BenchError(`unknown argument ${unknown.join(' ')} (use --json, --quick)`);
   const report = new Report(argv.includes('--json'));
@@ -82,12 +84,12 @@ function main(argv: string[]): void {
   report.figure('cpuid-exits', cpuid.exits / cpuid.seconds, 'exits/s', `${cpuid.exits} exits handled by VmxVcpu in ${seconds(cpuid.seconds)}`);
   const io = runIoExits(counts.exits);
   report.figure('io-exits', io.exits / io.seconds, 'exits/s', `${io.exits} exits handled by the VMM in ${seconds(io.seconds)}`);
+
+  await runDapBench(report, argv.includes('--quick') ? DAP_QUICK : DAP_FULL);
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (e) {
+main(process.argv.slice(2)).catch((e: unknown) => {
   // A BenchError is a wrong result or bad usage; anything else is a bug, so keep its stack.
   process.stderr.write(`bench: error: ${e instanceof BenchError ? e.message : (e instanceof Error ? e.stack : String(e))}\n`);
   process.exitCode = 1;
-}
+});

@@ -7,12 +7,24 @@ import { Breakpoint } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
 import type { GuestImage } from '../src/vmm/guest-image';
+import { StopCondition, StopConditionError, StopConditionSpec } from '../src/vmm/stop-condition';
 
 export type BreakpointKind = 'breakpoint' | 'function breakpoint' | 'instruction breakpoint';
 
-interface Placed { id: number; address: bigint }
-interface SourceBreakpoint { id: number; line: number; addresses: bigint[] }
-interface FunctionBreakpoint { id: number; name: string; address?: bigint }
+/** Every breakpoint has its stop condition (unconditional when nothing was given) or the error that made it invalid. */
+interface Conditioned { condition?: StopCondition; conditionError?: string }
+interface Placed extends Conditioned { id: number; address: bigint }
+interface SourceBreakpoint extends Conditioned { id: number; line: number; addresses: bigint[] }
+interface FunctionBreakpoint extends Conditioned { id: number; name: string; address?: bigint }
+
+function compileCondition(spec: StopConditionSpec): Conditioned {
+  try {
+    return { condition: StopCondition.compile(spec) };
+  } catch (e) {
+    if (e instanceof StopConditionError) return { conditionError: e.message };
+    throw e;
+  }
+}
 
 export class BreakpointBook {
   private nextId = 1;
@@ -37,15 +49,15 @@ export class BreakpointBook {
   }
 
   /** setBreakpoints: replaces the breakpoints of one source file. */
-  setSource(file: string, lines: number[]): DebugProtocol.Breakpoint[] {
-    const entries = lines.map((line) => ({ id: this.nextId++, line, addresses: [] }));
+  setSource(file: string, requested: readonly DebugProtocol.SourceBreakpoint[]): DebugProtocol.Breakpoint[] {
+    const entries = requested.map((b) => ({ id: this.nextId++, line: b.line, addresses: [], ...compileCondition(b) }));
     this.source.set(file, entries);
     return entries.map((e) => this.resolveLine(file, e));
   }
 
   /** setFunctionBreakpoints: replaces all function breakpoints. */
-  setFunctions(names: string[]): DebugProtocol.Breakpoint[] {
-    this.functions = names.map((name) => ({ id: this.nextId++, name }));
+  setFunctions(requested: readonly DebugProtocol.FunctionBreakpoint[]): DebugProtocol.Breakpoint[] {
+    this.functions = requested.map((b) => ({ id: this.nextId++, name: b.name, ...compileCondition(b) }));
     return this.functions.map((f) => this.resolveFunction(f));
   }
 
@@ -55,7 +67,8 @@ export class BreakpointBook {
     return requested.map((b) => {
       const base = parseAddress(b.instructionReference);
       if (base === undefined) return { verified: false, message: `'${b.instructionReference}' is not an address` };
-      const placed = { id: this.nextId++, address: base + BigInt(b.offset ?? 0) };
+      const placed = { id: this.nextId++, address: base + BigInt(b.offset ?? 0), ...compileCondition(b) };
+      if (placed.conditionError !== undefined) return { id: placed.id, verified: false, message: placed.conditionError };
       this.instructions.push(placed);
       return { id: placed.id, verified: true, instructionReference: hex(placed.address) };
     });
@@ -75,17 +88,23 @@ export class BreakpointBook {
     return this.all().filter((b) => b.address === rip).map((b) => b.id);
   }
 
+  /** The breakpoints placed at `rip` with their stop conditions. */
+  at(rip: bigint): Array<{ id: number; condition: StopCondition }> {
+    return this.all().filter((b) => b.address === rip && b.condition !== undefined).map((b) => ({ id: b.id, condition: b.condition as StopCondition }));
+  }
+
   private all(): Array<Placed & { kind: BreakpointKind }> {
     const out: Array<Placed & { kind: BreakpointKind }> = [];
     for (const entries of this.source.values()) {
-      for (const e of entries) for (const address of e.addresses) out.push({ kind: 'breakpoint', id: e.id, address });
+      for (const e of entries) for (const address of e.addresses) out.push({ kind: 'breakpoint', id: e.id, address, condition: e.condition });
     }
-    for (const f of this.functions) if (f.address !== undefined) out.push({ kind: 'function breakpoint', id: f.id, address: f.address });
+    for (const f of this.functions) if (f.address !== undefined) out.push({ kind: 'function breakpoint', id: f.id, address: f.address, condition: f.condition });
     for (const b of this.instructions) out.push({ kind: 'instruction breakpoint', ...b });
     return out;
   }
 
   private resolveLine(file: string, e: SourceBreakpoint): DebugProtocol.Breakpoint {
+    if (e.conditionError !== undefined) return { id: e.id, verified: false, line: e.line, message: e.conditionError };
     const at = this.addressesOfLine(file, e.line);
     e.addresses = at?.addresses ?? [];
     if (at === undefined) {
@@ -107,6 +126,7 @@ export class BreakpointBook {
   }
 
   private resolveFunction(f: FunctionBreakpoint): DebugProtocol.Breakpoint {
+    if (f.conditionError !== undefined) return { id: f.id, verified: false, message: f.conditionError };
     f.address = this.image?.symbols.addressOf(f.name);
     if (f.address === undefined) {
       return { id: f.id, verified: false, message: this.image === undefined ? 'no guest is loaded yet' : `no symbol named '${f.name}' in the guest` };

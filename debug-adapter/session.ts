@@ -12,11 +12,16 @@ import {
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
 import { msrByName } from '../src/msr';
-import { lookupSubRegister, GPR_NAMES } from '../src/regs';
+import { RFLAGS_FIELDS } from '../src/rflags';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
+import { evaluate, ExpressionError } from '../src/vmm/expression';
+import { walkFrames } from '../src/vmm/frame-chain';
 import { disassembleGuest } from '../src/vmm/guest-disassembly';
+import { ControlRegisterName, GuestEditor } from '../src/vmm/guest-edit';
+import { GuestExpressionEnvironment } from '../src/vmm/guest-expression';
 import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
 import { GuestViewError } from '../src/vmm/guest-view';
+import { StopCondition, StopConditionError, Verdict } from '../src/vmm/stop-condition';
 import { Machine } from '../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
 import { exitReasonByName } from '../src/vmx/definitions';
@@ -24,8 +29,10 @@ import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
-import { SCOPE_REGISTERS, VariableStore } from './variables';
+import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
+/** What the Breakpoints view shows as the hint for an exit filter's condition. */
+const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
 /** The exception-filter id that stops at every VM exit. */
 export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
 /** Guest instructions per slice of a `continue` (a few milliseconds of emulation). */
@@ -35,7 +42,7 @@ const MAX_LINE_STEPS = 100_000;
 /** Instructions per slice of a step out (each is a single step, so fewer than a continue's). */
 const STEP_OUT_SLICE = 20_000;
 const THREAD_ID = 1;
-const FRAME_ID = 1;
+const CONTROL_REGISTERS: readonly string[] = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'];
 
 /** A request that makes no sense now or names something that does not exist. */
 class RequestError extends Error {}
@@ -53,6 +60,8 @@ export class VmxDebugSession extends DebugSession {
   private readonly variables = new VariableStore();
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
+  /** Conditions of the exit filters that have one, by exit reason (several filters can cover one reason). */
+  private exitConditions = new Map<string, StopCondition[]>();
   private readonly breakpoints = new BreakpointBook();
   /** The client understands `invalidated` events (it refreshes what a change affects). */
   private clientInvalidates = false;
@@ -74,6 +83,11 @@ export class VmxDebugSession extends DebugSession {
       supportsFunctionBreakpoints: true,
       supportsInstructionBreakpoints: true,
       supportsExceptionInfoRequest: true,
+      supportsExceptionFilterOptions: true,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsWriteMemoryRequest: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
       supportsSteppingGranularity: true,
@@ -82,10 +96,13 @@ export class VmxDebugSession extends DebugSession {
       supportsRestartRequest: true,
       supportsTerminateRequest: true,
       exceptionBreakpointFilters: [
-        { filter: ANY_EXIT_FILTER, label: 'Any VM exit', description: 'Stop at every VM exit, before it is handled', default: false },
+        { filter: ANY_EXIT_FILTER, label: 'Any VM exit', description: 'Stop at every VM exit, before it is handled', default: false, supportsCondition: true, conditionDescription: EXIT_CONDITION_HINT },
         ...PRODUCIBLE_EXIT_REASONS.map((name) => {
           const r = exitReasonByName(name);
-          return { filter: name, label: name, description: r === undefined ? name : `${r.description} (exit reason ${r.number})`, default: false };
+          return {
+            filter: name, label: name, description: r === undefined ? name : `${r.description} (exit reason ${r.number})`, default: false,
+            supportsCondition: true, conditionDescription: EXIT_CONDITION_HINT,
+          };
         }),
       ],
     };
@@ -221,7 +238,10 @@ export class VmxDebugSession extends DebugSession {
       frameRsp = this.stoppedTarget().view.register('rsp');
     });
     if (!response.success) return;
-    this.runSlices((target) => target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger()));
+    this.runSlices((target) => {
+      const stop = target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger());
+      return stop.kind !== 'budget' && !this.stops(stop, target) ? { kind: 'budget' } : stop;
+    });
   }
 
   /** One guest instruction, then a `stopped` event. */
@@ -230,9 +250,43 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const target = this.stoppedTarget();
       this.variables.reset();
-      stop = target.step(this.filterExits, this.exitLogger());
+      stop = this.stepJudged(target);
     });
     if (stop !== undefined) this.report(stop, 'step');
+  }
+
+  /** One step; a filtered exit whose condition does not hold is answered and the step ends after it. */
+  private stepJudged(target: DebugTarget): DebugStop {
+    const stop = target.step(this.filterExits, this.exitLogger());
+    return stop.kind === 'exit' && !this.stops(stop, target) ? target.step(this.filterExits, this.exitLogger()) : stop;
+  }
+
+  /**
+   * Whether a breakpoint or filtered exit the engine came back with really stops the guest: the
+   * conditions, hit counts and logpoints of what is placed there decide (any one that stops,
+   * stops). Log lines and condition errors go to the Debug Console.
+   */
+  private stops(stop: DebugStop, target: DebugTarget): boolean {
+    let verdicts: Verdict[];
+    if (stop.kind === 'breakpoint') {
+      const placed = this.breakpoints.at(target.view.register('rip'));
+      if (placed.length === 0) return true;
+      const env = this.environment(target, target.lastExit);
+      verdicts = placed.map((b) => b.condition.judge(env));
+    } else if (stop.kind === 'exit') {
+      const conditions = this.exitConditions.get(stop.info.name);
+      if (conditions === undefined) return true;
+      const env = this.environment(target, stop.info);
+      verdicts = conditions.map((c) => c.judge(env));
+    } else {
+      return true;
+    }
+    this.flushConsole();
+    for (const v of verdicts) {
+      if (!v.stop && v.log !== undefined) this.sendEvent(new OutputEvent(`${v.log}\n`, 'console'));
+      if (v.stop && v.error !== undefined) this.sendEvent(new OutputEvent(`${v.error}\n`, 'stderr'));
+    }
+    return verdicts.some((v) => v.stop);
   }
 
   /** Whether the line table knows the current instruction (then steps go by source line). */
@@ -262,7 +316,7 @@ export class VmxDebugSession extends DebugSession {
             return;
           }
         }
-        stop = target.step(this.filterExits, this.exitLogger());
+        stop = this.stepJudged(target);
         if (stop.kind !== 'step') return;
         const now = lines?.lookup(target.view.instructionPointer());
         if (now === undefined || start === undefined || now.line !== start.line || now.file !== start.file) return;
@@ -284,7 +338,8 @@ export class VmxDebugSession extends DebugSession {
         if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
         if (this.breakpoints.idsAt(untilReturn.address).length === 0) return { kind: 'budget' };
       }
-      return stop;
+      // a breakpoint or exit whose condition does not hold: on with the next slice
+      return this.stops(stop, t) ? stop : { kind: 'budget' };
     }, () => { if (untilReturn !== undefined) this.applyBreakpoints(); });
   }
 
@@ -396,18 +451,35 @@ export class VmxDebugSession extends DebugSession {
 
   protected setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
     const names = new Set<string>(this.config?.breakOnExits ?? []);
+    const unconditional = new Set(names);
+    const conditional = new Map<string, StopCondition[]>();
     const breakpoints: DebugProtocol.Breakpoint[] = [];
-    for (const id of args.filters) {
-      if (id === ANY_EXIT_FILTER) {
-        for (const n of PRODUCIBLE_EXIT_REASONS) names.add(n);
-        breakpoints.push({ verified: true });
+    const requested: DebugProtocol.ExceptionFilterOptions[] = [...args.filters.map((filterId) => ({ filterId })), ...(args.filterOptions ?? [])];
+    for (const { filterId, condition } of requested) {
+      const reason = exitReasonByName(filterId);
+      const covers = filterId === ANY_EXIT_FILTER ? PRODUCIBLE_EXIT_REASONS : reason === undefined ? undefined : [reason.name];
+      if (covers === undefined) {
+        breakpoints.push({ verified: false, message: `no exit reason named '${filterId}'` });
         continue;
       }
-      const r = exitReasonByName(id);
-      if (r !== undefined) names.add(r.name);
-      breakpoints.push(r === undefined ? { verified: false, message: `no exit reason named '${id}'` } : { verified: true });
+      let compiled: StopCondition | undefined;
+      try {
+        compiled = condition === undefined || condition.trim() === '' ? undefined : StopCondition.compile({ condition });
+      } catch (e) {
+        if (!(e instanceof StopConditionError)) throw e;
+        breakpoints.push({ verified: false, message: `${filterId}: ${e.message}` });
+        continue;
+      }
+      for (const n of covers) {
+        names.add(n);
+        if (compiled === undefined) unconditional.add(n);
+        else conditional.set(n, [...(conditional.get(n) ?? []), compiled]);
+      }
+      breakpoints.push({ verified: true });
     }
+    for (const n of unconditional) conditional.delete(n);
     this.filterExits = names;
+    this.exitConditions = conditional;
     response.body = { breakpoints };
     this.sendResponse(response);
   }
@@ -416,14 +488,14 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const file = args.source.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
-      response.body = { breakpoints: this.breakpoints.setSource(file, (args.breakpoints ?? []).map((b) => b.line)) };
+      response.body = { breakpoints: this.breakpoints.setSource(file, args.breakpoints ?? []) };
       this.applyBreakpoints();
     });
   }
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints.map((b) => b.name)) };
+      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints) };
       this.applyBreakpoints();
     });
   }
@@ -441,15 +513,24 @@ export class VmxDebugSession extends DebugSession {
 
   // ---- looking --------------------------------------------------------------------------
 
-  protected stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
+  protected stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const ip = target.view.instructionPointer();
-      const name = this.image?.symbols.describe(ip) ?? hex(ip);
-      const at = this.sourceAt(ip);
-      const frame = at === undefined ? new StackFrame(FRAME_ID, name) : new StackFrame(FRAME_ID, name, at.source, at.line, at.column);
-      (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(ip);
-      response.body = { stackFrames: [frame], totalFrames: 1 };
+      const image = this.image;
+      // a return address is believed when the line table knows the call before it, or a symbol holds it
+      const isCode = (a: bigint): boolean => image !== undefined && (image.lines.lookup(a - 1n) !== undefined || image.symbols.at(a) !== undefined);
+      const frames = walkFrames(target.view, isCode).map((f, k) => {
+        // a caller's line is the line of its call: the byte before the return address
+        const where = f.returnAddress ? f.pc - 1n : f.pc;
+        const name = image?.symbols.describe(where) ?? hex(f.pc);
+        const at = this.sourceAt(where);
+        const frame = at === undefined ? new StackFrame(k + 1, name) : new StackFrame(k + 1, name, at.source, at.line, at.column);
+        (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(f.pc);
+        return frame;
+      });
+      const start = Math.max(0, args.startFrame ?? 0);
+      const levels = args.levels === undefined || args.levels <= 0 ? frames.length : args.levels;
+      response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
     });
   }
 
@@ -469,39 +550,88 @@ export class VmxDebugSession extends DebugSession {
   }
 
   protected setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): void {
+    let areas: DebugProtocol.InvalidatedAreas[] = ['variables'];
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      if (this.variables.scopeOf(args.variablesReference) !== SCOPE_REGISTERS) throw new RequestError(`'${args.name}' cannot be changed yet: only general registers, rip and rflags can`);
-      const value = parseValue(args.value);
-      if (value === undefined) throw new RequestError(`'${args.value}' is not a number (write 0x… for hex)`);
-      target.view.setRegister(args.name, value);
+      const view = target.view;
+      const editor = new GuestEditor(target.machine, view);
+      const scope = this.variables.scopeOf(args.variablesReference);
+      if (scope === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
+      const value = this.valueOf(args.value, target);
+      const name = args.name;
+      const flag = RFLAGS_FIELDS.find((f) => f.name === name);
+      let shown: bigint;
+      if (scope === SCOPE_REGISTERS && flag !== undefined) {
+        shown = editor.setFlag(name, value);
+      } else if (scope === SCOPE_REGISTERS) {
+        view.setRegister(name, value);
+        shown = view.register(name);
+        // a new RIP moves the frame (and with it the frame chain)
+        if (name === 'rip' || name === 'rsp' || name === 'rbp') areas = ['stacks', 'variables'];
+      } else if (scope === SCOPE_SEGMENTS && CONTROL_REGISTERS.includes(name)) {
+        editor.setControlRegister(name as ControlRegisterName, value);
+        shown = view.controlRegisters()[name as ControlRegisterName];
+        if (name === 'cr0' || name === 'cr3' || name === 'cr4') areas = ['stacks', 'variables'];
+      } else if ((scope === SCOPE_SEGMENTS && name === 'efer') || (scope === SCOPE_MSRS && msrByName(name) !== undefined)) {
+        const info = msrByName(name === 'efer' ? 'IA32_EFER' : name);
+        if (info === undefined) throw new RequestError(`no MSR named '${name}'`);
+        editor.setMsr(info, value);
+        shown = view.msr(info) ?? 0n;
+      } else if (scope === SCOPE_VMCS && view.vmcs(name) !== undefined) {
+        editor.setVmcsField(name, value);
+        shown = view.vmcs(name) ?? 0n;
+        if (name === 'GUEST_RIP' || name === 'GUEST_RSP') areas = ['stacks', 'variables'];
+      } else {
+        throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers, EFER, whole MSRs and VMCS fields can`);
+      }
       this.variables.refresh();
-      response.body = { value: hex(target.view.register(args.name)) };
+      response.body = { value: hex(shown) };
     });
-    // a new RIP moves the frame; any register can change the flags' children and watches
-    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(args.name === 'rip' ? ['stacks', 'variables'] : ['variables']));
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(areas));
   }
 
+  /** A value the user typed for setVariable: any expression of the language (0x10, rax + 8, 1 << 5). */
+  private valueOf(text: string, target: DebugTarget): bigint {
+    try {
+      return evaluate(text, this.environment(target, target.lastExit));
+    } catch (e) {
+      if (e instanceof ExpressionError) throw new RequestError(`'${text}' is not a value: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** The expression language of src/vmm/expression.ts over the stopped guest and its last VM exit. */
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const expr = args.expression.trim();
-      let value: bigint | undefined;
-      const msr = /^msr(?:\.(\w+)|\(\s*(\w+)\s*\))$/i.exec(expr);
-      if (msr !== null) {
-        const name = msr[1] ?? msr[2];
-        const info = msrByName(name);
-        value = info === undefined ? undefined : target.view.msr(info);
-        if (value === undefined) throw new RequestError(`no MSR named '${name}' on this processor`);
-      } else if (/^vmcs\./i.test(expr)) {
-        value = target.view.vmcs(expr.slice(5));
-        if (value === undefined) throw new RequestError(`no VMCS field named '${expr.slice(5)}' on this processor`);
-      } else {
-        value = evaluateRegister(target, expr.toLowerCase());
-        if (value === undefined) throw new RequestError(`cannot evaluate '${expr}': expected a register name (rax … r15, eax, al …, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer), vmcs.FIELD or msr(NAME)`);
+      let value: bigint;
+      try {
+        value = evaluate(args.expression, this.environment(target, target.lastExit));
+      } catch (e) {
+        if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
+        throw e;
       }
-      response.body = { result: hex(value), variablesReference: 0 };
+      response.body = { result: hex(value), variablesReference: 0, memoryReference: hex(value) };
     });
+  }
+
+  /** Guest-linear memory through the guest's paging; the whole range must be writable unless allowPartial. */
+  protected writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const base = parseAddress(args.memoryReference);
+      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const data = Buffer.from(args.data, 'base64');
+      const address = (base + BigInt(args.offset ?? 0)) & ((1n << 64n) - 1n);
+      const reachable = target.view.readLinear(address, data.length).length;
+      if (reachable < data.length && args.allowPartial !== true) {
+        throw new RequestError(`cannot write ${data.length} bytes at ${hex(address)}: ${hex(address + BigInt(reachable))} is not mapped by the guest's paging or not RAM (nothing was written)`);
+      }
+      const written = target.view.writeLinear(address, new Uint8Array(data.buffer, data.byteOffset, reachable));
+      this.variables.refresh();
+      response.body = { bytesWritten: written };
+    });
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(['variables']));
   }
 
   protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
@@ -558,6 +688,12 @@ export class VmxDebugSession extends DebugSession {
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
   }
 
+  /** What expressions mean now: the guest's registers, memory and exit, and the image's symbols. */
+  private environment(target: DebugTarget, exit: VmxExitInfo | undefined): GuestExpressionEnvironment {
+    const symbols = this.image?.symbols;
+    return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
+  }
+
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {
     if (this.target === undefined) throw new RequestError('no guest is running (launch one first)');
@@ -589,17 +725,6 @@ function parseValue(text: string): bigint | undefined {
   if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(t)) return undefined;
   const v = BigInt(t);
   return v < 1n << 64n ? v : undefined;
-}
-
-function evaluateRegister(target: DebugTarget, name: string): bigint | undefined {
-  const view = target.view;
-  if (name === 'rip' || name === 'rflags') return view.register(name);
-  if (name === 'cr0' || name === 'cr2' || name === 'cr3' || name === 'cr4' || name === 'cr8' || name === 'efer') return view.controlRegisters()[name];
-  const sub = lookupSubRegister(name);
-  if (sub === undefined) return undefined;
-  const full = view.register(GPR_NAMES[sub.index]);
-  if (sub.high) return (full >> 8n) & 0xffn;
-  return sub.size === 8 ? full : full & ((1n << BigInt(8 * sub.size)) - 1n);
 }
 
 /** A session to run inside another program (the extension's inline adapter). */

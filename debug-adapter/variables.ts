@@ -1,4 +1,5 @@
-// The scopes a stopped guest shows — Registers, Segments & control, VMCS, Last VM exit — built
+// The scopes a stopped guest shows — Registers, Segments & control, MSRs, VMCS, Last VM exit,
+// Host stack frame — built
 // from the engine's side-effect-free view as DAP variables. References are handed out per
 // stop: `reset` forgets them when the guest runs again.
 
@@ -6,6 +7,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { decodeFields } from '../src/bitfields';
 import { hex } from '../src/format';
 import { MSR_GROUPS } from '../src/msr';
+import { GPR_NAMES, RSP_INDEX } from '../src/regs';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import type { DebugTarget } from '../src/vmm/debug-target';
 import { CONTROLS_BY_VMCS_FIELD } from '../src/vmx/controls';
@@ -24,6 +26,7 @@ export const SCOPE_SEGMENTS = 'Segments & control';
 export const SCOPE_MSRS = 'MSRs';
 export const SCOPE_VMCS = 'VMCS';
 export const SCOPE_LAST_EXIT = 'Last VM exit';
+export const SCOPE_HOST_FRAME = 'Host stack frame';
 
 const leaf = (name: string, value: string, extra: Partial<Variable> = {}): Variable => ({ name, value, variablesReference: 0, ...extra });
 
@@ -79,6 +82,7 @@ export class VariableStore {
       scope(SCOPE_MSRS, () => this.msrs(target), true),
       scope(SCOPE_VMCS, () => this.vmcs(target), true),
       scope(SCOPE_LAST_EXIT, () => lastExit(target)),
+      scope(SCOPE_HOST_FRAME, () => hostFrame(target)),
     ];
     return this.scopeList;
   }
@@ -148,6 +152,20 @@ export class VariableStore {
       return { name: group, value: '', variablesReference: ref };
     })];
   }
+}
+
+/** The GeneralRegisters image the exit path saved at HOST_RSP - 128, slot by slot (slot 4, RSP's, is unused). */
+function hostFrame(target: DebugTarget): Variable[] {
+  const image = target.view.hostRegisterImage();
+  if (image === undefined) return [leaf('image', 'none: the VMCS has no HOST_RSP yet')];
+  const out = [leaf('address', `${hex(image.address)} (HOST_RSP - 128)`, { memoryReference: hex(image.address) })];
+  if (target.view.onProcessor) out.push(leaf('note', 'the guest is on the processor: the image holds its registers of the last VM exit'));
+  GPR_NAMES.forEach((name, k) => {
+    out.push(k === RSP_INDEX
+      ? leaf(`(slot ${k})`, 'unused: guest RSP is in GUEST_RSP')
+      : leaf(name, hex(image.registers.getRegOfIndex(k))));
+  });
+  return out;
 }
 
 function lastExit(target: DebugTarget): Variable[] {

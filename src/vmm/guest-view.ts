@@ -10,7 +10,7 @@ import type { DecodeMode } from '../hardware/decoder';
 import { getRflags, setRflags } from '../hardware/flags';
 import { ACCESS_IMPLICIT, ACCESS_NO_AD, PAGE_FAULT, PageWalker } from '../hardware/paging';
 import { slotOfEncoding } from '../hardware/vmx/vmcs';
-import { GPR_NAMES, RSP_INDEX } from '../regs';
+import { GeneralRegisters, GPR_NAMES, RSP_INDEX, STACK_IMAGE_SIZE } from '../regs';
 import { RFLAGS_FIXED1, RFLAGS_WRITABLE } from '../rflags';
 import { VMCS_FIELDS, VmcsFieldInfo, vmcsFieldByName } from '../vmx/vmcs-fields';
 import { controlMask, ENTRY_CONTROLS } from '../vmx/controls';
@@ -54,6 +54,14 @@ const MSRS_IN_VMCS: Readonly<Record<string, { field: string; entryControl?: numb
   IA32_EFER: { field: 'GUEST_IA32_EFER', entryControl: controlMask(ENTRY_CONTROLS, 'load IA32_EFER') },
   IA32_PAT: { field: 'GUEST_IA32_PAT', entryControl: controlMask(ENTRY_CONTROLS, 'load IA32_PAT') },
 };
+/** The VMCS guest-state field that holds an MSR's guest value after a VM exit, or undefined when the processor holds it. */
+export function msrVmcsField(view: GuestView, info: MsrInfo): string | undefined {
+  const inVmcs = MSRS_IN_VMCS[info.name];
+  if (inVmcs === undefined) return undefined;
+  const controls = Number(view.vmcs('VM_ENTRY_CONTROLS') ?? 0n);
+  return inVmcs.entryControl === undefined || (controls & inVmcs.entryControl) !== 0 ? inVmcs.field : undefined;
+}
+
 const u64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 export class GuestView {
@@ -134,16 +142,26 @@ export class GuestView {
 
   /** The guest's value of an MSR, or undefined when this processor does not implement it. */
   msr(info: MsrInfo): bigint | undefined {
-    const inVmcs = MSRS_IN_VMCS[info.name];
-    if (!this.onProcessor && inVmcs !== undefined) {
-      const controls = Number(this.vmcsOrZero('VM_ENTRY_CONTROLS'));
-      if (inVmcs.entryControl === undefined || (controls & inVmcs.entryControl) !== 0) return this.vmcsOrZero(inVmcs.field);
-    }
+    const field = this.onProcessor ? undefined : msrVmcsField(this, info);
+    if (field !== undefined) return this.vmcsOrZero(field);
     try {
       return this.cpu.msrs.rdmsr(info.address);
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The 128-byte GeneralRegisters image the VM-exit path saved at HOST_RSP - 128 in host memory
+   * (x86_vcpu's save_regs_to_stack!), read from memory as it lies there (host memory, above the
+   * guest's RAM); undefined before the VMCS has a HOST_RSP or when it points outside memory.
+   */
+  hostRegisterImage(): { address: bigint; registers: GeneralRegisters } | undefined {
+    const hostRsp = this.vmcs('HOST_RSP');
+    if (hostRsp === undefined || hostRsp < BigInt(STACK_IMAGE_SIZE) || hostRsp > BigInt(this.machine.mem.size)) return undefined;
+    const address = hostRsp - BigInt(STACK_IMAGE_SIZE);
+    const bytes = this.machine.mem.readBytes(Number(address), STACK_IMAGE_SIZE);
+    return { address, registers: new GeneralRegisters(new Uint32Array(bytes.buffer, bytes.byteOffset, STACK_IMAGE_SIZE / 4)) };
   }
 
   /** Every MSR of the table that this processor implements, with the guest's value. */
@@ -212,11 +230,31 @@ export class GuestView {
    * read could change a device), so the result may be shorter.
    */
   readLinear(address: bigint, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    const done = this.eachPhysical(address, length, (phys, offset, n) => {
+      for (let k = 0; k < n; k++) out[offset + k] = this.machine.mem.read8(phys + k);
+    });
+    return out.subarray(0, done);
+  }
+
+  /**
+   * Writes bytes to guest-linear memory as a debugger does (whatever the page's write
+   * permission), through the same translation as readLinear; returns how many bytes were
+   * written, stopping at the first unmapped or non-RAM byte. Cached decodings of the written
+   * code are dropped by the memory's write notification.
+   */
+  writeLinear(address: bigint, bytes: Uint8Array): number {
+    return this.eachPhysical(address, bytes.length, (phys, offset, n) => {
+      for (let k = 0; k < n; k++) this.machine.mem.write8(phys + k, bytes[offset + k]);
+    });
+  }
+
+  /** Calls `visit` for each run of RAM that `length` bytes at `address` map to; returns the bytes covered. */
+  private eachPhysical(address: bigint, length: number, visit: (phys: number, offset: number, n: number) => void): number {
     const { cr0, cr3, cr4, efer } = this.controlRegisters();
     const pdptes = this.onProcessor ? this.cpu.pdptes : [0, 1, 2, 3].map((n) => this.vmcsOrZero(`GUEST_PDPTR${n}`));
     const walker = new PageWalker(this.machine.mem);
     walker.configure({ cr0, cr3, cr4, efer, pdptes });
-    const out = new Uint8Array(length);
     const ram = this.machine.ramBytes;
     let done = 0;
     while (done < length) {
@@ -225,9 +263,9 @@ export class GuestView {
       if (phys === PAGE_FAULT) break;
       const n = Math.min(length - done, 0x1000 - (phys & 0xfff));
       if (phys + n > ram) break;
-      for (let k = 0; k < n; k++) out[done + k] = this.machine.mem.read8(phys + k);
+      visit(phys, done, n);
       done += n;
     }
-    return out.subarray(0, done);
+    return done;
   }
 }

@@ -1,0 +1,64 @@
+// The debugger's changes to a stopped guest in plain Node (src/vmm/guest-edit.ts), on the
+// committed hello sample: what a processor without "VMWRITE to exit-information fields"
+// (IA32_VMX_MISC[29] clear) answers, and the VMCS refused while the guest is on the processor.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { Msr } from '../../src/msr';
+import { DebugTarget } from '../../src/vmm/debug-target';
+import { GuestEditor } from '../../src/vmm/guest-edit';
+import { loadGuestImage } from '../../src/vmm/guest-image';
+import { GuestViewError } from '../../src/vmm/guest-view';
+import { Machine } from '../../src/vmm/machine';
+import { gnuToolsAvailable } from '../support/gnu-tools';
+import { HELLO, symbol } from '../support/dap';
+
+const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
+const MISC_VMWRITE_ANY = 1n << 29n;
+
+function hello(withoutVmwriteAny: boolean): DebugTarget {
+  const image = loadGuestImage(new Uint8Array(fs.readFileSync(HELLO)));
+  const machine = new Machine({ memoryMiB: 16 });
+  if (withoutVmwriteAny) {
+    // a processor that does not let VMWRITE change the exit-information fields (SDM Vol. 3D, A.6)
+    const caps = machine.vmx.caps as { misc: bigint };
+    caps.misc &= ~MISC_VMWRITE_ANY;
+    machine.cpu.msrs.define(Msr.IA32_VMX_MISC.address, caps.misc, true);
+  }
+  machine.load(image);
+  machine.start(image.entryPhysical, 'real');
+  return new DebugTarget(machine);
+}
+
+test('VMWRITE to a read-only field without IA32_VMX_MISC[29] is refused with VM-instruction error 13', { skip }, () => {
+  const t = hello(true);
+  assert.equal(t.run(1_000_000, new Set(['IO_INSTRUCTION'])).kind, 'exit');
+  const edit = new GuestEditor(t.machine, t.view);
+  const reason = t.view.vmcs('VM_EXIT_REASON');
+  // SDM Vol. 3C, 31.4: error number 13, "VMWRITE to read-only VMCS component"
+  assert.throws(() => edit.setVmcsField('VM_EXIT_REASON', 0n),
+    (e: unknown) => e instanceof GuestViewError && e.message === 'VMWRITE to VM_EXIT_REASON failed: VmxInstructionError(13: VMWRITE to read-only VMCS component)');
+  assert.equal(t.view.vmcs('VM_EXIT_REASON'), reason);
+  // a guest-state field is written, and the guest runs on with it
+  edit.setVmcsField('GUEST_RSP', t.view.register('rsp') - 8n);
+  assert.equal(t.view.register('rsp'), symbol('_start') - 24n, 'long_mode set RSP to _start; call main and call serial_init pushed 16; 8 more here');
+  assert.throws(() => edit.setVmcsField('NO_SUCH_FIELD', 0n), /no VMCS field named 'NO_SUCH_FIELD'/);
+});
+
+test('at a breakpoint the guest is on the processor: VMCS fields are refused, flags and MSRs go through WRMSR', { skip }, () => {
+  const t = hello(false);
+  t.setBreakpoints([symbol('serial_putc')]);
+  assert.equal(t.run(1_000_000, new Set()).kind, 'breakpoint');
+  assert.equal(t.view.onProcessor, true);
+  const edit = new GuestEditor(t.machine, t.view);
+  assert.throws(() => edit.setVmcsField('CR0_READ_SHADOW', 0n), /the guest is on the processor .* VMWRITE is not available; stop at a VM exit/);
+  const flags = t.view.register('rflags');
+  assert.equal(edit.setFlag('CF', 1n), 1n);
+  assert.equal(t.view.register('rflags'), flags | 1n, 'CF is bit 0 and nothing else changed');
+  assert.throws(() => edit.setFlag('XF', 1n), /RFLAGS has no flag named 'XF'/);
+  // EFER: LME may not change while paging is on (SDM Vol. 3A, 10.8.5): WRMSR's #GP
+  const efer = t.view.msr(Msr.IA32_EFER) ?? 0n;
+  assert.throws(() => edit.setMsr(Msr.IA32_EFER, efer & ~0x100n), /WRMSR would raise #GP: .*EFER.LME changed with paging enabled/);
+  edit.setMsr(Msr.IA32_EFER, efer | 0x800n);
+  assert.equal(t.view.msr(Msr.IA32_EFER), efer | 0x800n, 'NXE (bit 11) set');
+});
