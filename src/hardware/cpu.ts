@@ -413,6 +413,7 @@ export class Cpu extends CpuState {
     t.tagHi[idx] = hi >>> 12;
     t.ppn[idx] = ppn;
     t.perm[idx] = p;
+    t.noteFill(idx);
     if (p !== 0) {
       t.view[idx] = this.mem.chunkView(ppn * PAGE_SIZE);
       t.off[idx] = (ppn * PAGE_SIZE) & CHUNK_MASK;

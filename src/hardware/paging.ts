@@ -173,14 +173,19 @@ export class TranslationResult {
   get faultAddress(): bigint { return (BigInt(this.faultHi >>> 0) << 32n) | BigInt(this.faultLo >>> 0); }
 }
 
+const SAFE_BIG = 1n << 53n;
+
 /** Low 32 bits of a control value, as an unsigned number. */
 function low32(v: ControlValue): number {
-  return typeof v === 'bigint' ? Number(BigInt.asUintN(32, v)) : v >>> 0;
+  if (typeof v !== 'bigint') return v >>> 0;
+  // through a double when exact: no intermediate BigInts (VM entry and exit configure with bigint CR3)
+  return v >= 0n && v < SAFE_BIG ? Number(v) % TWO32 : Number(BigInt.asUintN(32, v));
 }
 
 /** Bits 63:32 of a control value, as an unsigned number. */
 function high32(v: ControlValue): number {
-  return typeof v === 'bigint' ? Number(BigInt.asUintN(32, v >> 32n)) : Math.floor(v / TWO32) >>> 0;
+  if (typeof v !== 'bigint') return Math.floor(v / TWO32) >>> 0;
+  return v >= 0n && v < SAFE_BIG ? Math.floor(Number(v) / TWO32) : Number(BigInt.asUintN(32, v >> 32n));
 }
 
 function checkMaxPhysAddr(m: number): void {
