@@ -32,7 +32,8 @@ export class CpuMsrFile implements MsrStore {
 
   /** Sets a value the way firmware or the VMX capability model does, bypassing write rules. */
   define(address: number, value: bigint, readOnly = false): void {
-    this.values.set(address, value & M64);
+    // VM entry and exit define the SYSENTER MSRs every time: no new BigInt when already in range
+    this.values.set(address, value >= 0n && value <= M64 ? value : value & M64);
     if (readOnly) this.readOnly.add(address);
   }
 

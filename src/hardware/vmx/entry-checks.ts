@@ -261,6 +261,9 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
 }
 
 const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS', 'LDTR', 'TR'];
+/** Accessed code-segment types (27.3.1.2); and ES, DS, FS, GS, checked alike. */
+const ACCESSED_CODE_TYPES: readonly number[] = [9, 11, 13, 15];
+const DATA_SEGMENTS: readonly number[] = [0, 3, 4, 5];
 
 /** 27.3.1.2: segment registers. */
 function segmentProblem(v: VmcsData, ia32e: boolean, unrestricted: boolean, v86: boolean): string | undefined {
@@ -286,13 +289,13 @@ function segmentProblem(v: VmcsData, ia32e: boolean, unrestricted: boolean, v86:
   }
   const cs = ar(1);
   const csType = cs & 0xf;
-  if (!([9, 11, 13, 15].includes(csType) || (unrestricted && csType === 3))) return `CS type ${csType} is not an accessed code segment`;
+  if (!(ACCESSED_CODE_TYPES.includes(csType) || (unrestricted && csType === 3))) return `CS type ${csType} is not an accessed code segment`;
   if ((cs & 0x10) === 0 || (cs & 0x80) === 0) return 'CS must be a present code or data segment (S = 1, P = 1)';
   if (ia32e && (cs & 0x2000) !== 0 && (cs & 0x4000) !== 0) return 'CS.L and CS.D/B cannot both be set in IA-32e mode';
   const ss = ar(2);
   if ((ss & 0x10000) === 0 && (ss & 0xf) !== 3 && (ss & 0xf) !== 7) return 'SS must be a read/write data segment';
   if (!unrestricted && (sel(2) & 3) !== (sel(1) & 3)) return 'SS.RPL must equal CS.RPL';
-  for (const s of [0, 3, 4, 5]) {
+  for (const s of DATA_SEGMENTS) {
     const a = ar(s);
     if ((a & 0x10000) !== 0) continue;
     if ((a & 1) === 0) return `${SEG_NAMES[s]} must be accessed (type bit 0)`;

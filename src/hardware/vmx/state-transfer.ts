@@ -19,6 +19,9 @@ const EXIT_LOAD_PAT = controlMask(EXIT_CONTROLS, 'load IA32_PAT');
 const EXIT_SAVE_EFER = controlMask(EXIT_CONTROLS, 'save IA32_EFER');
 const EXIT_LOAD_EFER = controlMask(EXIT_CONTROLS, 'load IA32_EFER');
 
+/** The data segments whose selectors the host-state area holds (28.5.2). */
+const HOST_DATA_SEGMENTS: readonly number[] = [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
+
 /** Guest interruptibility state bits (25.4.2, Table 25-3). */
 export const enum Interruptibility { STI = 1, MOV_SS = 2, SMI = 4, NMI = 8 }
 /** Guest activity states (25.4.2, Table 25-4). */
@@ -127,7 +130,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   const flat = Ar.S | Ar.P | Ar.G;
   c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
   c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
-  for (const s of [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS]) {
+  for (const s of HOST_DATA_SEGMENTS) {
     const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
     c.segSel[s] = sel;
     c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);
