@@ -13,8 +13,11 @@ import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { GeneralRegisters } from '../regs';
 import { Msr } from '../msr';
 import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from './controls';
-import { exitReasonByNumber, vectorHasErrorCode, VmxExitReason as R } from './definitions';
+import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
+import { ExitRecord, VmxExitInfo } from './exit-record';
+
+export type { VmxExitInfo } from './exit-record';
 import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
 
 /** Host physical pages for the vCPU's structures (4 KiB, zeroed). */
@@ -23,19 +26,6 @@ export interface HostFrames {
 }
 
 export type GuestMode = 'real' | 'protected' | 'long';
-
-/** The exit as the VMCS reports it (SDM 28.2), for every exit, handled or not. */
-export interface VmxExitInfo {
-  reason: number;
-  name: string;
-  entryFailure: boolean;
-  qualification: bigint;
-  instructionLength: number;
-  guestRip: bigint;
-  guestPhysical: bigint;
-  guestLinear: bigint;
-  interruptionInfo: number;
-}
 
 /** Exits the vCPU hands to its VMM (x86_vcpu's AxVCpuExitReason). */
 export type VcpuExit =
@@ -97,6 +87,8 @@ export class VmxVcpu {
   private guestXcr0 = 1n;
   private hostXcr0 = 1n;
   private readonly cpu: Cpu;
+  /** Two words of scratch for VMREAD on the exit path. */
+  private readonly scratch = new Int32Array(2);
 
   /** VMXON on the processor if it is not in VMX operation yet (x86_vcpu's per-CPU enable). */
   static enableVmx(unit: VmxUnit, frames: HostFrames): void {
@@ -368,20 +360,7 @@ export class VmxVcpu {
   }
 
   exitInfo(): VmxExitInfo {
-    const v = this.vmcs;
-    const raw = Number(v.read('VM_EXIT_REASON'));
-    const reason = raw & 0xffff;
-    return {
-      reason,
-      name: exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`,
-      entryFailure: (raw & 0x80000000) !== 0,
-      qualification: v.read('EXIT_QUALIFICATION'),
-      instructionLength: Number(v.read('VM_EXIT_INSTRUCTION_LEN')),
-      guestRip: v.read('GUEST_RIP'),
-      guestPhysical: v.read('GUEST_PHYSICAL_ADDRESS'),
-      guestLinear: v.read('GUEST_LINEAR_ADDRESS'),
-      interruptionInfo: Number(v.read('VM_EXIT_INTR_INFO')),
-    };
+    return new ExitRecord(this.vmcs, this.scratch);
   }
 
   /** The guest's mode, read from the guest state (EFER.LMA, CS.L, CR0.PE), never from the host's. */
@@ -396,10 +375,13 @@ export class VmxVcpu {
 
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
-    this.vmcs.write('GUEST_RIP', this.vmcs.read('GUEST_RIP') + BigInt(length));
+    const v = this.vmcs, w = this.scratch;
+    v.readWords('GUEST_RIP', w);
+    const lo = (w[0] >>> 0) + length;
+    v.writeWords('GUEST_RIP', lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
     // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
-    const intr = this.vmcs.read('GUEST_INTERRUPTIBILITY_INFO');
-    if ((intr & 3n) !== 0n) this.vmcs.write('GUEST_INTERRUPTIBILITY_INFO', intr & ~3n);
+    const intr = v.readNumber('GUEST_INTERRUPTIBILITY_INFO');
+    if ((intr & 3) !== 0) v.writeNumber('GUEST_INTERRUPTIBILITY_INFO', (intr & ~3) >>> 0);
   }
 
   /** Completes an I/O-read or MSR-read exit: the value lands in AL/AX/EAX or EDX:EAX, RIP advances. */
@@ -437,11 +419,11 @@ export class VmxVcpu {
       case R.VMCALL.number:
         return ret({ kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
       case R.IO_INSTRUCTION.number: {
-        const q = Number(info.qualification & 0xffffffffn);
+        const q = info.qualificationLow;
         const width = (q & 7) + 1, input = (q & 8) !== 0, string = (q & 0x10) !== 0, port = q >>> 16;
         if (input) return ret({ kind: 'io-read', port, width, string });
         const mask = width === 1 ? 0xff : width === 2 ? 0xffff : 0xffffffff;
-        return ret({ kind: 'io-write', port, width, string, data: Number(regs.getRegOfIndex(0) & 0xffffffffn) & mask });
+        return ret({ kind: 'io-write', port, width, string, data: regs.words[0] & mask });
       }
       case R.MSR_READ.number: return ret({ kind: 'msr-read', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn) });
       case R.MSR_WRITE.number:
@@ -469,15 +451,15 @@ export class VmxVcpu {
 
   /** CPUID: the processor's model, with VMX hidden and the hypervisor bit set in leaf 1 (EAX untouched). */
   private handleCpuid(info: VmxExitInfo): void {
-    const regs = this.regsImage;
-    const leaf = Number(regs.getRegOfIndex(0) & 0xffffffffn), sub = Number(regs.getRegOfIndex(1) & 0xffffffffn);
-    const out = leaf === 0x40000000 ? hypervisorLeaf() : cpuidLookup(this.cpu.cpuidTable, leaf, sub);
-    const [a, b, c0, d] = out;
-    const cx = leaf === 1 ? ((c0 & ~(1 << 5)) | (1 << 31)) >>> 0 : c0;
-    regs.setRegOfIndex(0, BigInt(a >>> 0));
-    regs.setRegOfIndex(3, BigInt(b >>> 0));
-    regs.setRegOfIndex(1, BigInt(cx >>> 0));
-    regs.setRegOfIndex(2, BigInt(d >>> 0));
+    // on the register image's words: EAX/ECX in, EAX/EBX/ECX/EDX out, upper halves cleared (SDM: CPUID)
+    const w = this.regsImage.words;
+    const leaf = w[0], sub = w[2];
+    const out = leaf === 0x40000000 ? HYPERVISOR_LEAF : cpuidLookup(this.cpu.cpuidTable, leaf, sub);
+    const c0 = out[2];
+    w[0] = out[0]; w[1] = 0;
+    w[6] = out[1]; w[7] = 0;
+    w[2] = leaf === 1 ? (c0 & ~(1 << 5)) | (1 << 31) : c0; w[3] = 0;
+    w[4] = out[3]; w[5] = 0;
     this.advanceRip(info.instructionLength);
   }
 
@@ -547,8 +529,9 @@ export class VmxVcpu {
 }
 
 /** CPUID 40000000H: the hypervisor's vendor leaf ("vmx-debug   " in EBX, ECX, EDX). */
-function hypervisorLeaf(): [number, number, number, number] {
+function hypervisorLeaf(): readonly [number, number, number, number] {
   const id = 'vmx-debug   ';
   const word = (k: number) => id.charCodeAt(k) | id.charCodeAt(k + 1) << 8 | id.charCodeAt(k + 2) << 16 | id.charCodeAt(k + 3) << 24;
   return [0x40000000, word(0) >>> 0, word(4) >>> 0, word(8) >>> 0];
 }
+const HYPERVISOR_LEAF = hypervisorLeaf();

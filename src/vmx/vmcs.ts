@@ -6,7 +6,7 @@ import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { Msr } from '../msr';
 import { adjustControls, CONTROL_SETS, splitCapabilityMsr } from './controls';
 import { vmcsFieldByName, VmcsFieldInfo } from './vmcs-fields';
-import { vmread, vmwrite } from './wrappers';
+import { vmread, vmreadWords, vmwrite, vmwriteWords } from './wrappers';
 
 /** An unknown VMCS field name. */
 export class VmcsFieldError extends Error {
@@ -20,6 +20,9 @@ export class VmcsFieldError extends Error {
 const BY_EXACT_NAME = new Map<string, VmcsFieldInfo>();
 
 export class Vmcs {
+  /** Scratch for readNumber. */
+  private readonly words = new Int32Array(2);
+
   constructor(private readonly unit: VmxUnit) {}
 
   static field(name: string): VmcsFieldInfo {
@@ -41,6 +44,33 @@ export class Vmcs {
       throw new RangeError(`VMCS ${name}: ${value} is not a non-negative integer (use >>> 0 or a bigint)`);
     }
     vmwrite(this.unit, Vmcs.field(name).encoding, BigInt.asUintN(64, BigInt(value)));
+  }
+
+  /** Reads a field into two 32-bit words (`out[0]` low, `out[1]` high), without a BigInt. */
+  readWords(name: string, out: Int32Array): void {
+    vmreadWords(this.unit, Vmcs.field(name).encoding, out);
+  }
+
+  /** Reads a field no wider than 53 bits (the 16- and 32-bit fields, lengths, addresses below 2^53) as a number. */
+  readNumber(name: string): number {
+    const w = this.words;
+    vmreadWords(this.unit, Vmcs.field(name).encoding, w);
+    const hi = w[1] >>> 0;
+    if (hi >= 0x200000) throw new RangeError(`VMCS ${name}: 0x${hi.toString(16)}${(w[0] >>> 0).toString(16).padStart(8, '0')} does not fit a number exactly; use read()`);
+    return hi * 4294967296 + (w[0] >>> 0);
+  }
+
+  /** Writes a field from two 32-bit words (low, high), without a BigInt. */
+  writeWords(name: string, lo: number, hi: number): void {
+    vmwriteWords(this.unit, Vmcs.field(name).encoding, lo | 0, hi | 0);
+  }
+
+  /** Writes a non-negative integer below 2^53. */
+  writeNumber(name: string, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`VMCS ${name}: ${value} is not a non-negative integer (use >>> 0 or a bigint)`);
+    }
+    vmwriteWords(this.unit, Vmcs.field(name).encoding, value % 4294967296 | 0, Math.floor(value / 4294967296) | 0);
   }
 
   /**
