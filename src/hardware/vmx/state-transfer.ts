@@ -34,7 +34,7 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.GUEST_CR3);
   c.cr4 = v.lo(F.GUEST_CR4) >>> 0;
   if ((entry & ENTRY_LOAD_DEBUG) !== 0) c.dr[7] = v.get(F.GUEST_DR7);
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.GUEST_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.GUEST_SYSENTER_CS));
   c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.GUEST_SYSENTER_ESP));
   c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.GUEST_SYSENTER_EIP));
   if ((entry & ENTRY_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.GUEST_IA32_PAT));
@@ -92,7 +92,7 @@ export function saveGuestState(c: Cpu, v: VmcsData): void {
   v.set(F.GUEST_RFLAGS, getRflags(c));
   v.setBig(F.GUEST_SYSENTER_ESP, c.msrs.rdmsr(Msr.IA32_SYSENTER_ESP.address));
   v.setBig(F.GUEST_SYSENTER_EIP, c.msrs.rdmsr(Msr.IA32_SYSENTER_EIP.address));
-  v.set(F.GUEST_SYSENTER_CS, Number(c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address) & 0xffffffffn) | 0);
+  v.setBig(F.GUEST_SYSENTER_CS, c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address)); // a 32-bit field: bits 31:0
   if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, c.msrs.rdmsr(Msr.IA32_PAT.address));
   if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
   // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
@@ -120,7 +120,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.HOST_CR3);
   c.cr4 = v.lo(F.HOST_CR4) >>> 0;
   c.dr[7] = 0x400n;
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.HOST_IA32_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.HOST_IA32_SYSENTER_CS));
   c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.HOST_IA32_SYSENTER_ESP));
   c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.HOST_IA32_SYSENTER_EIP));
   if ((exit & EXIT_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.HOST_IA32_PAT));

@@ -39,8 +39,22 @@ export function slotOfEncoding(encoding: number): { slot: number; high: boolean 
   return code < 0 ? undefined : { slot: code >> 1, high: (code & 1) !== 0 };
 }
 
+/**
+ * Slot code + 1 by encoding for every field and 64-bit high half (0: look it up): encodings are
+ * 15-bit (Appendix B), and a table index is cheaper than a Map on the exit path.
+ */
+const CODE_BY_ENCODING = new Int16Array(0x8000);
+VMCS_FIELDS.forEach((f, i) => {
+  CODE_BY_ENCODING[f.encoding] = 2 * i + 1;
+  if (f.width === '64') CODE_BY_ENCODING[f.encoding | 1] = 2 * i + 2;
+});
+
 /** slotOfEncoding without allocating (VMREAD/VMWRITE on the exit path): slot * 2 + 1 for a high half, -1 unsupported. */
 export function slotCodeOfEncoding(encoding: number): number {
+  if (encoding >= 0 && encoding < 0x8000) {
+    const known = CODE_BY_ENCODING[encoding];
+    if (known !== 0) return known - 1;
+  }
   const exact = SLOT_OF_ENCODING.get(encoding);
   if (exact !== undefined) return exact * 2;
   const a = vmcsFieldByEncoding(encoding);
@@ -137,8 +151,11 @@ export class VmcsData {
   /** Reads a region into the cache (VMPTRLD). */
   load(mem: PhysicalMemory, region: number): void {
     for (let s = 0; s < FIELD_COUNT; s++) {
-      this.w[2 * s] = mem.read(region + DATA_OFFSET + 8 * s, 4) | 0;
-      this.w[2 * s + 1] = mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
+      // each field keeps its width whatever the region holds (a 32-bit field reads back as 32 bits)
+      const bits = SLOT_BITS[s];
+      const lo = mem.read(region + DATA_OFFSET + 8 * s, 4) | 0;
+      this.w[2 * s] = bits === 16 ? lo & 0xffff : lo;
+      this.w[2 * s + 1] = bits === 16 || bits === 32 ? 0 : mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
     }
     this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
     this.controlVersion++;
