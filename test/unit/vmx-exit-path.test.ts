@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { CpuFault } from '../../src/hardware/cpu';
 import { getRflags } from '../../src/hardware/flags';
+import { PhysicalMemory } from '../../src/hardware/memory';
+import { ACCESS_READ, PageWalker, PagingControl, PagingMode } from '../../src/hardware/paging';
 import { Tlb, TLB_SIZE } from '../../src/hardware/tlb';
 import { VmxUnit } from '../../src/hardware/vmx/vmx-unit';
 import { defaultVmxCapabilities } from '../../src/hardware/vmx/capabilities';
@@ -184,4 +186,36 @@ test('a TLB flush drops every entry, also after more fills than the TLB has slot
     t.flushAll();
     assert.equal(t.perm[7], 0);
   }
+});
+
+test('the page walker follows every control state it is given, when states alternate (as at VM entry and exit) and when a third replaces one', () => {
+  const mem = new PhysicalMemory(32 << 20);
+  const put = (at: number, value: number) => { mem.write(at, 4, value >>> 0); mem.write(at + 4, 4, 0); };
+  const LINEAR = 0x400000;
+  /** 4-level tables at `root` mapping LINEAR to `page` with 4-KiB pages. */
+  const tables = (root: number, page: number) => {
+    put(root, (root + 0x1000) | 3); put(root + 0x1000, (root + 0x2000) | 3);
+    put(root + 0x2000 + 8 * 2, (root + 0x3000) | 3); put(root + 0x3000, page | 3);
+  };
+  const roots = [0x100000, 0x110000, 0x120000], pages = [0x200000, 0x201000, 0x202000];
+  roots.forEach((r, k) => tables(r, pages[k]));
+  const w = new PageWalker(mem);
+  const long = (cr3: number): PagingControl => ({ cr0: 0x80000011, cr3: BigInt(cr3), cr4: 0x20, efer: 0x500 });
+  for (const k of [0, 1, 0, 1, 2, 0, 2, 1, 1, 0]) {
+    w.configure(long(roots[k]));
+    assert.equal(w.translate(LINEAR, 0, ACCESS_READ), pages[k], `CR3 ${roots[k].toString(16)}`);
+  }
+  // PAE: the same CR0/CR3/CR4/EFER with other PDPTEs is another state (PDPTE 0 → a PD mapping LINEAR)
+  const pd = [0x130000, 0x140000];
+  pd.forEach((d, k) => { put(d + 8 * 2, (d + 0x1000) | 3); put(d + 0x1000, pages[k] | 3); });
+  const pae = (k: number): PagingControl => ({ cr0: 0x80000011, cr3: 0x150000n, cr4: 0x20, efer: 0, pdptes: [BigInt(pd[k] | 1), 0n, 0n, 0n] });
+  for (const k of [0, 1, 0, 1]) {
+    w.configure(pae(k));
+    assert.equal(w.mode, PagingMode.Pae);
+    assert.equal(w.translate(LINEAR, 0, ACCESS_READ), pages[k], `PDPTE 0 → ${pd[k].toString(16)}`);
+  }
+  w.configure({ cr0: 0x11, cr3: 0n, cr4: 0, efer: 0 });
+  assert.equal(w.mode, PagingMode.None);
+  w.configure(long(roots[2]));
+  assert.equal(w.translate(LINEAR, 0, ACCESS_READ), pages[2]);
 });
