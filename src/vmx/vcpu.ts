@@ -404,11 +404,10 @@ export class VmxVcpu {
 
   private handleExit(info: VmxExitInfo): VcpuRun {
     const handled: VcpuRun = { kind: 'handled', info };
-    const ret = (exit: VcpuExit): VcpuRun => ({ kind: 'exit', info, exit });
     const regs = this.regsImage;
     switch (info.reason) {
       case R.CPUID.number: this.handleCpuid(info); return handled;
-      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : ret({ kind: 'unhandled', reason: info.reason });
+      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : returned(info, { kind: 'unhandled', reason: info.reason });
       case R.XSETBV.number: this.handleXsetbv(info); return handled;
       case R.INTERRUPT_WINDOW.number: {
         const v = this.vmcs;
@@ -417,35 +416,35 @@ export class VmxVcpu {
       }
       case R.PREEMPTION_TIMER.number: return handled;
       case R.VMCALL.number:
-        return ret({ kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
+        return returned(info, { kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
       case R.IO_INSTRUCTION.number: {
         const q = info.qualificationLow;
         const width = (q & 7) + 1, input = (q & 8) !== 0, string = (q & 0x10) !== 0, port = q >>> 16;
-        if (input) return ret({ kind: 'io-read', port, width, string });
+        if (input) return returned(info, { kind: 'io-read', port, width, string });
         const mask = width === 1 ? 0xff : width === 2 ? 0xffff : 0xffffffff;
-        return ret({ kind: 'io-write', port, width, string, data: regs.words[0] & mask });
+        return returned(info, { kind: 'io-write', port, width, string, data: regs.words[0] & mask });
       }
-      case R.MSR_READ.number: return ret({ kind: 'msr-read', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn) });
+      case R.MSR_READ.number: return returned(info, { kind: 'msr-read', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn) });
       case R.MSR_WRITE.number:
-        return ret({ kind: 'msr-write', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn), value: ((regs.getRegOfIndex(2) & 0xffffffffn) << 32n) | (regs.getRegOfIndex(0) & 0xffffffffn) });
-      case R.EXTERNAL_INTERRUPT.number: return ret({ kind: 'external-interrupt', vector: info.interruptionInfo & 0xff });
+        return returned(info, { kind: 'msr-write', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn), value: ((regs.getRegOfIndex(2) & 0xffffffffn) << 32n) | (regs.getRegOfIndex(0) & 0xffffffffn) });
+      case R.EXTERNAL_INTERRUPT.number: return returned(info, { kind: 'external-interrupt', vector: info.interruptionInfo & 0xff });
       case R.EPT_VIOLATION.number: {
         const q = Number(info.qualification & 0xfffn);
-        return ret({
+        return returned(info, {
           kind: 'nested-page-fault', gpa: info.guestPhysical,
           access: (q & 2) !== 0 ? 'write' : (q & 4) !== 0 ? 'fetch' : 'read',
           linear: (q & 0x80) !== 0 ? info.guestLinear : undefined,
         });
       }
-      case R.EPT_MISCONFIG.number: return ret({ kind: 'system-down', why: `EPT misconfiguration at guest-physical ${info.guestPhysical.toString(16)}` });
-      case R.HLT.number: return ret({ kind: 'halt' });
-      case R.TRIPLE_FAULT.number: return ret({ kind: 'system-down', why: 'triple fault' });
+      case R.EPT_MISCONFIG.number: return returned(info, { kind: 'system-down', why: `EPT misconfiguration at guest-physical ${info.guestPhysical.toString(16)}` });
+      case R.HLT.number: return returned(info, { kind: 'halt' });
+      case R.TRIPLE_FAULT.number: return returned(info, { kind: 'system-down', why: 'triple fault' });
       case R.EXCEPTION_NMI.number: {
         const vector = info.interruptionInfo & 0xff;
         const code = (info.interruptionInfo & 0x800) !== 0 ? Number(this.vmcs.read('VM_EXIT_INTR_ERROR_CODE')) : undefined;
-        return ret({ kind: 'exception', vector, errorCode: code });
+        return returned(info, { kind: 'exception', vector, errorCode: code });
       }
-      default: return ret({ kind: 'unhandled', reason: info.reason });
+      default: return returned(info, { kind: 'unhandled', reason: info.reason });
     }
   }
 
@@ -526,6 +525,11 @@ export class VmxVcpu {
     this.guestXcr0 = value;
     this.advanceRip(info.instructionLength);
   }
+}
+
+/** An exit handed to the VMM. */
+function returned(info: VmxExitInfo, exit: VcpuExit): VcpuRun {
+  return { kind: 'exit', info, exit };
 }
 
 /** CPUID 40000000H: the hypervisor's vendor leaf ("vmx-debug   " in EBX, ECX, EDX). */

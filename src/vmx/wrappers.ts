@@ -101,17 +101,18 @@ function statusOf(unit: VmxUnit, name: string): void {
  * exit (reason 33/34 with the rule that failed); throws VmxFail for VMfailInvalid/VMfailValid.
  */
 export function vmlaunch(unit: VmxUnit): EntryResult {
-  return enter(unit, 'VMLAUNCH', () => unit.vmlaunch());
+  return enter(unit, true);
 }
 
 export function vmresume(unit: VmxUnit): EntryResult {
-  return enter(unit, 'VMRESUME', () => unit.vmresume());
+  return enter(unit, false);
 }
 
-function enter(unit: VmxUnit, name: string, op: () => EntryResult): EntryResult {
+function enter(unit: VmxUnit, launch: boolean): EntryResult {
+  const name = launch ? 'VMLAUNCH' : 'VMRESUME';
   let r: EntryResult;
   try {
-    r = op();
+    r = launch ? unit.vmlaunch() : unit.vmresume();
   } catch (e) {
     if (e instanceof CpuFault) throw new VmxFault(name, e.vector, e.detail);
     throw e;
