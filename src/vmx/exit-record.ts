@@ -3,7 +3,7 @@
 // exits are answered from the reason, the low qualification bits and the instruction length.
 
 import { exitReasonByNumber } from './definitions';
-import type { Vmcs } from './vmcs';
+import { Vmcs } from './vmcs';
 
 /** The exit as the VMCS reports it (SDM 28.2), for every exit, handled or not. */
 export interface VmxExitInfo {
@@ -19,6 +19,11 @@ export interface VmxExitInfo {
   guestLinear: bigint;
   interruptionInfo: number;
 }
+
+/** The fields every exit reads, looked up once. */
+const REASON = Vmcs.field('VM_EXIT_REASON'), QUALIFICATION = Vmcs.field('EXIT_QUALIFICATION'),
+  LENGTH = Vmcs.field('VM_EXIT_INSTRUCTION_LEN'), RIP = Vmcs.field('GUEST_RIP'), GPA = Vmcs.field('GUEST_PHYSICAL_ADDRESS'),
+  LINEAR = Vmcs.field('GUEST_LINEAR_ADDRESS'), INTR_INFO = Vmcs.field('VM_EXIT_INTR_INFO');
 
 function wordsToBig(lo: number, hi: number): bigint {
   return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -41,21 +46,21 @@ export class ExitRecord implements VmxExitInfo {
 
   /** Reads the exit-information fields and guest RIP through VMREAD; `w` is two words of scratch. */
   constructor(v: Vmcs, w: Int32Array) {
-    const raw = v.readNumber('VM_EXIT_REASON');
+    const raw = v.readNumber(REASON);
     const reason = raw & 0xffff;
     this.reason = reason;
     this.name = exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`;
     this.entryFailure = (raw & 0x80000000) !== 0;
-    v.readWords('EXIT_QUALIFICATION', w);
+    v.readWords(QUALIFICATION, w);
     this.qualificationLow = w[0] >>> 0; this.qualificationHigh = w[1];
-    this.instructionLength = v.readNumber('VM_EXIT_INSTRUCTION_LEN');
-    v.readWords('GUEST_RIP', w);
+    this.instructionLength = v.readNumber(LENGTH);
+    v.readWords(RIP, w);
     this.ripLo = w[0]; this.ripHi = w[1];
-    v.readWords('GUEST_PHYSICAL_ADDRESS', w);
+    v.readWords(GPA, w);
     this.gpaLo = w[0]; this.gpaHi = w[1];
-    v.readWords('GUEST_LINEAR_ADDRESS', w);
+    v.readWords(LINEAR, w);
     this.linearLo = w[0]; this.linearHi = w[1];
-    this.interruptionInfo = v.readNumber('VM_EXIT_INTR_INFO');
+    this.interruptionInfo = v.readNumber(INTR_INFO);
   }
 
   get qualification(): bigint { return wordsToBig(this.qualificationLow, this.qualificationHigh); }

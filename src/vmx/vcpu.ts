@@ -68,6 +68,9 @@ const CR4_OWNED = CR4_VMXE;
 /** Exits handleExit answers itself rather than returning to the VMM. */
 const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.number, R.INTERRUPT_WINDOW.number, R.PREEMPTION_TIMER.number]);
 
+/** Fields every handled exit touches, looked up once. */
+const GUEST_RIP = Vmcs.field('GUEST_RIP'), GUEST_INTERRUPTIBILITY = Vmcs.field('GUEST_INTERRUPTIBILITY_INFO');
+
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;
 
@@ -376,12 +379,12 @@ export class VmxVcpu {
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
     const v = this.vmcs, w = this.scratch;
-    v.readWords('GUEST_RIP', w);
+    v.readWords(GUEST_RIP, w);
     const lo = (w[0] >>> 0) + length;
-    v.writeWords('GUEST_RIP', lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
+    v.writeWords(GUEST_RIP, lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
     // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
-    const intr = v.readNumber('GUEST_INTERRUPTIBILITY_INFO');
-    if ((intr & 3) !== 0) v.writeNumber('GUEST_INTERRUPTIBILITY_INFO', (intr & ~3) >>> 0);
+    const intr = v.readNumber(GUEST_INTERRUPTIBILITY);
+    if ((intr & 3) !== 0) v.writeNumber(GUEST_INTERRUPTIBILITY, (intr & ~3) >>> 0);
   }
 
   /** Completes an I/O-read or MSR-read exit: the value lands in AL/AX/EAX or EDX:EAX, RIP advances. */
