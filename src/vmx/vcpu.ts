@@ -16,9 +16,9 @@ import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY
 import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
 import { ExitRecord, VmxExitInfo } from './exit-record';
+import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
 
 export type { VmxExitInfo } from './exit-record';
-import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
 
 /** Host physical pages for the vCPU's structures (4 KiB, zeroed). */
 export interface HostFrames {

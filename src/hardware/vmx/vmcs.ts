@@ -119,11 +119,6 @@ export class VmcsData {
     this.bigWords[2 * slot + 1] = hi;
   }
 
-  /** The field as a number; exact for values below 2^53 (callers use it for fields no wider than that). */
-  getNumber(slot: number): number {
-    return (this.w[2 * slot + 1] >>> 0) * TWO32 + (this.w[2 * slot] >>> 0);
-  }
-
   setBig(slot: number, v: bigint): void {
     const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
     if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1] && v === this.big[slot]) return;
