@@ -175,9 +175,10 @@ export class TranslationResult {
 
 const SAFE_BIG = 1n << 53n;
 
-/** Whether `ctrl` is the control state `key` holds (PDPTEs compared only when both have them). */
-function sameControl(key: readonly ControlValue[], ctrl: PagingControl): boolean {
+/** Whether `ctrl` is the control state `key` holds; PDPTEs count only in PAE mode (`pae`: the mode the key gave). */
+function sameControl(key: readonly ControlValue[], pae: boolean, ctrl: PagingControl): boolean {
   if (ctrl.cr0 !== key[0] || ctrl.cr3 !== key[1] || ctrl.cr4 !== key[2] || ctrl.efer !== key[3]) return false;
+  if (!pae) return true;
   const p = ctrl.pdptes;
   if (p === undefined) return key[4] !== key[4]; // NaN: the key was made without PDPTEs too
   return p[0] === key[4] && p[1] === key[5] && p[2] === key[6] && p[3] === key[7];
@@ -308,10 +309,10 @@ export class PageWalker {
 
   /** Takes a new control state (MOV to CR0/CR3/CR4, WRMSR EFER, PDPTE reload, VM entry/exit). */
   configure(ctrl: PagingControl): void {
-    if (sameControl(this.keys[this.current], ctrl)) return;
-    const other = 1 - this.current;
+    const cur = this.current, other = 1 - cur;
+    if (sameControl(this.keys[cur], this.derived[cur][0] === PagingMode.Pae, ctrl)) return;
     this.current = other;
-    if (sameControl(this.keys[other], ctrl)) {
+    if (sameControl(this.keys[other], this.derived[other][0] === PagingMode.Pae, ctrl)) {
       this.restoreDerived(this.derived[other]);
       return;
     }
