@@ -314,7 +314,7 @@ export class Cpu extends CpuState {
 
   /** Points the page walker at the current paging control registers. */
   reconfigurePaging(): void {
-    this.walker.configure({ cr0: this.cr0, cr3: this.cr3, cr4: this.cr4, efer: this.efer, pdptes: this.pdptes });
+    this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
     this.tlb.flushAll();
     this.largePages = false;
   }
@@ -413,6 +413,7 @@ export class Cpu extends CpuState {
     t.tagHi[idx] = hi >>> 12;
     t.ppn[idx] = ppn;
     t.perm[idx] = p;
+    t.noteFill(idx);
     if (p !== 0) {
       t.view[idx] = this.mem.chunkView(ppn * PAGE_SIZE);
       t.off[idx] = (ppn * PAGE_SIZE) & CHUNK_MASK;

@@ -18,11 +18,15 @@ function canonical(v: bigint): boolean {
 
 export class CpuMsrFile implements MsrStore {
   private readonly values = new Map<number, bigint>();
+  /** The MSRs every VM entry and exit loads (SDM Vol. 3C, 27.3.2.1, 28.5.1) in fields rather than the map. */
+  private sysenterCs = 0n;
+  private sysenterEsp = 0n;
+  private sysenterEip = 0n;
+  private pat = 0x0007040600070406n;
   /** MSRs whose writes the processor refuses (capability MSRs are read-only). */
   private readonly readOnly = new Set<number>();
 
   constructor(private readonly cpu: Cpu) {
-    this.values.set(Msr.IA32_PAT.address, 0x0007040600070406n);
     this.values.set(Msr.IA32_APIC_BASE.address, 0xfee00900n);
     this.values.set(Msr.IA32_MTRR_DEF_TYPE.address, 0xc06n);
     this.values.set(Msr.IA32_MTRRCAP.address, 0x508n);
@@ -32,8 +36,20 @@ export class CpuMsrFile implements MsrStore {
 
   /** Sets a value the way firmware or the VMX capability model does, bypassing write rules. */
   define(address: number, value: bigint, readOnly = false): void {
-    this.values.set(address, value & M64);
+    const v = value >= 0n && value <= M64 ? value : value & M64;
     if (readOnly) this.readOnly.add(address);
+    if (!this.setField(address, v)) this.values.set(address, v);
+  }
+
+  /** Stores one of the MSRs kept in fields; false for the others. */
+  private setField(address: number, v: bigint): boolean {
+    switch (address) {
+      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; return true;
+      case Msr.IA32_SYSENTER_ESP.address: this.sysenterEsp = v; return true;
+      case Msr.IA32_SYSENTER_EIP.address: this.sysenterEip = v; return true;
+      case Msr.IA32_PAT.address: this.pat = v; return true;
+      default: return false;
+    }
   }
 
   rdmsr(address: number): bigint {
@@ -43,7 +59,10 @@ export class CpuMsrFile implements MsrStore {
       case Msr.IA32_FS_BASE.address: return c.segmentBase(Seg.FS);
       case Msr.IA32_GS_BASE.address: return c.segmentBase(Seg.GS);
       case Msr.IA32_TIME_STAMP_COUNTER.address: return c.tsc();
-      case Msr.IA32_SYSENTER_CS.address: case Msr.IA32_SYSENTER_ESP.address: case Msr.IA32_SYSENTER_EIP.address:
+      case Msr.IA32_SYSENTER_CS.address: return this.sysenterCs;
+      case Msr.IA32_SYSENTER_ESP.address: return this.sysenterEsp;
+      case Msr.IA32_SYSENTER_EIP.address: return this.sysenterEip;
+      case Msr.IA32_PAT.address: return this.pat;
       case Msr.IA32_STAR.address: case Msr.IA32_LSTAR.address: case Msr.IA32_CSTAR.address: case Msr.IA32_FMASK.address:
       case Msr.IA32_KERNEL_GSBASE.address: case Msr.IA32_TSC_AUX.address:
         return this.values.get(address) ?? 0n;
@@ -71,12 +90,13 @@ export class CpuMsrFile implements MsrStore {
         if (!canonical(v)) reject('non-canonical address');
         if (address === Msr.IA32_FS_BASE.address) c.setSegmentBase(Seg.FS, v);
         else if (address === Msr.IA32_GS_BASE.address) c.setSegmentBase(Seg.GS, v);
-        else this.values.set(address, v);
+        else if (!this.setField(address, v)) this.values.set(address, v);
         return;
       case Msr.IA32_TIME_STAMP_COUNTER.address:
         c.tscOffset = v - c.tsc() + c.tscOffset;
         return;
-      case Msr.IA32_FMASK.address: case Msr.IA32_STAR.address: case Msr.IA32_SYSENTER_CS.address:
+      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; return;
+      case Msr.IA32_FMASK.address: case Msr.IA32_STAR.address:
         this.values.set(address, address === Msr.IA32_FMASK.address ? v & 0xffffffffn : v);
         return;
       case Msr.IA32_TSC_AUX.address:
@@ -92,7 +112,7 @@ export class CpuMsrFile implements MsrStore {
           const t = (v >> k) & 0xffn;
           if (t === 2n || t === 3n || t > 7n) reject('invalid PAT memory type');
         }
-        this.values.set(address, v);
+        this.pat = v;
         return;
     }
     if (!this.values.has(address) && msrByAddress(address) === undefined) reject('not implemented by this processor');

@@ -173,14 +173,28 @@ export class TranslationResult {
   get faultAddress(): bigint { return (BigInt(this.faultHi >>> 0) << 32n) | BigInt(this.faultLo >>> 0); }
 }
 
+const SAFE_BIG = 1n << 53n;
+
+/** Whether `ctrl` is the control state `key` holds; PDPTEs count only in PAE mode (`pae`: the mode the key gave). */
+function sameControl(key: readonly ControlValue[], pae: boolean, ctrl: PagingControl): boolean {
+  if (ctrl.cr0 !== key[0] || ctrl.cr3 !== key[1] || ctrl.cr4 !== key[2] || ctrl.efer !== key[3]) return false;
+  if (!pae) return true;
+  const p = ctrl.pdptes;
+  if (p === undefined) return key[4] !== key[4]; // NaN: the key was made without PDPTEs too
+  return p[0] === key[4] && p[1] === key[5] && p[2] === key[6] && p[3] === key[7];
+}
+
 /** Low 32 bits of a control value, as an unsigned number. */
 function low32(v: ControlValue): number {
-  return typeof v === 'bigint' ? Number(BigInt.asUintN(32, v)) : v >>> 0;
+  if (typeof v !== 'bigint') return v >>> 0;
+  // through a double when exact: no intermediate BigInts (VM entry and exit configure with bigint CR3)
+  return v >= 0n && v < SAFE_BIG ? Number(v) % TWO32 : Number(BigInt.asUintN(32, v));
 }
 
 /** Bits 63:32 of a control value, as an unsigned number. */
 function high32(v: ControlValue): number {
-  return typeof v === 'bigint' ? Number(BigInt.asUintN(32, v >> 32n)) : Math.floor(v / TWO32) >>> 0;
+  if (typeof v !== 'bigint') return Math.floor(v / TWO32) >>> 0;
+  return v >= 0n && v < SAFE_BIG ? Math.floor(Number(v) / TWO32) : Number(BigInt.asUintN(32, v >> 32n));
 }
 
 function checkMaxPhysAddr(m: number): void {
@@ -283,8 +297,47 @@ export class PageWalker {
     return this.modeValue;
   }
 
+  /**
+   * The last two control states configured (CR0, CR3, CR4, EFER, PDPTEs) and what was derived
+   * from each: VM entry and exit alternate between the guest's and the host's, so the state
+   * asked for is usually one of these and is restored rather than derived again.
+   */
+  private readonly keys: ControlValue[][] = [new Array<ControlValue>(8).fill(NaN), new Array<ControlValue>(8).fill(NaN)];
+  private readonly derived = [new Float64Array(13), new Float64Array(13)];
+  /** Which of the two the walker is configured with now. */
+  private current = 0;
+
   /** Takes a new control state (MOV to CR0/CR3/CR4, WRMSR EFER, PDPTE reload, VM entry/exit). */
   configure(ctrl: PagingControl): void {
+    const cur = this.current, other = 1 - cur;
+    if (sameControl(this.keys[cur], this.derived[cur][0] === PagingMode.Pae, ctrl)) return;
+    this.current = other;
+    if (sameControl(this.keys[other], this.derived[other][0] === PagingMode.Pae, ctrl)) {
+      this.restoreDerived(this.derived[other]);
+      return;
+    }
+    // the older of the two is replaced; not remembered until derived without error
+    const key = this.keys[other];
+    key[0] = NaN;
+    this.derive(ctrl);
+    this.saveDerived(this.derived[other]);
+    key[0] = ctrl.cr0; key[1] = ctrl.cr3; key[2] = ctrl.cr4; key[3] = ctrl.efer;
+    for (let i = 0; i < 4; i++) key[4 + i] = ctrl.pdptes?.[i] ?? NaN;
+  }
+
+  private saveDerived(d: Float64Array): void {
+    d[0] = this.modeValue; d[1] = this.wp ? 1 : 0; d[2] = this.smep ? 1 : 0; d[3] = this.smap ? 1 : 0; d[4] = this.pse ? 1 : 0;
+    d[5] = this.idBit; d[6] = this.globalMask; d[7] = this.root; d[8] = this.rsvdHi;
+    for (let i = 0; i < 4; i++) d[9 + i] = this.pdBase[i];
+  }
+
+  private restoreDerived(d: Float64Array): void {
+    this.modeValue = d[0]; this.wp = d[1] === 1; this.smep = d[2] === 1; this.smap = d[3] === 1; this.pse = d[4] === 1;
+    this.idBit = d[5]; this.globalMask = d[6]; this.root = d[7]; this.rsvdHi = d[8];
+    for (let i = 0; i < 4; i++) this.pdBase[i] = d[9 + i];
+  }
+
+  private derive(ctrl: PagingControl): void {
     const cr0 = low32(ctrl.cr0), cr4 = low32(ctrl.cr4), efer = low32(ctrl.efer);
     const mode = pagingMode(cr0, cr4, efer);
     const paging = mode !== PagingMode.None;

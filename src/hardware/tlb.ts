@@ -28,10 +28,28 @@ export class Tlb {
   readonly off = new Int32Array(TLB_SIZE);
   /** Counts flushes: a decoded block found under one value keeps its translation until it changes. */
   epoch = 0;
+  /**
+   * Slots filled since the last full flush (a superset of the valid ones), so that a flush
+   * clears only those: VM entry and exit flush a TLB that holds a handful of entries, and
+   * clearing all 4096 every time was most of the cost of an exit. Past TLB_SIZE fills the
+   * list stops and a flush clears everything.
+   */
+  private readonly filled = new Int32Array(TLB_SIZE);
+  private filledCount = 0;
+
+  /** Records that slot `idx` may now hold a valid entry (called by every fill). */
+  noteFill(idx: number): void {
+    const n = this.filledCount;
+    if (n < TLB_SIZE) this.filled[n] = idx;
+    if (n <= TLB_SIZE) this.filledCount = n + 1;
+  }
 
   flushAll(): void {
     this.epoch++;
-    this.perm.fill(0);
+    const n = this.filledCount;
+    if (n > TLB_SIZE) this.perm.fill(0);
+    else for (let k = 0; k < n; k++) this.perm[this.filled[k]] = 0;
+    this.filledCount = 0;
   }
 
   /** MOV CR3 with CR4.PGE=1 keeps global entries. */

@@ -13,9 +13,12 @@ import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { GeneralRegisters } from '../regs';
 import { Msr } from '../msr';
 import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from './controls';
-import { exitReasonByNumber, vectorHasErrorCode, VmxExitReason as R } from './definitions';
+import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
+import { ExitRecord, VmxExitInfo } from './exit-record';
 import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
+
+export type { VmxExitInfo } from './exit-record';
 
 /** Host physical pages for the vCPU's structures (4 KiB, zeroed). */
 export interface HostFrames {
@@ -23,19 +26,6 @@ export interface HostFrames {
 }
 
 export type GuestMode = 'real' | 'protected' | 'long';
-
-/** The exit as the VMCS reports it (SDM 28.2), for every exit, handled or not. */
-export interface VmxExitInfo {
-  reason: number;
-  name: string;
-  entryFailure: boolean;
-  qualification: bigint;
-  instructionLength: number;
-  guestRip: bigint;
-  guestPhysical: bigint;
-  guestLinear: bigint;
-  interruptionInfo: number;
-}
 
 /** Exits the vCPU hands to its VMM (x86_vcpu's AxVCpuExitReason). */
 export type VcpuExit =
@@ -78,6 +68,9 @@ const CR4_OWNED = CR4_VMXE;
 /** Exits handleExit answers itself rather than returning to the VMM. */
 const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.number, R.INTERRUPT_WINDOW.number, R.PREEMPTION_TIMER.number]);
 
+/** Fields every handled exit touches, looked up once. */
+const GUEST_RIP = Vmcs.field('GUEST_RIP'), GUEST_INTERRUPTIBILITY = Vmcs.field('GUEST_INTERRUPTIBILITY_INFO');
+
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;
 
@@ -97,6 +90,8 @@ export class VmxVcpu {
   private guestXcr0 = 1n;
   private hostXcr0 = 1n;
   private readonly cpu: Cpu;
+  /** Two words of scratch for VMREAD on the exit path. */
+  private readonly scratch = new Int32Array(2);
 
   /** VMXON on the processor if it is not in VMX operation yet (x86_vcpu's per-CPU enable). */
   static enableVmx(unit: VmxUnit, frames: HostFrames): void {
@@ -368,20 +363,7 @@ export class VmxVcpu {
   }
 
   exitInfo(): VmxExitInfo {
-    const v = this.vmcs;
-    const raw = Number(v.read('VM_EXIT_REASON'));
-    const reason = raw & 0xffff;
-    return {
-      reason,
-      name: exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`,
-      entryFailure: (raw & 0x80000000) !== 0,
-      qualification: v.read('EXIT_QUALIFICATION'),
-      instructionLength: Number(v.read('VM_EXIT_INSTRUCTION_LEN')),
-      guestRip: v.read('GUEST_RIP'),
-      guestPhysical: v.read('GUEST_PHYSICAL_ADDRESS'),
-      guestLinear: v.read('GUEST_LINEAR_ADDRESS'),
-      interruptionInfo: Number(v.read('VM_EXIT_INTR_INFO')),
-    };
+    return new ExitRecord(this.vmcs, this.scratch);
   }
 
   /** The guest's mode, read from the guest state (EFER.LMA, CS.L, CR0.PE), never from the host's. */
@@ -396,10 +378,13 @@ export class VmxVcpu {
 
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
-    this.vmcs.write('GUEST_RIP', this.vmcs.read('GUEST_RIP') + BigInt(length));
+    const v = this.vmcs, w = this.scratch;
+    v.readWords(GUEST_RIP, w);
+    const lo = (w[0] >>> 0) + length;
+    v.writeWords(GUEST_RIP, lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
     // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
-    const intr = this.vmcs.read('GUEST_INTERRUPTIBILITY_INFO');
-    if ((intr & 3n) !== 0n) this.vmcs.write('GUEST_INTERRUPTIBILITY_INFO', intr & ~3n);
+    const intr = v.readNumber(GUEST_INTERRUPTIBILITY);
+    if ((intr & 3) !== 0) v.writeNumber(GUEST_INTERRUPTIBILITY, (intr & ~3) >>> 0);
   }
 
   /** Completes an I/O-read or MSR-read exit: the value lands in AL/AX/EAX or EDX:EAX, RIP advances. */
@@ -422,11 +407,10 @@ export class VmxVcpu {
 
   private handleExit(info: VmxExitInfo): VcpuRun {
     const handled: VcpuRun = { kind: 'handled', info };
-    const ret = (exit: VcpuExit): VcpuRun => ({ kind: 'exit', info, exit });
     const regs = this.regsImage;
     switch (info.reason) {
       case R.CPUID.number: this.handleCpuid(info); return handled;
-      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : ret({ kind: 'unhandled', reason: info.reason });
+      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : returned(info, { kind: 'unhandled', reason: info.reason });
       case R.XSETBV.number: this.handleXsetbv(info); return handled;
       case R.INTERRUPT_WINDOW.number: {
         const v = this.vmcs;
@@ -435,49 +419,49 @@ export class VmxVcpu {
       }
       case R.PREEMPTION_TIMER.number: return handled;
       case R.VMCALL.number:
-        return ret({ kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
+        return returned(info, { kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
       case R.IO_INSTRUCTION.number: {
-        const q = Number(info.qualification & 0xffffffffn);
+        const q = info.qualificationLow;
         const width = (q & 7) + 1, input = (q & 8) !== 0, string = (q & 0x10) !== 0, port = q >>> 16;
-        if (input) return ret({ kind: 'io-read', port, width, string });
+        if (input) return returned(info, { kind: 'io-read', port, width, string });
         const mask = width === 1 ? 0xff : width === 2 ? 0xffff : 0xffffffff;
-        return ret({ kind: 'io-write', port, width, string, data: Number(regs.getRegOfIndex(0) & 0xffffffffn) & mask });
+        return returned(info, { kind: 'io-write', port, width, string, data: regs.words[0] & mask });
       }
-      case R.MSR_READ.number: return ret({ kind: 'msr-read', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn) });
+      case R.MSR_READ.number: return returned(info, { kind: 'msr-read', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn) });
       case R.MSR_WRITE.number:
-        return ret({ kind: 'msr-write', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn), value: ((regs.getRegOfIndex(2) & 0xffffffffn) << 32n) | (regs.getRegOfIndex(0) & 0xffffffffn) });
-      case R.EXTERNAL_INTERRUPT.number: return ret({ kind: 'external-interrupt', vector: info.interruptionInfo & 0xff });
+        return returned(info, { kind: 'msr-write', msr: Number(regs.getRegOfIndex(1) & 0xffffffffn), value: ((regs.getRegOfIndex(2) & 0xffffffffn) << 32n) | (regs.getRegOfIndex(0) & 0xffffffffn) });
+      case R.EXTERNAL_INTERRUPT.number: return returned(info, { kind: 'external-interrupt', vector: info.interruptionInfo & 0xff });
       case R.EPT_VIOLATION.number: {
         const q = Number(info.qualification & 0xfffn);
-        return ret({
+        return returned(info, {
           kind: 'nested-page-fault', gpa: info.guestPhysical,
           access: (q & 2) !== 0 ? 'write' : (q & 4) !== 0 ? 'fetch' : 'read',
           linear: (q & 0x80) !== 0 ? info.guestLinear : undefined,
         });
       }
-      case R.EPT_MISCONFIG.number: return ret({ kind: 'system-down', why: `EPT misconfiguration at guest-physical ${info.guestPhysical.toString(16)}` });
-      case R.HLT.number: return ret({ kind: 'halt' });
-      case R.TRIPLE_FAULT.number: return ret({ kind: 'system-down', why: 'triple fault' });
+      case R.EPT_MISCONFIG.number: return returned(info, { kind: 'system-down', why: `EPT misconfiguration at guest-physical ${info.guestPhysical.toString(16)}` });
+      case R.HLT.number: return returned(info, { kind: 'halt' });
+      case R.TRIPLE_FAULT.number: return returned(info, { kind: 'system-down', why: 'triple fault' });
       case R.EXCEPTION_NMI.number: {
         const vector = info.interruptionInfo & 0xff;
         const code = (info.interruptionInfo & 0x800) !== 0 ? Number(this.vmcs.read('VM_EXIT_INTR_ERROR_CODE')) : undefined;
-        return ret({ kind: 'exception', vector, errorCode: code });
+        return returned(info, { kind: 'exception', vector, errorCode: code });
       }
-      default: return ret({ kind: 'unhandled', reason: info.reason });
+      default: return returned(info, { kind: 'unhandled', reason: info.reason });
     }
   }
 
   /** CPUID: the processor's model, with VMX hidden and the hypervisor bit set in leaf 1 (EAX untouched). */
   private handleCpuid(info: VmxExitInfo): void {
-    const regs = this.regsImage;
-    const leaf = Number(regs.getRegOfIndex(0) & 0xffffffffn), sub = Number(regs.getRegOfIndex(1) & 0xffffffffn);
-    const out = leaf === 0x40000000 ? hypervisorLeaf() : cpuidLookup(this.cpu.cpuidTable, leaf, sub);
-    const [a, b, c0, d] = out;
-    const cx = leaf === 1 ? ((c0 & ~(1 << 5)) | (1 << 31)) >>> 0 : c0;
-    regs.setRegOfIndex(0, BigInt(a >>> 0));
-    regs.setRegOfIndex(3, BigInt(b >>> 0));
-    regs.setRegOfIndex(1, BigInt(cx >>> 0));
-    regs.setRegOfIndex(2, BigInt(d >>> 0));
+    // on the register image's words: EAX/ECX in, EAX/EBX/ECX/EDX out, upper halves cleared (SDM: CPUID)
+    const w = this.regsImage.words;
+    const leaf = w[0], sub = w[2];
+    const out = leaf === 0x40000000 ? HYPERVISOR_LEAF : cpuidLookup(this.cpu.cpuidTable, leaf, sub);
+    const c0 = out[2];
+    w[0] = out[0]; w[1] = 0;
+    w[6] = out[1]; w[7] = 0;
+    w[2] = leaf === 1 ? (c0 & ~(1 << 5)) | (1 << 31) : c0; w[3] = 0;
+    w[4] = out[3]; w[5] = 0;
     this.advanceRip(info.instructionLength);
   }
 
@@ -546,9 +530,15 @@ export class VmxVcpu {
   }
 }
 
+/** An exit handed to the VMM. */
+function returned(info: VmxExitInfo, exit: VcpuExit): VcpuRun {
+  return { kind: 'exit', info, exit };
+}
+
 /** CPUID 40000000H: the hypervisor's vendor leaf ("vmx-debug   " in EBX, ECX, EDX). */
-function hypervisorLeaf(): [number, number, number, number] {
+function hypervisorLeaf(): readonly [number, number, number, number] {
   const id = 'vmx-debug   ';
   const word = (k: number) => id.charCodeAt(k) | id.charCodeAt(k + 1) << 8 | id.charCodeAt(k + 2) << 16 | id.charCodeAt(k + 3) << 24;
   return [0x40000000, word(0) >>> 0, word(4) >>> 0, word(8) >>> 0];
 }
+const HYPERVISOR_LEAF = hypervisorLeaf();

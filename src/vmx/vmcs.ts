@@ -6,7 +6,7 @@ import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { Msr } from '../msr';
 import { adjustControls, CONTROL_SETS, splitCapabilityMsr } from './controls';
 import { vmcsFieldByName, VmcsFieldInfo } from './vmcs-fields';
-import { vmread, vmwrite } from './wrappers';
+import { vmread, vmreadWords, vmwrite, vmwriteWords } from './wrappers';
 
 /** An unknown VMCS field name. */
 export class VmcsFieldError extends Error {
@@ -19,7 +19,14 @@ export class VmcsFieldError extends Error {
 /** Names as callers spell them, resolved once (a VMM asks for the same few fields on every exit). */
 const BY_EXACT_NAME = new Map<string, VmcsFieldInfo>();
 
+function fieldOf(field: string | VmcsFieldInfo): VmcsFieldInfo {
+  return typeof field === 'string' ? Vmcs.field(field) : field;
+}
+
 export class Vmcs {
+  /** Scratch for readNumber. */
+  private readonly words = new Int32Array(2);
+
   constructor(private readonly unit: VmxUnit) {}
 
   static field(name: string): VmcsFieldInfo {
@@ -41,6 +48,36 @@ export class Vmcs {
       throw new RangeError(`VMCS ${name}: ${value} is not a non-negative integer (use >>> 0 or a bigint)`);
     }
     vmwrite(this.unit, Vmcs.field(name).encoding, BigInt.asUintN(64, BigInt(value)));
+  }
+
+  // The word and number accessors take a field's name, or its VmcsFieldInfo (looked up once by the caller).
+
+  /** Reads a field into two 32-bit words (`out[0]` low, `out[1]` high), without a BigInt. */
+  readWords(field: string | VmcsFieldInfo, out: Int32Array): void {
+    vmreadWords(this.unit, fieldOf(field).encoding, out);
+  }
+
+  /** Reads a field no wider than 53 bits (the 16- and 32-bit fields, lengths, addresses below 2^53) as a number. */
+  readNumber(field: string | VmcsFieldInfo): number {
+    const w = this.words, f = fieldOf(field);
+    vmreadWords(this.unit, f.encoding, w);
+    const hi = w[1] >>> 0;
+    if (hi >= 0x200000) throw new RangeError(`VMCS ${f.name}: 0x${hi.toString(16)}${(w[0] >>> 0).toString(16).padStart(8, '0')} does not fit a number exactly; use read()`);
+    return hi * 4294967296 + (w[0] >>> 0);
+  }
+
+  /** Writes a field from two 32-bit words (low, high), without a BigInt. */
+  writeWords(field: string | VmcsFieldInfo, lo: number, hi: number): void {
+    vmwriteWords(this.unit, fieldOf(field).encoding, lo | 0, hi | 0);
+  }
+
+  /** Writes a non-negative integer below 2^53. */
+  writeNumber(field: string | VmcsFieldInfo, value: number): void {
+    const f = fieldOf(field);
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`VMCS ${f.name}: ${value} is not a non-negative integer (use >>> 0 or a bigint)`);
+    }
+    vmwriteWords(this.unit, f.encoding, value % 4294967296 | 0, Math.floor(value / 4294967296) | 0);
   }
 
   /**

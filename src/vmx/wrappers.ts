@@ -5,6 +5,7 @@
 
 import { CpuFault } from '../hardware/cpu';
 import { getRflags } from '../hardware/flags';
+import { Flag } from '../hardware/cpu-state';
 import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import type { EntryResult } from '../hardware/vmx/vm-entry';
 import { VmcsField } from './vmcs-fields';
@@ -65,21 +66,53 @@ export function vmwrite(unit: VmxUnit, encoding: number, value: bigint): void {
 }
 
 /**
+ * VMREAD into two 32-bit words (`out[0]` low, `out[1]` high), with the same status handling:
+ * the exit path reads a handful of fields per exit, and BigInts there cost more than the exit.
+ */
+export function vmreadWords(unit: VmxUnit, encoding: number, out: Int32Array): void {
+  try {
+    unit.vmreadWords(encoding, out);
+  } catch (e) {
+    if (e instanceof CpuFault) throw new VmxFault('VMREAD', e.vector, e.detail);
+    throw e;
+  }
+  statusOf(unit, 'VMREAD');
+}
+
+/** VMWRITE of the 64-bit value hi:lo, with the same status handling as vmwrite. */
+export function vmwriteWords(unit: VmxUnit, encoding: number, lo: number, hi: number): void {
+  try {
+    unit.vmwriteWords(encoding, lo, hi);
+  } catch (e) {
+    if (e instanceof CpuFault) throw new VmxFault('VMWRITE', e.vector, e.detail);
+    throw e;
+  }
+  statusOf(unit, 'VMWRITE');
+}
+
+/** The VMX status in RFLAGS, without a closure when it is VMsucceed (CF = ZF = 0). */
+function statusOf(unit: VmxUnit, name: string): void {
+  const rflags = getRflags(unit.cpu);
+  if ((rflags & (Flag.CF | Flag.ZF)) !== 0) checkVmxStatus(rflags, () => instructionError(unit), name);
+}
+
+/**
  * VMLAUNCH/VMRESUME. Returns 'entered' (the guest now runs on the CPU) or the VM-entry failure
  * exit (reason 33/34 with the rule that failed); throws VmxFail for VMfailInvalid/VMfailValid.
  */
 export function vmlaunch(unit: VmxUnit): EntryResult {
-  return enter(unit, 'VMLAUNCH', () => unit.vmlaunch());
+  return enter(unit, true);
 }
 
 export function vmresume(unit: VmxUnit): EntryResult {
-  return enter(unit, 'VMRESUME', () => unit.vmresume());
+  return enter(unit, false);
 }
 
-function enter(unit: VmxUnit, name: string, op: () => EntryResult): EntryResult {
+function enter(unit: VmxUnit, launch: boolean): EntryResult {
+  const name = launch ? 'VMLAUNCH' : 'VMRESUME';
   let r: EntryResult;
   try {
-    r = op();
+    r = launch ? unit.vmlaunch() : unit.vmresume();
   } catch (e) {
     if (e instanceof CpuFault) throw new VmxFault(name, e.vector, e.detail);
     throw e;

@@ -261,39 +261,43 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
 }
 
 const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS', 'LDTR', 'TR'];
+/** Accessed code-segment types (27.3.1.2); and ES, DS, FS, GS, checked alike. */
+const ACCESSED_CODE_TYPES: readonly number[] = [9, 11, 13, 15];
+const DATA_SEGMENTS: readonly number[] = [0, 3, 4, 5];
+
+const ar = (v: VmcsData, s: number): number => v.lo(F.GUEST_ES_AR_BYTES + s) >>> 0;
+const sel = (v: VmcsData, s: number): number => v.lo(F.GUEST_ES_SELECTOR + s) & 0xffff;
+const lim = (v: VmcsData, s: number): number => v.lo(F.GUEST_ES_LIMIT + s) >>> 0;
 
 /** 27.3.1.2: segment registers. */
 function segmentProblem(v: VmcsData, ia32e: boolean, unrestricted: boolean, v86: boolean): string | undefined {
-  const ar = (s: number) => v.lo(F.GUEST_ES_AR_BYTES + s) >>> 0;
-  const sel = (s: number) => v.lo(F.GUEST_ES_SELECTOR + s) & 0xffff;
-  const lim = (s: number) => v.lo(F.GUEST_ES_LIMIT + s) >>> 0;
-  const tr = ar(7);
-  if ((sel(7) & 4) !== 0) return 'GUEST_TR_SELECTOR.TI must be 0';
+  const tr = ar(v, 7);
+  if ((sel(v, 7) & 4) !== 0) return 'GUEST_TR_SELECTOR.TI must be 0';
   const trType = tr & 0xf;
   if ((tr & 0x10000) !== 0 || (tr & 0x10) !== 0 || (tr & 0x80) === 0 || !(trType === 11 || (!ia32e && trType === 3))) {
     return 'TR must be usable, a busy TSS (type 11, or 3 outside IA-32e mode), S = 0 and present';
   }
-  if ((ar(6) & 0x10000) === 0 && ((sel(6) & 4) !== 0 || (ar(6) & 0x9f) !== 0x82)) return 'a usable LDTR must have TI 0, type 2, S = 0 and be present';
+  if ((ar(v, 6) & 0x10000) === 0 && ((sel(v, 6) & 4) !== 0 || (ar(v, 6) & 0x9f) !== 0x82)) return 'a usable LDTR must have TI 0, type 2, S = 0 and be present';
   if (v86) return undefined; // virtual-8086 guest: the limits and attributes follow from the selectors (checked by the mode itself)
   for (let s = 0; s < 8; s++) {
-    const a = ar(s);
+    const a = ar(v, s);
     if ((a & 0x10000) !== 0) continue;
     if ((a & 0xfffe0f00) !== 0) return `GUEST_${SEG_NAMES[s]}_AR_BYTES sets reserved bits`;
-    const limit = lim(s);
+    const limit = lim(v, s);
     const g = (a & 0x8000) !== 0;
     if ((limit & 0xfff) !== 0xfff && g) return `${SEG_NAMES[s]}: G = 1 requires limit bits 11:0 all set`;
     if ((limit >>> 20) !== 0 && !g) return `${SEG_NAMES[s]}: a limit above 1 MiB requires G = 1`;
   }
-  const cs = ar(1);
+  const cs = ar(v, 1);
   const csType = cs & 0xf;
-  if (!([9, 11, 13, 15].includes(csType) || (unrestricted && csType === 3))) return `CS type ${csType} is not an accessed code segment`;
+  if (!(ACCESSED_CODE_TYPES.includes(csType) || (unrestricted && csType === 3))) return `CS type ${csType} is not an accessed code segment`;
   if ((cs & 0x10) === 0 || (cs & 0x80) === 0) return 'CS must be a present code or data segment (S = 1, P = 1)';
   if (ia32e && (cs & 0x2000) !== 0 && (cs & 0x4000) !== 0) return 'CS.L and CS.D/B cannot both be set in IA-32e mode';
-  const ss = ar(2);
+  const ss = ar(v, 2);
   if ((ss & 0x10000) === 0 && (ss & 0xf) !== 3 && (ss & 0xf) !== 7) return 'SS must be a read/write data segment';
-  if (!unrestricted && (sel(2) & 3) !== (sel(1) & 3)) return 'SS.RPL must equal CS.RPL';
-  for (const s of [0, 3, 4, 5]) {
-    const a = ar(s);
+  if (!unrestricted && (sel(v, 2) & 3) !== (sel(v, 1) & 3)) return 'SS.RPL must equal CS.RPL';
+  for (const s of DATA_SEGMENTS) {
+    const a = ar(v, s);
     if ((a & 0x10000) !== 0) continue;
     if ((a & 1) === 0) return `${SEG_NAMES[s]} must be accessed (type bit 0)`;
     if ((a & 0x10) === 0 || (a & 0x80) === 0) return `${SEG_NAMES[s]} must have S = 1 and be present`;

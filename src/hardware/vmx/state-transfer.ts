@@ -19,6 +19,9 @@ const EXIT_LOAD_PAT = controlMask(EXIT_CONTROLS, 'load IA32_PAT');
 const EXIT_SAVE_EFER = controlMask(EXIT_CONTROLS, 'save IA32_EFER');
 const EXIT_LOAD_EFER = controlMask(EXIT_CONTROLS, 'load IA32_EFER');
 
+/** The data segments whose selectors the host-state area holds (28.5.2). */
+const HOST_DATA_SEGMENTS: readonly number[] = [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
+
 /** Guest interruptibility state bits (25.4.2, Table 25-3). */
 export const enum Interruptibility { STI = 1, MOV_SS = 2, SMI = 4, NMI = 8 }
 /** Guest activity states (25.4.2, Table 25-4). */
@@ -31,7 +34,7 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.GUEST_CR3);
   c.cr4 = v.lo(F.GUEST_CR4) >>> 0;
   if ((entry & ENTRY_LOAD_DEBUG) !== 0) c.dr[7] = v.get(F.GUEST_DR7);
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.GUEST_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.GUEST_SYSENTER_CS));
   c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.GUEST_SYSENTER_ESP));
   c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.GUEST_SYSENTER_EIP));
   if ((entry & ENTRY_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.GUEST_IA32_PAT));
@@ -89,7 +92,7 @@ export function saveGuestState(c: Cpu, v: VmcsData): void {
   v.set(F.GUEST_RFLAGS, getRflags(c));
   v.setBig(F.GUEST_SYSENTER_ESP, c.msrs.rdmsr(Msr.IA32_SYSENTER_ESP.address));
   v.setBig(F.GUEST_SYSENTER_EIP, c.msrs.rdmsr(Msr.IA32_SYSENTER_EIP.address));
-  v.set(F.GUEST_SYSENTER_CS, Number(c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address) & 0xffffffffn) | 0);
+  v.setBig(F.GUEST_SYSENTER_CS, c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address)); // a 32-bit field: bits 31:0
   if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, c.msrs.rdmsr(Msr.IA32_PAT.address));
   if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
   // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
@@ -117,7 +120,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.HOST_CR3);
   c.cr4 = v.lo(F.HOST_CR4) >>> 0;
   c.dr[7] = 0x400n;
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, BigInt(v.lo(F.HOST_IA32_SYSENTER_CS) >>> 0));
+  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.HOST_IA32_SYSENTER_CS));
   c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.HOST_IA32_SYSENTER_ESP));
   c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.HOST_IA32_SYSENTER_EIP));
   if ((exit & EXIT_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.HOST_IA32_PAT));
@@ -127,7 +130,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   const flat = Ar.S | Ar.P | Ar.G;
   c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
   c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
-  for (const s of [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS]) {
+  for (const s of HOST_DATA_SEGMENTS) {
     const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
     c.segSel[s] = sel;
     c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);

@@ -18,6 +18,9 @@ export type EntryResult =
   | { kind: 'entry-failed'; reason: number; qualification: number; detail: string }
   | { kind: 'entered' };
 
+/** The one result of every successful entry, shared rather than made each time. */
+const ENTERED: EntryResult = Object.freeze({ kind: 'entered' });
+
 /** Exit reasons of VM-entry failures (Appendix C), bit 31 set on the exit-reason field. */
 const INVALID_GUEST_STATE = 33, MSR_LOADING = 34;
 
@@ -48,7 +51,7 @@ export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
   unit.nonRootOps.begin();
   switchAddressSpace(c);
   injectEvent(unit);
-  return { kind: 'entered' };
+  return ENTERED;
 }
 
 /** 27.6: delivers the event in the VM-entry interruption-information field through the guest's IDT. */

@@ -20,6 +20,11 @@ const LAUNCH_STATE_OFFSET = DATA_OFFSET + 8 * FIELD_COUNT;
 export const LAUNCH_STATE_CLEAR = 0;
 export const LAUNCH_STATE_LAUNCHED = 1;
 
+const TWO32 = 4294967296;
+/** High words below this make a value below 2^53, exact as a double. */
+const SAFE_HI = 0x200000;
+const SAFE_BIG = 1n << 53n;
+
 /** Width of each slot in bits: 16, 32, 64, or 0 for natural width. */
 const SLOT_BITS = Int8Array.from(VMCS_FIELDS, (f) => (f.width === 'natural' ? 0 : Number(f.width)));
 const READ_ONLY = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'readonly' ? 1 : 0));
@@ -28,14 +33,34 @@ const CHECKED_BY_27_2 = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
-/** Resolves an encoding to a slot; bit 0 of `high` set when it names a 64-bit field's high half. -1: unsupported. */
+/** Resolves an encoding to a slot; `high` when it names a 64-bit field's high half. */
 export function slotOfEncoding(encoding: number): { slot: number; high: boolean } | undefined {
+  const code = slotCodeOfEncoding(encoding);
+  return code < 0 ? undefined : { slot: code >> 1, high: (code & 1) !== 0 };
+}
+
+/**
+ * Slot code + 1 by encoding for every field and 64-bit high half (0: look it up): encodings are
+ * 15-bit (Appendix B), and a table index is cheaper than a Map on the exit path.
+ */
+const CODE_BY_ENCODING = new Int16Array(0x8000);
+VMCS_FIELDS.forEach((f, i) => {
+  CODE_BY_ENCODING[f.encoding] = 2 * i + 1;
+  if (f.width === '64') CODE_BY_ENCODING[f.encoding | 1] = 2 * i + 2;
+});
+
+/** slotOfEncoding without allocating (VMREAD/VMWRITE on the exit path): slot * 2 + 1 for a high half, -1 unsupported. */
+export function slotCodeOfEncoding(encoding: number): number {
+  if (encoding >= 0 && encoding < 0x8000) {
+    const known = CODE_BY_ENCODING[encoding];
+    if (known !== 0) return known - 1;
+  }
   const exact = SLOT_OF_ENCODING.get(encoding);
-  if (exact !== undefined) return { slot: exact, high: false };
+  if (exact !== undefined) return exact * 2;
   const a = vmcsFieldByEncoding(encoding);
-  if (a === undefined) return undefined;
+  if (a === undefined) return -1;
   const slot = SLOT_OF_ENCODING.get(a.field.encoding);
-  return slot === undefined ? undefined : { slot, high: a.high };
+  return slot === undefined ? -1 : slot * 2 + (a.high ? 1 : 0);
 }
 
 export function slotIsReadOnly(slot: number): boolean {
@@ -70,11 +95,42 @@ export class VmcsData {
     this.w[2 * slot + 1] = h;
   }
 
+  /**
+   * The BigInt last made for each slot and the words it was made from: every VM entry and exit
+   * moves CR3, the descriptor-table bases and the SYSENTER MSRs between bigint processor state
+   * and the VMCS, and they rarely change, so a field that still holds those words hands back
+   * the same BigInt, and storing that BigInt again is a comparison (no allocation either way).
+   */
+  private readonly big: bigint[] = new Array<bigint>(FIELD_COUNT).fill(0n);
+  private readonly bigWords = new Int32Array(2 * FIELD_COUNT);
+
   get(slot: number): bigint {
-    return (BigInt(this.w[2 * slot + 1] >>> 0) << 32n) | BigInt(this.w[2 * slot] >>> 0);
+    const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
+    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1]) return this.big[slot];
+    // one BigInt instead of four for the values that fit a double exactly (nearly all of them)
+    const v = (hi >>> 0) < SAFE_HI ? BigInt((hi >>> 0) * TWO32 + (lo >>> 0)) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+    this.remember(slot, v, lo, hi);
+    return v;
+  }
+
+  private remember(slot: number, v: bigint, lo: number, hi: number): void {
+    this.big[slot] = v;
+    this.bigWords[2 * slot] = lo;
+    this.bigWords[2 * slot + 1] = hi;
   }
 
   setBig(slot: number, v: bigint): void {
+    const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
+    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1] && v === this.big[slot]) return;
+    if (v >= 0n && v < SAFE_BIG) {
+      // through a double: no intermediate BigInts
+      const n = Number(v);
+      this.set(slot, n % TWO32 | 0, Math.floor(n / TWO32) | 0);
+      // remembered only when the field holds all of it (not cut to a 16- or 32-bit width)
+      const sl = this.w[2 * slot], sh = this.w[2 * slot + 1];
+      if ((sh >>> 0) * TWO32 + (sl >>> 0) === n) this.remember(slot, v, sl, sh);
+      return;
+    }
     this.set(slot, Number(v & 0xffffffffn) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
   }
 
@@ -90,8 +146,11 @@ export class VmcsData {
   /** Reads a region into the cache (VMPTRLD). */
   load(mem: PhysicalMemory, region: number): void {
     for (let s = 0; s < FIELD_COUNT; s++) {
-      this.w[2 * s] = mem.read(region + DATA_OFFSET + 8 * s, 4) | 0;
-      this.w[2 * s + 1] = mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
+      // each field keeps its width whatever the region holds (a 32-bit field reads back as 32 bits)
+      const bits = SLOT_BITS[s];
+      const lo = mem.read(region + DATA_OFFSET + 8 * s, 4) | 0;
+      this.w[2 * s] = bits === 16 ? lo & 0xffff : lo;
+      this.w[2 * s + 1] = bits === 16 || bits === 32 ? 0 : mem.read(region + DATA_OFFSET + 8 * s + 4, 4) | 0;
     }
     this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
     this.controlVersion++;

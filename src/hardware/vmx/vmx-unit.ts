@@ -11,19 +11,18 @@
 import type { Cpu, RunOutcome } from '../cpu';
 import { CpuFault, Intercept, Vector } from '../cpu';
 import { Ar, Flag, Seg } from '../cpu-state';
-import { getRflags, setRflags } from '../flags';
+import { setStatusFlags } from '../flags';
 import { Insn } from '../insn';
 import { effectiveAddress, readReg, readRm, writeRm } from '../operands';
 import { Msr } from '../../msr';
 import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
 import { capabilityMsrValues, defaultVmxCapabilities, meetsFixedBits, VMCS_REVISION_ID, VmxCapabilities } from './capabilities';
-import { clearRegionLaunchState, F, LAUNCH_STATE_CLEAR, LAUNCH_STATE_LAUNCHED, slotIsReadOnly, slotOfEncoding, VmcsData } from './vmcs';
+import { clearRegionLaunchState, F, LAUNCH_STATE_CLEAR, LAUNCH_STATE_LAUNCHED, slotCodeOfEncoding, slotIsReadOnly, VmcsData } from './vmcs';
 import { enterGuest, EntryResult } from './vm-entry';
 import { NonRoot } from './non-root';
 import { EptStage } from './ept-stage';
 import { EptWalker } from '../ept';
 
-const STATUS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 const NO_POINTER = -1;
 /** MAXPHYADDR of this processor (CPUID 80000008H). */
 const MAX_PHYS_BITS = 46;
@@ -54,8 +53,12 @@ export class VmxUnit {
   /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
   aborted = 0;
 
+  /** IA32_VMX_MISC bit 29: VMWRITE may write the VM-exit information fields. */
+  private readonly writableExitInfo: boolean;
+
   constructor(readonly cpu: Cpu, caps: VmxCapabilities = defaultVmxCapabilities()) {
     this.caps = caps;
+    this.writableExitInfo = (caps.misc & (1n << 29n)) !== 0n;
     for (const [address, value] of capabilityMsrValues(caps)) cpu.msrs.define(address, value, true);
     cpu.msrs.define(Msr.IA32_FEATURE_CONTROL.address, 0n);
     cpu.vmx = this;
@@ -65,18 +68,20 @@ export class VmxUnit {
 
   // ---- status ---------------------------------------------------------------------
 
+  // the outcomes touch only the six status flags (CF, PF, AF, ZF, SF, OF), the rest of RFLAGS stays
+
   private succeed(): void {
-    setRflags(this.cpu, getRflags(this.cpu) & ~STATUS);
+    setStatusFlags(this.cpu, 0);
   }
 
   private failInvalid(): void {
-    setRflags(this.cpu, (getRflags(this.cpu) & ~STATUS) | Flag.CF);
+    setStatusFlags(this.cpu, Flag.CF);
   }
 
   /** VMfail(n): VMfailValid with the error number when there is a current VMCS, else VMfailInvalid. */
   private fail(error: E): void {
     if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return; }
-    setRflags(this.cpu, (getRflags(this.cpu) & ~STATUS) | Flag.ZF);
+    setStatusFlags(this.cpu, Flag.ZF);
     this.vmcs.set(F.VM_INSTRUCTION_ERROR, error);
   }
 
@@ -187,26 +192,61 @@ export class VmxUnit {
 
   /** Returns the field's value, or undefined when the instruction failed (status in RFLAGS). */
   vmread(encoding: number): bigint | undefined {
-    this.checkOperation('VMREAD');
-    this.requireCpl0('VMREAD');
-    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return undefined; }
-    const at = encoding >>> 0 === encoding ? slotOfEncoding(encoding) : undefined;
-    if (at === undefined) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return undefined; }
-    this.succeed();
-    return at.high ? BigInt(this.vmcs.hi(at.slot) >>> 0) : this.vmcs.get(at.slot);
+    const code = this.readableSlot(encoding);
+    if (code < 0) return undefined;
+    return (code & 1) !== 0 ? BigInt(this.vmcs.hi(code >> 1) >>> 0) : this.vmcs.get(code >> 1);
+  }
+
+  /**
+   * VMREAD as the same instruction, into a pair of 32-bit words (`out[0]` low, `out[1]` high)
+   * instead of a BigInt: what the VMM's exit path uses. False when the instruction failed.
+   */
+  vmreadWords(encoding: number, out: Int32Array): boolean {
+    const code = this.readableSlot(encoding);
+    if (code < 0) return false;
+    const slot = code >> 1;
+    if ((code & 1) !== 0) { out[0] = this.vmcs.hi(slot); out[1] = 0; } else { out[0] = this.vmcs.lo(slot); out[1] = this.vmcs.hi(slot); }
+    return true;
   }
 
   vmwrite(encoding: number, value: bigint): void {
+    const code = this.writableSlot(encoding);
+    if (code < 0) return;
+    if ((code & 1) !== 0) this.vmcs.set(code >> 1, this.vmcs.lo(code >> 1), Number(value & 0xffffffffn) | 0);
+    else this.vmcs.setBig(code >> 1, value);
+    this.succeed();
+  }
+
+  /** VMWRITE of the 64-bit value hi:lo (two 32-bit words): the same instruction without a BigInt. */
+  vmwriteWords(encoding: number, lo: number, hi: number): void {
+    const code = this.writableSlot(encoding);
+    if (code < 0) return;
+    if ((code & 1) !== 0) this.vmcs.set(code >> 1, this.vmcs.lo(code >> 1), lo);
+    else this.vmcs.set(code >> 1, lo, hi);
+    this.succeed();
+  }
+
+  /** VMREAD's checks; the field's slot code (slot * 2, + 1 for a high half) and VMsucceed, or -1 with the failure recorded. */
+  private readableSlot(encoding: number): number {
+    this.checkOperation('VMREAD');
+    this.requireCpl0('VMREAD');
+    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return -1; }
+    const code = encoding >>> 0 === encoding ? slotCodeOfEncoding(encoding) : -1;
+    if (code < 0) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return -1; }
+    this.succeed();
+    return code;
+  }
+
+  /** VMWRITE's checks; the slot code, or -1 with the failure recorded (the caller writes, then succeeds). */
+  private writableSlot(encoding: number): number {
     this.checkOperation('VMWRITE');
     this.requireCpl0('VMWRITE');
-    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return; }
-    const at = encoding >>> 0 === encoding ? slotOfEncoding(encoding) : undefined;
-    if (at === undefined) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return; }
+    if (this.currentVmcs === NO_POINTER) { this.failInvalid(); return -1; }
+    const code = encoding >>> 0 === encoding ? slotCodeOfEncoding(encoding) : -1;
+    if (code < 0) { this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT); return -1; }
     // IA32_VMX_MISC bit 29: software may write the VM-exit information fields
-    if (slotIsReadOnly(at.slot) && (this.caps.misc & (1n << 29n)) === 0n) { this.fail(E.VMWRITE_READ_ONLY_COMPONENT); return; }
-    if (at.high) this.vmcs.set(at.slot, this.vmcs.lo(at.slot), Number(value & 0xffffffffn) | 0);
-    else this.vmcs.setBig(at.slot, value);
-    this.succeed();
+    if (slotIsReadOnly(code >> 1) && !this.writableExitInfo) { this.fail(E.VMWRITE_READ_ONLY_COMPONENT); return -1; }
+    return code;
   }
 
   // ---- VM entry -----------------------------------------------------------------------
