@@ -11,6 +11,7 @@ import { Cpu } from '../hardware/cpu';
 import { IoBus } from '../hardware/io-bus';
 import { PhysicalMemory } from '../hardware/memory';
 import { VmxUnit } from '../hardware/vmx/vmx-unit';
+import type { VmxCapabilities } from '../hardware/vmx/capabilities';
 import { HostFrames, VcpuExit, VmxExitInfo, VmxVcpu, GuestMode } from '../vmx/vcpu';
 import { Platform } from './devices/platform';
 import { GuestImage, GuestImageError } from './guest-image';
@@ -38,6 +39,11 @@ const HOST_AREA = 16 * MiB;
 export interface MachineOptions {
   /** Guest RAM in MiB (1-4096). */
   memoryMiB?: number;
+  /**
+   * The processor's VMX capabilities (IA32_VMX_* MSRs); default: everything the core implements.
+   * A launch configuration narrows them with `withoutControls` (src/hardware/vmx/capabilities.ts).
+   */
+  vmxCapabilities?: VmxCapabilities;
   /** Every byte the guest writes to COM1 (or through the console hypercall). */
   console?: (bytes: Uint8Array) => void;
   instructionsPerPitTick?: number;
@@ -96,7 +102,7 @@ export class Machine {
     const hostBase = this.ramBytes;
     enterLongMode(this.cpu, { gdt: hostBase, pml4: hostBase + 0x1000, cpl: 0, gib: Math.ceil((this.ramBytes + HOST_AREA) / 2 ** 30) });
     this.nextFrame = hostBase + 0x4000;
-    this.vmx = new VmxUnit(this.cpu);
+    this.vmx = new VmxUnit(this.cpu, options.vmxCapabilities);
     const frames: HostFrames = { allocFrame: () => this.allocFrame() };
     VmxVcpu.enableVmx(this.vmx, frames);
     this.vcpu = new VmxVcpu(this.vmx, frames);

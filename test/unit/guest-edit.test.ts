@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { defaultVmxCapabilities } from '../../src/hardware/vmx/capabilities';
 import { Msr } from '../../src/msr';
 import { DebugTarget } from '../../src/vmm/debug-target';
 import { GuestEditor } from '../../src/vmm/guest-edit';
@@ -18,13 +19,10 @@ const MISC_VMWRITE_ANY = 1n << 29n;
 
 function hello(withoutVmwriteAny: boolean): DebugTarget {
   const image = loadGuestImage(new Uint8Array(fs.readFileSync(HELLO)));
-  const machine = new Machine({ memoryMiB: 16 });
-  if (withoutVmwriteAny) {
-    // a processor that does not let VMWRITE change the exit-information fields (SDM Vol. 3D, A.6)
-    const caps = machine.vmx.caps as { misc: bigint };
-    caps.misc &= ~MISC_VMWRITE_ANY;
-    machine.cpu.msrs.define(Msr.IA32_VMX_MISC.address, caps.misc, true);
-  }
+  // without IA32_VMX_MISC[29], VMWRITE may not change the exit-information fields (SDM Vol. 3D, A.6)
+  const caps = defaultVmxCapabilities();
+  if (withoutVmwriteAny) caps.misc &= ~MISC_VMWRITE_ANY;
+  const machine = new Machine({ memoryMiB: 16, vmxCapabilities: caps });
   machine.load(image);
   machine.start(image.entryPhysical, 'real');
   return new DebugTarget(machine);
