@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The extension's tests in a real VS Code: the VS Code server bundled in code-server 4.100.3
-# (VS Code 1.100.3) runs the extension from this tree (extensionDevelopmentPath) and the suite
-# out/test/vscode/suite/index.js (extensionTestsPath) in its Node extension host; headless
-# chromium opens the workbench, which reads both from the URL payload and reports the suite's
-# result through window.codeAutomationExit. Needs `npm run build` and `npm run bundle` first
-# (npm run test:vscode does both). Every wait is bounded; the server is stopped by its PID.
+# (VS Code 1.100.3) runs the extension as packaged (the .vsix of `npm run package`, unpacked, as
+# extensionDevelopmentPath) and the suite out/test/vscode/suite/index.js (extensionTestsPath) in
+# its Node extension host; headless chromium opens the workbench, which reads both from the URL
+# payload and reports the suite's result through window.codeAutomationExit. npm run test:vscode
+# packages first. Every wait is bounded; the server is stopped by its PID.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DIR=${VMX_VSCODE_DIR:-$ROOT/.vscode-test}
 bash "$ROOT/test/vscode/install-code-server.sh"
 export XDG_CONFIG_HOME="$DIR/xdg/config" XDG_DATA_HOME="$DIR/xdg/data"
 
-for f in out/test/vscode/suite/index.js dist/extension.js dist/adapter.js; do
-  [ -f "$ROOT/$f" ] || { echo "$f is missing: run npm run test:vscode (it builds and bundles first)" >&2; exit 2; }
+VSIX=${VSIX:-$ROOT/$(node -p "const p=require('$ROOT/package.json'); p.name+'-'+p.version").vsix}
+for f in "$ROOT/out/test/vscode/suite/index.js" "$VSIX"; do
+  [ -f "$f" ] || { echo "$f is missing: run npm run test:vscode (it builds and packages first)" >&2; exit 2; }
 done
 
 # A workspace of its own (the suite changes settings there): the samples, copied.
 R="$DIR/run"; rm -rf "$R"; mkdir -p "$R/ws" "$R/server/data/User"
 cp -r "$ROOT/samples" "$R/ws/samples"
+unzip -q "$VSIX" -d "$R/vsix"   # the extension exactly as it would be installed: extension/ in the zip
 cat > "$R/server/data/User/settings.json" <<'JSON'
 { "workbench.startupEditor": "none", "workbench.tips.enabled": false, "security.workspace.trust.enabled": false,
   "telemetry.telemetryLevel": "off", "update.mode": "none", "extensions.autoCheckUpdates": false,
@@ -40,7 +42,7 @@ for _ in $(seq 1 60); do
 done
 
 set +e
-NODE_PATH="$DIR/tools/node_modules" SERVER_URL="http://127.0.0.1:$PORT" WORKSPACE="$R/ws" EXT_DEV="$ROOT" \
+NODE_PATH="$DIR/tools/node_modules" SERVER_URL="http://127.0.0.1:$PORT" WORKSPACE="$R/ws" EXT_DEV="$R/vsix/extension" \
   EXT_TESTS="$ROOT/out/test/vscode/suite/index.js" timeout 300 node "$ROOT/test/vscode/drive-workbench.mjs"
 rc=$?
 set -e
