@@ -1,11 +1,21 @@
-// The VS Code side: starts the debug adapter and draws the views. The adapter and the views
-// arrive with their issues; until then activation registers nothing.
-import type * as vscode from 'vscode';
+// The VS Code side: registers how the `vmx` debug adapter is reached and which launch
+// configurations are offered. The debugging itself happens in debug-adapter/.
+import * as vscode from 'vscode';
+import { VmxAdapterFactory } from './adapter-factory';
+import { DEBUG_TYPE, VmxConfigurationProvider } from './configuration-provider';
 
-export function activate(_context: vscode.ExtensionContext): void {
-  // nothing to register yet: the `vmx` debug adapter is built in debug-adapter/
+/** The adapter's stdio entry inside the extension, as `npm run package` bundles it. */
+export const ADAPTER_ENTRY = 'dist/adapter.js';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const provider = new VmxConfigurationProvider();
+  context.subscriptions.push(
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new VmxAdapterFactory(context.asAbsolutePath(ADAPTER_ENTRY))),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Initial),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
+  );
 }
 
 export function deactivate(): void {
-  // nothing to release
+  // every registration is in context.subscriptions, which VS Code disposes
 }

@@ -1,0 +1,31 @@
+// How the extension turns a configuration's program into the file the adapter opens, without
+// the editor: ${workspaceFolder}, relative paths, and which files are ELF (the real samples).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isElfHeader, resolveProgramPath, SAMPLE_PROGRAM } from '../../src/extension/launch-paths';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+test('${workspaceFolder}, its old spelling ${workspaceRoot}, and relative paths resolve against the folder', () => {
+  assert.equal(resolveProgramPath('${workspaceFolder}/samples/hello/hello.elf', '/ws'), '/ws/samples/hello/hello.elf');
+  assert.equal(resolveProgramPath('${workspaceRoot}/a.elf', '/ws'), '/ws/a.elf');
+  assert.equal(resolveProgramPath('samples/../guest.elf', '/ws'), '/ws/guest.elf');
+  assert.equal(resolveProgramPath('/abs/guest.elf', '/ws'), '/abs/guest.elf');
+  assert.equal(resolveProgramPath('guest.elf', undefined), 'guest.elf');
+  assert.equal(resolveProgramPath('${workspaceFolder}/x.elf', undefined), '${workspaceFolder}/x.elf');
+});
+
+test('the default program is the hello sample, and it exists', () => {
+  assert.ok(fs.statSync(resolveProgramPath(SAMPLE_PROGRAM, ROOT)).isFile());
+});
+
+test('ELF detection: the samples\' .elf files are ELF, their flat .bin images and sources are not', () => {
+  const head = (f: string) => fs.readFileSync(path.join(ROOT, f)).subarray(0, 16);
+  assert.equal(isElfHeader(head('samples/hello/hello.elf')), true);
+  assert.equal(isElfHeader(head('samples/exit-tour/exit-tour.elf')), true);
+  assert.equal(isElfHeader(head('samples/hello/hello.bin')), false);
+  assert.equal(isElfHeader(head('samples/hello/hello.S')), false);
+  assert.equal(isElfHeader(new Uint8Array([0x7f, 0x45, 0x4c])), false);
+});
