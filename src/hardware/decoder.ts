@@ -353,8 +353,9 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       set(i, b === 0x60 ? 'pusha' : 'popa', '', b === 0x60 ? Y.pusha : Y.popa);
       return;
     case 0x62:
-      // 64-bit mode: EVEX prefix; elsewhere BOUND, whose register form is EVEX too
-      if (inval64) return;
+      // 64-bit mode: the EVEX (AVX-512) prefix — P0 holds the opcode map, two more payload
+      // bytes follow — decoded for its length only; elsewhere BOUND, whose register form is EVEX too
+      if (mode === 64) { const map = d.next() & 3; d.next(); d.next(); skipSseOperands(d, i, map, d.next()); set(i, '(evex)', '', fpu); return; }
       i.size = d.opsize;
       modrm(d, i, false);
       if (i.rm >= 0) { set(i, '(evex)', '', fpu); return; }
@@ -526,10 +527,6 @@ function decodeOneByte(d: Decoder, i: Insn, b: number): void {
       i.immLo = b === 0xc2 ? d.imm16() : 0;
       set(i, 'ret', b === 0xc2 ? 'Iw' : '', C.ret);
       i.endsBlock = true;
-      return;
-    case 0x62:
-      // EVEX (AVX-512) in 64-bit mode: P0 holds the opcode map; two more payload bytes
-      if (mode === 64) { const map = d.next() & 3; d.next(); d.next(); skipSseOperands(d, i, map, d.next()); set(i, '(evex)', '', fpu); }
       return;
     case 0xc4: case 0xc5:
       if (mode === 64) { skipVex(d, i, b); set(i, '(vex)', '', fpu); return; }

@@ -183,6 +183,7 @@ class Formatter {
       case 'O': return `${this.segPrefix() || 'ds:'}${hexU(i.asize === 8 ? u64(i.dispLo, i.dispHi) : BigInt(i.dispLo >>> 0))}`;
       case 'Ewv': return i.rm >= 0 ? regName(i.rm, i.size) : this.mem(2);
       case 'Mp': return this.mem(farSize(i));
+      case 'Ma': return this.mem(2 * i.size); // BOUND: a pair of bounds of the operand size
       case 'Ap': return `${hexU(BigInt(i.imm2 & 0xffff))}:${hexU(BigInt(i.size === 2 ? i.immLo & 0xffff : i.immLo >>> 0))}`;
       case 'J': return this.target(this.mode === 64 ? u64(i.immLo, i.immHi) : BigInt(i.immLo >>> 0));
       case 'Rd': return regName(i.rm, i.size); // 32 or 64 bits by mode, as the decoder sets size

@@ -141,6 +141,7 @@ test('system and VMX instructions, prefixes and string operations in 64-bit mode
 const CODE_32 = [
   'push eax', 'pop ebx', 'push ax', 'push es', 'pop ds', 'push cs', 'push ss', 'pop ss', 'pusha', 'popa', 'pushad', 'pushaw', 'popaw', 'pushf', 'popf', 'pushfw', 'popfw',
   'inc eax', 'dec esi', 'inc cx', 'dec word ptr [eax]', 'daa', 'das', 'aaa', 'aas', 'aam', 'aad', 'aam 16', 'aad 7', 'into',
+  'bound eax, qword ptr [ebx]', 'bound ax, dword ptr [ecx+4]',
   'jmp 0x8:0x1000', 'call 0x10:0x12345678', 'jmp 0x8:0x1234', '.byte 0x66,0xea,0x34,0x12,0x08,0x00', 'jmp fword ptr [eax]', 'call dword ptr [ebx]', 'jmp ecx',
   'les eax, fword ptr [ebx]', 'lds ax, dword ptr [ecx]', 'lss esp, fword ptr [eax]', 'lfs edi, fword ptr [esi]', 'lgs bx, dword ptr [edi]',
   'mov eax, cr0', 'mov cr3, eax', 'mov cr4, edx', 'mov dr7, eax', 'mov eax, dr6', 'lgdt [eax]', 'lidt [0x1000]', 'sgdt [ebx]', 'invlpg [ecx]',
@@ -268,6 +269,7 @@ test('SSE, AVX and x87 instructions the CPU does not execute keep their true len
     'pshufb xmm0, xmm1', 'palignr xmm0, xmm1, 4', 'pcmpistri xmm0, xmmword ptr [rax], 0x0c', 'crc32 eax, byte ptr [rbx]', 'mfence', 'lfence', 'sfence', 'clflush byte ptr [rax]', 'fxsave [rsp]', 'ldmxcsr dword ptr [rax]',
     'vaddps ymm0, ymm1, ymm2', 'vmovdqu ymm3, ymmword ptr [rax+0x20]', 'vpxor xmm0, xmm0, xmm0', 'vzeroupper', 'vpshufd ymm0, ymm1, 0x1b', 'vpermq ymm0, ymm1, 0x4e', 'vpshufb ymm0, ymm1, ymmword ptr [r8+0x40]',
     'vmovaps xmm9, xmm10', 'vblendps ymm0, ymm1, ymm2, 5',
+    'vaddps zmm0, zmm1, zmm2', 'vmovdqu64 zmm3, zmmword ptr [rax+0x40]', 'vpxorq zmm0{k1}, zmm1, zmm2',
     'fld dword ptr [rax]', 'fadd st, st(1)', 'fstp qword ptr [rsp+8]', 'fninit', 'fnstsw ax', 'fxch st(3)', 'fild word ptr [rbx]',
   ];
   const assembled = assembleIntelMany(lines.map((l) => [l, 'nop']));
@@ -275,7 +277,7 @@ test('SSE, AVX and x87 instructions the CPU does not execute keep their true len
     const theirs = objdump(code, 64);
     const ours = disassemble(code, 0n, 64);
     assert.deepEqual(ours.map((e) => e.length), theirs.map((e) => e.bytes.length), `${lines[k]}: lengths (objdump: ${theirs.map((e) => e.text).join('; ')})`);
-    assert.match(ours[0].text, /^\((sse|vex|x87)\)$/, `${lines[k]}: shown as not decoded`);
+    assert.match(ours[0].text, /^\((sse|vex|evex|x87)\)$/, `${lines[k]}: shown as not decoded`);
     assert.equal(ours[1].text, 'nop', `${lines[k]}: the next instruction starts where objdump's does`);
   }
 });
