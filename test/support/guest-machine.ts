@@ -23,3 +23,13 @@ export function longModeMachine(): { mem: PhysicalMemory; cpu: Cpu } {
   cpu.idtrLimit = 256 * 16 - 1;
   return { mem, cpu };
 }
+
+/** A 16 MiB machine in 64-bit mode running `code` at `base` with RSP = 0x80000. */
+export function longModeProgram(code: Uint8Array, base: number): Cpu {
+  const cpu = new Cpu(new PhysicalMemory(1 << 24));
+  enterLongMode(cpu);
+  cpu.mem.writeBytes(base, code);
+  cpu.rip = BigInt(base);
+  cpu.setReg(4, 0x80000n);
+  return cpu;
+}

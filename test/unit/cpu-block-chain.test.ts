@@ -4,21 +4,15 @@
 // budgets that end inside a chained block. Expected values follow from the guest programs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
-import { enterLongMode } from '../../src/vmm/long-mode-setup';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
+import { longModeProgram } from '../support/guest-machine';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
 const BASE = 0x100000;
 
 function machine(lines: string[]): Cpu {
-  const cpu = new Cpu(new PhysicalMemory(1 << 24));
-  enterLongMode(cpu);
-  cpu.mem.writeBytes(BASE, assembleIntel(lines));
-  cpu.rip = BigInt(BASE);
-  cpu.setReg(4, 0x80000n);
-  return cpu;
+  return longModeProgram(assembleIntel(lines), BASE);
 }
 
 test('code rewritten while its block is chained runs as rewritten', { skip }, () => {

@@ -6,23 +6,17 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { PhysicalMemory } from '../../src/hardware/memory';
 import { Cpu, Intercept } from '../../src/hardware/cpu';
-import { enterLongMode } from '../../src/vmm/long-mode-setup';
 import { COMPILE_THRESHOLD } from '../../src/hardware/block-compiler';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
+import { longModeProgram } from '../support/guest-machine';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
 const BASE = 0x100000;
 const DATA = 0x200000;
 
 function machine(lines: string[]): Cpu {
-  const cpu = new Cpu(new PhysicalMemory(1 << 24));
-  enterLongMode(cpu);
-  cpu.mem.writeBytes(BASE, assembleIntel(lines));
-  cpu.rip = BigInt(BASE);
-  cpu.setReg(4, 0x80000n);
-  return cpu;
+  return longModeProgram(assembleIntel(lines), BASE);
 }
 
 function at(lines: string[]): bigint {
