@@ -8,6 +8,8 @@ import { Command, JSON_OPTION } from './command';
 import { Output } from './output';
 import { parseUnsigned } from './numbers';
 import { exitReasonByName, EXIT_REASONS } from '../vmx/definitions';
+import { controlMasksByName } from '../vmx/controls';
+import { defaultVmxCapabilities, withoutControls } from '../hardware/vmx/capabilities';
 import { describeExitQualification } from '../vmx/exit-qualification';
 import { GuestMode } from '../vmx/vcpu';
 import { Machine, RunEnd } from '../vmm/machine';
@@ -61,6 +63,7 @@ export const runCommand: Command = {
       { name: 'memory', value: 'MiB', description: 'guest RAM in MiB (default 64)' },
       { name: 'max-instructions', value: 'N', description: `stop after N guest instructions (default ${DEFAULT_MAX_INSTRUCTIONS})` },
       { name: 'break-on', value: 'REASON,...', description: 'end the run at the first exit of these reasons (names as in `tables exit-reasons`)' },
+      { name: 'disable-controls', value: 'NAME,...', description: 'a processor without these VMX controls (names as in `tables controls`; field:name where a name is in several fields)' },
       { name: 'quiet', description: 'do not print each exit (the summary only)' },
       JSON_OPTION,
     ],
@@ -100,8 +103,18 @@ export const runCommand: Command = {
         else out.line(`guest | ${text}`);
       }
     };
+    const disabled = args.option('disable-controls');
+    let vmxCapabilities;
+    try {
+      vmxCapabilities = disabled === undefined ? undefined
+        : withoutControls(defaultVmxCapabilities(), controlMasksByName(disabled.split(',').filter((w) => w.trim() !== '')));
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(`--disable-controls: ${e.message}`, COMMAND);
+      throw e;
+    }
     const machine = new Machine({
       memoryMiB: memory,
+      vmxCapabilities,
       console: (b) => { consoleLine += Buffer.from(b).toString('latin1'); flushConsole(false); },
     });
     try {
@@ -109,6 +122,8 @@ export const runCommand: Command = {
       machine.start(entry, mode);
     } catch (e) {
       if (e instanceof GuestImageError || e instanceof RangeError) throw new UsageError(`'${file}': ${e.message}`, COMMAND);
+      // VmxVcpu asked the processor for a control it does not offer (--disable-controls)
+      if (e instanceof Error && /cannot (set|clear) '/.test(e.message)) throw new UsageError(`this processor cannot run the guest as x86_vcpu sets it up: ${e.message}`, COMMAND);
       throw e;
     }
     const quiet = args.flag('quiet');

@@ -262,3 +262,30 @@ export function adjustControls(
   if (problems.length > 0) throw new Error(problems.join('; '));
   return (req | a0) >>> 0;
 }
+
+/** Which capability field each control set narrows (see withoutControls in the VMX core). */
+const SET_KEYS: Readonly<Record<string, 'pin' | 'primary' | 'secondary' | 'exit' | 'entry'>> = {
+  PIN_BASED_VM_EXEC_CONTROL: 'pin', CPU_BASED_VM_EXEC_CONTROL: 'primary', SECONDARY_VM_EXEC_CONTROL: 'secondary',
+  VM_EXIT_CONTROLS: 'exit', VM_ENTRY_CONTROLS: 'entry',
+};
+
+/**
+ * Control names (as in the lists above, case-insensitive) sorted into masks per control field.
+ * A name in several fields ('activate secondary controls', 'load IA32_PAT' …) may be qualified
+ * as `field:name` with field pin, primary, secondary, exit or entry; RangeError for an unknown
+ * or ambiguous name.
+ */
+export function controlMasksByName(names: readonly string[]): Partial<Record<'pin' | 'primary' | 'secondary' | 'exit' | 'entry', number>> {
+  const out: Partial<Record<'pin' | 'primary' | 'secondary' | 'exit' | 'entry', number>> = {};
+  for (const raw of names) {
+    const colon = raw.indexOf(':');
+    const want = colon >= 0 ? raw.slice(0, colon).trim().toLowerCase() : undefined;
+    const name = (colon >= 0 ? raw.slice(colon + 1) : raw).trim().toLowerCase();
+    const hits = CONTROL_SETS.filter((s) => (want === undefined || SET_KEYS[s.vmcsField] === want) && s.bits.some((b) => b.name.toLowerCase() === name));
+    if (hits.length === 0) throw new RangeError(`no VMX control named '${raw}' (see \`vmx-debug tables controls\`)`);
+    if (hits.length > 1) throw new RangeError(`'${raw}' names a control in several fields: write ${hits.map((s) => `${SET_KEYS[s.vmcsField]}:${name}`).join(' or ')}`);
+    const key = SET_KEYS[hits[0].vmcsField];
+    out[key] = ((out[key] ?? 0) | controlMask(hits[0].bits, name)) >>> 0;
+  }
+  return out;
+}

@@ -130,6 +130,9 @@ test('run: bad input is one clear line and exit status 2', () => {
     [['run', flat], /not an ELF file: give the flat binary's --load-address/],
     [['run', flat, '--load-address', '0x20000'], /real-mode entry must be below 64 KiB/],
     [['run', flat, '--load-address', '0x7ffffff0', '--memory', '16'], /beyond the guest's 16 MiB/],
+    [['run', HELLO, '--disable-controls', 'unrestricted guest'], /cannot set 'unrestricted guest' \(bit 7\): IA32_VMX_PROCBASED_CTLS2 allows it to be 0 only/],
+    [['run', HELLO, '--disable-controls', 'load IA32_PAT'], /names a control in several fields: write exit:load ia32_pat or entry:load ia32_pat/],
+    [['run', HELLO, '--disable-controls', 'warp drive'], /no VMX control named 'warp drive'/],
   ];
   for (const [args, message] of cases) {
     const r = cli(...args);
@@ -151,4 +154,15 @@ test('run: a flat binary that executes HLT with no timer ends with a clear guest
   assert.match(end.detail as string, /halted with no interrupt/);
   assert.deepEqual(end.exits, { HLT: 1 });
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('run: --disable-controls narrows the processor; a guest that needs none of them runs as before', () => {
+  const r = cli('run', HELLO, '--json', '--quiet', '--disable-controls', 'RDTSC exiting,secondary:WBINVD exiting,exit:load IA32_PAT');
+  // VmxVcpu asks for "load IA32_PAT" on exit, so that one is refused; the others are not used
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot set 'load IA32_PAT' \(bit 19\): IA32_VMX_TRUE_EXIT_CTLS allows it to be 0 only/);
+  const ok = cli('run', HELLO, '--json', '--quiet', '--disable-controls', 'RDTSC exiting,secondary:WBINVD exiting,MONITOR exiting');
+  assert.equal(ok.status, 0, ok.stderr);
+  const end = JSON.parse(ok.stdout.trimEnd().split('\n').pop() as string) as Record<string, unknown>;
+  assert.equal(end.reason, 'shutdown');
 });
