@@ -88,6 +88,7 @@ export class VmxDebugSession extends DebugSession {
       supportsHitConditionalBreakpoints: true,
       supportsLogPoints: true,
       supportsWriteMemoryRequest: true,
+      supportsDataBreakpoints: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
       supportsSteppingGranularity: true,
@@ -405,6 +406,12 @@ export class VmxDebugSession extends DebugSession {
         this.sendEvent(event);
         return;
       }
+      case 'watchpoint': {
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent('data breakpoint', THREAD_ID);
+        event.body.hitBreakpointIds = this.dataBreakpointIds;
+        this.sendEvent(event);
+        return;
+      }
       case 'exit': {
         const event: DebugProtocol.StoppedEvent = new StoppedEvent('exception', THREAD_ID, `${stop.info.name} (${stop.info.reason})`);
         event.body.description = `VM exit ${stop.info.name} (${stop.info.reason})`;
@@ -688,11 +695,61 @@ export class VmxDebugSession extends DebugSession {
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
   }
 
+  // ---- data breakpoints: writes to guest memory ----------------------------------------
+
+  /**
+   * A data breakpoint on guest memory: `name` is an address expression (`0x9000`, `rsp + 8`,
+   * a symbol); the watched bytes are 8 (or `bytes`), by guest-linear address.
+   */
+  protected dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const bytes = args.bytes ?? 8;
+      if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x10000) throw new RequestError(`bytes must be 1-65536, not ${String(args.bytes)}`);
+      const address = evaluate(args.name, this.environment(target, target.lastExit));
+      target.view.physicalRanges(address, bytes); // refused now if it is not mapped
+      response.body = {
+        dataId: `mem:0x${address.toString(16)}:${bytes}`,
+        description: `${bytes} byte${bytes > 1 ? 's' : ''} at 0x${address.toString(16)} written`,
+        accessTypes: ['write'],
+        canPersist: false,
+      };
+    });
+  }
+
+  protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const ranges: Array<{ start: number; length: number }> = [];
+      const ids: number[] = [];
+      const results: DebugProtocol.Breakpoint[] = args.breakpoints.map((bp) => {
+        const m = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
+        if (m === null) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
+        if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
+        try {
+          ranges.push(...target.view.physicalRanges(BigInt(`0x${m[1]}`), Number(m[2])));
+        } catch (e) {
+          if (e instanceof GuestViewError) return { verified: false, message: e.message };
+          throw e;
+        }
+        const id = this.nextDataBreakpointId++;
+        ids.push(id);
+        return { id, verified: true };
+      });
+      target.setWatchpoints(ranges);
+      this.dataBreakpointIds = ids;
+      response.body = { breakpoints: results };
+    });
+  }
+
   /** What expressions mean now: the guest's registers, memory and exit, and the image's symbols. */
   private environment(target: DebugTarget, exit: VmxExitInfo | undefined): GuestExpressionEnvironment {
     const symbols = this.image?.symbols;
     return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
+
+  private dataBreakpointIds: number[] = [];
+  private nextDataBreakpointId = 1_000_000;
 
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {

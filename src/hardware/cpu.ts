@@ -53,6 +53,8 @@ export type RunOutcome =
   | { kind: 'triple-fault'; vector: number }
   | { kind: 'exception'; vector: number; errorCode: number; detail: string }
   | { kind: 'stop' }
+  /** A write touched a data watchpoint; the instruction that wrote has completed (a trap). */
+  | { kind: 'watchpoint'; address: number; size: number }
   /** A VM exit returned control to a host that is not x86 code on this CPU (the VMM in TypeScript). */
   | { kind: 'vm-exit'; reason: number };
 
@@ -406,7 +408,7 @@ export class Cpu extends CpuState {
     let p = perm;
     if (this.mem.mmioPages[ppn] === 1 || ppn >= this.mem.mmioPages.length) {
       p = 0; // devices and holes always take the slow path
-    } else if (this.mem.watchedPages[ppn] === 1) {
+    } else if (this.mem.watchedPages[ppn] === 1 || this.mem.dataWatchPages[ppn] === 1) {
       p &= ~(Perm.W | Perm.UW);
     }
     t.tagLo[idx] = (lo >>> 12) | (hi << 20);
@@ -689,6 +691,42 @@ export class Cpu extends CpuState {
     this.blocks.fill(undefined);
   }
 
+  /**
+   * Physical ranges where a write stops the run after the writing instruction (data
+   * breakpoints, like a debug register's write watch but on physical memory and any length).
+   */
+  setWatchpoints(ranges: ReadonlyArray<{ start: number; length: number }>): void {
+    const pages = this.mem.dataWatchPages;
+    pages.fill(0);
+    this.watchRanges = ranges.filter((r) => r.length > 0 && r.start >= 0 && r.start < this.mem.size).map((r) => ({ ...r }));
+    for (const r of this.watchRanges) {
+      const last = Math.min(this.mem.size - 1, r.start + r.length - 1);
+      for (let p = Math.floor(r.start / PAGE_SIZE); p <= Math.floor(last / PAGE_SIZE); p++) pages[p] = 1;
+    }
+    this.mem.onDataWrite = this.watchRanges.length === 0 ? undefined : (address, size) => this.onDataWrite(address, size);
+    this.tlb.flushAll(); // entries for those pages must lose their write permission
+  }
+
+  private watchRanges: Array<{ start: number; length: number }> = [];
+  /** The write that hit a watchpoint in the current block, reported after its instruction. */
+  private watchHit: { address: number; size: number } | undefined;
+
+  private takeWatchHit(): { address: number; size: number } | undefined {
+    const h = this.watchHit;
+    this.watchHit = undefined;
+    return h;
+  }
+
+  private onDataWrite(address: number, size: number): void {
+    for (const r of this.watchRanges) {
+      if (address < r.start + r.length && r.start < address + size) {
+        if (this.watchHit === undefined) this.watchHit = { address, size };
+        this.stopBlock = true;
+        return;
+      }
+    }
+  }
+
   hasBreakpointAt(lo: number, hi: number): boolean {
     return this.breakpoints.size > 0 && this.breakpoints.has(Cpu.addressKey(lo, hi));
   }
@@ -742,6 +780,7 @@ export class Cpu extends CpuState {
     /** The block that ran last and completed, whose successor links may skip the lookup. */
     let prev: Block | undefined;
     this.stopRequested = false;
+    this.watchHit = undefined; // writes made while the CPU was not running (loader, VMM) do not count
     while (remaining > 0) {
       if (this.stopRequested) return { kind: 'stop' };
       if (eventsMayBePending(this)) {
@@ -795,6 +834,7 @@ export class Cpu extends CpuState {
         remaining -= i;
         if (shadow !== 0) this.interruptShadow = 0;
         prev = undefined;
+        this.watchHit = undefined;
         const r = this.onFault(e, ins);
         if (r !== undefined) return r;
         continue;
@@ -813,6 +853,12 @@ export class Cpu extends CpuState {
       }
       if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
       prev = block;
+      const hit = this.takeWatchHit();
+      if (hit !== undefined) {
+        const last = insns[i - 1];
+        if (!last.endsBlock) { this.ip[0] = last.nextLo; this.ip[1] = last.nextHi; }
+        return { kind: 'watchpoint', address: hit.address, size: hit.size };
+      }
       const last = insns[i - 1];
       if (!last.endsBlock) {
         this.ip[0] = last.nextLo;

@@ -42,6 +42,9 @@ export class PhysicalMemory {
   /** Called with the page number after any write to a page that has its bit set here. */
   readonly watchedPages: Uint8Array;
   onWatchedWrite: ((page: number) => void) | undefined;
+  /** Pages holding a data watchpoint: writes there take the slow path and call `onDataWrite`. */
+  readonly dataWatchPages: Uint8Array;
+  onDataWrite: ((address: number, size: number) => void) | undefined;
 
   constructor(sizeBytes: number) {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_SIZE !== 0) {
@@ -54,6 +57,7 @@ export class PhysicalMemory {
     this.views = new Array<DataView | undefined>(nChunks).fill(undefined);
     this.mmioPages = new Uint8Array(sizeBytes / PAGE_SIZE);
     this.watchedPages = new Uint8Array(sizeBytes / PAGE_SIZE);
+    this.dataWatchPages = new Uint8Array(sizeBytes / PAGE_SIZE);
   }
 
   /** Host bytes actually allocated for guest RAM. */
@@ -187,12 +191,13 @@ export class PhysicalMemory {
     for (let k = 0; k < bytes.length; k++) this.write8(address + k, bytes[k]);
   }
 
-  /** Marks where a write landed, for caches of decoded code. */
+  /** Marks where a write landed, for caches of decoded code and for data watchpoints. */
   noteWrite(address: number, size: number): void {
     const first = Math.floor(address / PAGE_SIZE);
     const last = Math.floor((address + size - 1) / PAGE_SIZE);
     for (let p = first; p <= last; p++) {
       if (this.watchedPages[p] !== 0 && this.onWatchedWrite !== undefined) this.onWatchedWrite(p);
+      if (this.dataWatchPages[p] !== 0 && this.onDataWrite !== undefined) this.onDataWrite(address, size);
     }
   }
 

@@ -25,7 +25,7 @@ import { readReg } from './operands';
 function plainRam(c: Cpu, phys: number, write: boolean): boolean {
   const mem = c.mem;
   const page = Math.floor(phys / PAGE_SIZE);
-  return phys < mem.size && mem.mmioPages[page] === 0 && (!write || mem.watchedPages[page] === 0);
+  return phys < mem.size && mem.mmioPages[page] === 0 && (!write || (mem.watchedPages[page] === 0 && mem.dataWatchPages[page] === 0));
 }
 
 /** Elements left in RCX, as a number that is only ever compared with CHUNK. */

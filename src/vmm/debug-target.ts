@@ -16,6 +16,8 @@ export type DebugStop =
   | { kind: 'step' }
   /** RIP reached a breakpoint address; the instruction there has not run. */
   | { kind: 'breakpoint' }
+  /** An instruction wrote to a watched guest-physical range; it has completed. */
+  | { kind: 'watchpoint' }
   /** An exit whose reason is in the filter, stopped before the VMM answers it. */
   | { kind: 'exit'; info: VmxExitInfo }
   | { kind: 'shutdown'; exitCode: number; how: string }
@@ -46,6 +48,11 @@ export class DebugTarget {
   setBreakpoints(addresses: Iterable<bigint>): void {
     this.breakpoints = [...new Set(addresses)];
     this.machine.setBreakpoints(this.breakpoints);
+  }
+
+  /** Replaces the guest-physical ranges where a write stops the guest (data breakpoints). */
+  setWatchpoints(ranges: ReadonlyArray<{ start: number; length: number }>): void {
+    this.machine.cpu.setWatchpoints(ranges);
   }
 
   get breakpointAddresses(): readonly bigint[] {
@@ -125,6 +132,7 @@ export class DebugTarget {
       case 'error': return end.info === undefined ? { kind: 'error', message: end.message } : { kind: 'error', message: end.message, info: end.info };
       case 'paused':
         // a stop request or HLT without HLT exiting leaves the guest where it is
+        if (end.why === 'watchpoint') return { kind: 'watchpoint' };
         return end.why === 'breakpoint' ? { kind: 'breakpoint' } : { kind: budget };
     }
   }

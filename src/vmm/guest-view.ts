@@ -249,6 +249,14 @@ export class GuestView {
     });
   }
 
+  /** The guest-physical ranges `length` bytes of guest-linear memory at `address` occupy (RAM only). */
+  physicalRanges(address: bigint, length: number): Array<{ start: number; length: number }> {
+    const out: Array<{ start: number; length: number }> = [];
+    const covered = this.eachPhysical(address, length, (phys, _offset, n) => out.push({ start: phys, length: n }));
+    if (covered < length) throw new GuestViewError(`guest-linear 0x${(address + BigInt(covered)).toString(16)} is not mapped to guest RAM`);
+    return out;
+  }
+
   /** Calls `visit` for each run of RAM that `length` bytes at `address` map to; returns the bytes covered. */
   private eachPhysical(address: bigint, length: number, visit: (phys: number, offset: number, n: number) => void): number {
     const { cr0, cr3, cr4, efer } = this.controlRegisters();

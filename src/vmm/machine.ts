@@ -55,7 +55,7 @@ export type RunEnd =
   | { kind: 'instruction-limit' }
   | { kind: 'break'; info: VmxExitInfo }
   | { kind: 'error'; message: string; info?: VmxExitInfo }
-  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' };
+  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' | 'watchpoint' };
 
 /** One exit as the run reports it. */
 export interface ExitEvent {

@@ -46,7 +46,7 @@ export type VcpuRun =
   | { kind: 'exit'; info: VmxExitInfo; exit: VcpuExit }
   | { kind: 'handled'; info: VmxExitInfo }
   /** The guest is still running: an instruction budget, a breakpoint, a stop request, or HLT without HLT exiting. */
-  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' }
+  | { kind: 'paused'; why: 'budget' | 'breakpoint' | 'stop' | 'halt' | 'watchpoint' }
   /** An exit the caller asked to see before anything handles it; `handleDeferred` handles it later. */
   | { kind: 'deferred'; info: VmxExitInfo };
 
@@ -309,7 +309,7 @@ export class VmxVcpu {
     }
     const out = c.run(budget);
     if (out.kind !== 'vm-exit') {
-      if (out.kind === 'budget' || out.kind === 'breakpoint' || out.kind === 'stop' || out.kind === 'halt') return { kind: 'paused', why: out.kind };
+      if (out.kind === 'budget' || out.kind === 'breakpoint' || out.kind === 'stop' || out.kind === 'halt' || out.kind === 'watchpoint') return { kind: 'paused', why: out.kind };
       throw new Error(`unexpected outcome '${out.kind}' of a guest run`);
     }
     this.leave();
