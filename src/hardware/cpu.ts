@@ -853,7 +853,7 @@ export class Cpu extends CpuState {
       }
       if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
       prev = block;
-      const hit = this.takeWatchHit();
+      const hit = this.watchRanges.length === 0 ? undefined : this.takeWatchHit();
       if (hit !== undefined) {
         const last = insns[i - 1];
         if (!last.endsBlock) { this.ip[0] = last.nextLo; this.ip[1] = last.nextHi; }
