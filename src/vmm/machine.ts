@@ -18,6 +18,7 @@ import { GuestImage, GuestImageError } from './guest-image';
 import { enterLongMode } from './long-mode-setup';
 import { Hypercalls } from './hypercalls';
 import { buildGuestBootTables } from './guest-boot-tables';
+import { emulateStringIo } from './string-io';
 import { emulateMmio, MmioBus } from './mmio';
 import { Hpet, HPET_BASE, HPET_SIZE } from './devices/hpet';
 import { GuestView } from './guest-view';
@@ -267,7 +268,12 @@ export class Machine {
     const vcpu = this.vcpu;
     switch (exit.kind) {
       case 'io-read': case 'io-write': {
-        if (exit.string) return `string I/O (INS/OUTS) to emulated port 0x${exit.port.toString(16)} is not supported yet`;
+        if (exit.string) {
+          const done = emulateStringIo(this.guestView, vcpu.regsImage, this.deviceBus, { input: exit.kind === 'io-read', port: exit.port, width: exit.width });
+          if (done.kind === 'error') return done.message;
+          if (done.kind === 'done') vcpu.advanceRip(info.instructionLength);
+          return undefined;
+        }
         if (exit.kind === 'io-read') vcpu.completeIoRead(info, exit.width, this.deviceBus.read(exit.port, exit.width));
         else {
           this.deviceBus.write(exit.port, exit.width, exit.data);
