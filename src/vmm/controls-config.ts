@@ -1,0 +1,26 @@
+// The `disableControls` launch attribute and `--disable-controls` option: a processor whose VMX
+// capability MSRs (IA32_VMX_*_CTLS, SDM Vol. 3D, A.3-A.5) do not allow the named controls to be 1.
+// Names as in `vmx-debug tables controls`, "field:name" where a name is in several fields.
+
+import { controlMasksByName } from '../vmx/controls';
+import { defaultVmxCapabilities, VmxCapabilities, withoutControls } from '../hardware/vmx/capabilities';
+import { MachineConfigError } from './config-error';
+
+/** The default capabilities without the named controls. */
+export function capabilitiesWithout(names: readonly string[]): VmxCapabilities {
+  try {
+    return withoutControls(defaultVmxCapabilities(), controlMasksByName(names.filter((w) => w.trim() !== '')));
+  } catch (e) {
+    if (e instanceof RangeError) throw new MachineConfigError(e.message);
+    throw e;
+  }
+}
+
+/** The launch attribute: a list of control names. */
+export function parseDisabledControls(raw: unknown): VmxCapabilities | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw) || raw.some((n) => typeof n !== 'string')) {
+    throw new MachineConfigError(`expected a list of VMX control names, like ["RDTSC exiting", "secondary:enable VPID"], not ${JSON.stringify(raw)}`);
+  }
+  return capabilitiesWithout(raw as string[]);
+}
