@@ -23,7 +23,8 @@ function msrNamed(key: string): MsrInfo {
   const byNumber = /^(0x[0-9a-f]+|[0-9]+)$/i.test(t);
   const info = byNumber ? msrByAddress(Number(configUnsigned(t, 32, `MSR ${JSON.stringify(key)}`))) : msrByName(t);
   if (info === undefined) {
-    throw new MachineConfigError(`${byNumber ? `MSR ${hex(BigInt(t))} is` : `${JSON.stringify(key)} is not an MSR name:`} not in the MSR table (see \`vmx-debug tables msrs\`)`);
+    const what = byNumber ? `MSR ${hex(BigInt(t))} is not` : `${JSON.stringify(key)} is not the name of an MSR`;
+    throw new MachineConfigError(`${what} in the MSR table (see \`vmx-debug tables msrs\`)`);
   }
   if (info.group === 'VMX capability') {
     throw new MachineConfigError(`${info.name} is a read-only VMX capability MSR: narrow the VMX controls it reports with disableControls (--disable-controls)`);
@@ -65,7 +66,8 @@ export function applyMsrOverrides(machine: Machine, overrides: readonly MsrOverr
     try {
       editor.setMsr(msr, value);
     } catch (e) {
-      if (e instanceof GuestViewError) throw new MachineConfigError(`${msr.name} = ${hex(value)}: ${e.message}`);
+      // the editor's words name the MSR already
+      if (e instanceof GuestViewError) throw new MachineConfigError(e.message);
       throw e;
     }
   }
