@@ -8,12 +8,17 @@ import { MachineConfigError } from './config-error';
 
 /** The default capabilities without the named controls. */
 export function capabilitiesWithout(names: readonly string[]): VmxCapabilities {
-  try {
-    return withoutControls(defaultVmxCapabilities(), controlMasksByName(names.filter((w) => w.trim() !== '')));
-  } catch (e) {
-    if (e instanceof RangeError) throw new MachineConfigError(e.message);
-    throw e;
+  let caps = defaultVmxCapabilities();
+  for (const name of names.filter((w) => w.trim() !== '')) {
+    try {
+      caps = withoutControls(caps, controlMasksByName([name]));
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      // withoutControls refuses a default1 control the non-TRUE capability MSR requires (SDM A.2)
+      throw new MachineConfigError(e.message.startsWith('no VMX control') || e.message.includes('several fields') ? e.message : `'${name.trim()}': ${e.message}`);
+    }
   }
+  return caps;
 }
 
 /** The launch attribute: a list of control names. */
