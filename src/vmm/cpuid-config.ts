@@ -10,12 +10,14 @@
 // On the command line: LEAF=REG:VALUE (exact), LEAF=REG:+BITS (set), LEAF=REG:-BITS (clear),
 // comma-separated and applied in order.
 //
-// The processor's model (root-mode CPUID, and MONITOR's #UD and XSETBV's allowed XCR0, which
-// consult it) and the vCPU's answer to CPUID exits both take the overrides, the vCPU's last.
+// The processor's model (root-mode CPUID, and the checks made against it: XSETBV's allowed XCR0
+// states, MONITOR's #UD) and the vCPU's answer to CPUID exits both take the overrides, the
+// vCPU's last, so the guest sees exactly what was asked.
 // A feature bit set here is reported, not implemented: executing the feature's instructions
 // still raises #UD where the emulator lacks them. One bit is refused: CPUID.1:ECX.VMX[5], since
 // this VMM offers no nested VMX (its guests' VMX instructions raise #UD, as on a CPU without
-// VMX, SDM Vol. 3C, 24.6); clearing it changes nothing, the vCPU already hides it.
+// VMX: SDM Vol. 3C, "Discovering Support for VMX"); clearing it changes nothing, the vCPU
+// already hides it.
 
 import { composeEdits, cpuidKey, CpuidOverride, CpuidOverrides, CpuidRegisterEdit } from '../hardware/cpuid-overrides';
 import { hasSubleaves } from '../hardware/cpuid';
