@@ -92,6 +92,8 @@ test('VMX guest: an MSR value WRMSR or VM entry would refuse is refused at start
     ['IA32_KERNEL_GSBASE=0x8000000000000000', /IA32_KERNEL_GSBASE \(0xc0000102\) rejected: non-canonical address/],
     ['IA32_EFER=0x100', /IA32_EFER = 0x100 is refused: EFER.LMA must equal "IA-32e mode guest" \(1\)/],
     ['IA32_FEATURE_CONTROL=5', /IA32_FEATURE_CONTROL is locked/],
+    // 27.3.1.1: with CR0.PG = 1, EFER.LME must equal "IA-32e mode guest" (1 in long mode)
+    ['IA32_EFER=0x400', /IA32_EFER = 0x400 is refused: EFER.LME must equal "IA-32e mode guest" \(1\) while the guest's CR0.PG is 1/],
   ];
   for (const [text, message] of cases) {
     assert.throws(() => runGuest(REPORT_GUEST, { msrs: parseMsrOption(text) }), (e: Error) => e instanceof MachineConfigError && message.test(e.message), text);
