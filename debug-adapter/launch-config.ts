@@ -4,6 +4,12 @@
 import * as fs from 'node:fs';
 import { exitReasonByName } from '../src/vmx/definitions';
 import type { GuestMode } from '../src/vmx/vcpu';
+import type { CpuidOverrides } from '../src/hardware/cpuid-overrides';
+import type { VmxCapabilities } from '../src/hardware/vmx/capabilities';
+import { MachineConfigError } from '../src/vmm/config-error';
+import { parseCpuidOverrides } from '../src/vmm/cpuid-config';
+import { MsrOverride, parseMsrOverrides } from '../src/vmm/msr-config';
+import { parseDisabledControls } from '../src/vmm/controls-config';
 
 export class LaunchError extends Error {
   constructor(readonly attribute: string, problem: string) {
@@ -26,6 +32,12 @@ export interface LaunchConfig {
   breakOnExits: string[];
   /** One Debug Console line per VM exit. */
   logExits: boolean;
+  /** Changes to what the guest's CPUID returns. */
+  cpuid?: CpuidOverrides;
+  /** The guest's MSRs as it starts. */
+  msrs?: readonly MsrOverride[];
+  /** A processor without the VMX controls named in `disableControls`. */
+  vmxCapabilities?: VmxCapabilities;
 }
 
 const MODES: readonly GuestMode[] = ['real', 'protected', 'long'];
@@ -47,6 +59,17 @@ function bool(args: Record<string, unknown>, name: string, fallback: boolean): b
   if (v === undefined) return fallback;
   if (typeof v !== 'boolean') throw new LaunchError(name, `expected true or false, not ${JSON.stringify(v)}`);
   return v;
+}
+
+/** An attribute the engine parses; its MachineConfigError becomes a LaunchError naming the attribute. */
+function engineParsed<T>(args: Record<string, unknown>, name: string, parse: (raw: unknown) => T): T | undefined {
+  if (args[name] === undefined) return undefined;
+  try {
+    return parse(args[name]);
+  } catch (e) {
+    if (e instanceof MachineConfigError) throw new LaunchError(name, e.message);
+    throw e;
+  }
 }
 
 /** Checks the launch arguments; throws LaunchError at the first bad attribute. */
@@ -87,5 +110,11 @@ export function parseLaunchArguments(raw: unknown): LaunchConfig {
   if (loadAddress !== undefined) config.loadAddress = loadAddress;
   const entry = address(args, 'entry');
   if (entry !== undefined) config.entry = entry;
+  const cpuid = engineParsed(args, 'cpuid', parseCpuidOverrides);
+  if (cpuid !== undefined) config.cpuid = cpuid;
+  const msrs = engineParsed(args, 'msrs', parseMsrOverrides);
+  if (msrs !== undefined) config.msrs = msrs;
+  const caps = engineParsed(args, 'disableControls', parseDisabledControls);
+  if (caps !== undefined) config.vmxCapabilities = caps;
   return config;
 }

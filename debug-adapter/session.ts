@@ -29,6 +29,7 @@ import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
+import { MachineConfigError } from '../src/vmm/config-error';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
@@ -131,7 +132,10 @@ export class VmxDebugSession extends DebugSession {
     } catch (e) {
       throw new LaunchError(config.loadAddress === undefined ? 'program' : 'loadAddress', (e as Error).message);
     }
-    const machine = new Machine({ memoryMiB: config.memoryMB, console: (b) => { this.consoleText += Buffer.from(b).toString('latin1'); } });
+    const machine = new Machine({
+      memoryMiB: config.memoryMB, cpuid: config.cpuid, msrs: config.msrs, vmxCapabilities: config.vmxCapabilities,
+      console: (b) => { this.consoleText += Buffer.from(b).toString('latin1'); },
+    });
     try {
       machine.load(image);
     } catch (e) {
@@ -140,6 +144,11 @@ export class VmxDebugSession extends DebugSession {
     try {
       machine.start(config.entry ?? image.entryPhysical, config.mode);
     } catch (e) {
+      if (e instanceof MachineConfigError) throw new LaunchError('msrs', e.message);
+      // VmxVcpu asked the processor for a control it does not offer
+      if (config.vmxCapabilities !== undefined && /cannot (set|clear) '/.test((e as Error).message)) {
+        throw new LaunchError('disableControls', `this processor cannot run the guest as x86_vcpu sets it up: ${(e as Error).message}`);
+      }
       throw new LaunchError(config.entry === undefined ? 'mode' : 'entry', (e as Error).message);
     }
     this.config = config;

@@ -1,11 +1,15 @@
 // package.json's lists that come from the engine's tables, written by a program instead of by
 // hand so they cannot drift: the `breakOnExits` enum is every basic exit reason of
-// src/vmx/definitions.ts (SDM Vol. 3, Appendix C). A unit test runs the check mode.
+// src/vmx/definitions.ts (SDM Vol. 3, Appendix C), and the `disableControls` enum every VMX control
+// name of src/vmx/controls.ts (SDM Vol. 3C, 25.6-25.8). A unit test runs the check mode.
 //   node out/scripts/manifest.js          rewrite package.json
 //   node out/scripts/manifest.js --check  exit 1 when package.json differs from what it would write
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXIT_REASONS } from '../src/vmx/definitions';
+import { controlNameSpellings } from '../src/vmx/controls';
+import { capabilitiesWithout } from '../src/vmm/controls-config';
+import { MachineConfigError } from '../src/vmm/config-error';
 
 export interface EnumSchema {
   enum: string[];
@@ -18,6 +22,21 @@ export function exitReasonEnum(): EnumSchema {
     enum: EXIT_REASONS.map((r) => r.name),
     enumDescriptions: EXIT_REASONS.map((r) => `${r.description} (exit reason ${r.number})`),
   };
+}
+
+/** The JSON-schema enum of VMX control names `disableControls` accepts (src/vmx/controls.ts). */
+export function controlNameEnum(): EnumSchema {
+  // only those a processor can be without: default1 controls it requires are left out
+  const names = controlNameSpellings().filter((n) => {
+    try {
+      capabilitiesWithout([n.name]);
+      return true;
+    } catch (e) {
+      if (e instanceof MachineConfigError) return false;
+      throw e;
+    }
+  });
+  return { enum: names.map((n) => n.name), enumDescriptions: names.map((n) => n.description) };
 }
 
 /** A manifest that lacks the place the generated list goes into. */
@@ -45,6 +64,8 @@ export function withGeneratedLists(manifest: Json): Json {
   const props = child(child(child(vmx, 'configurationAttributes', 'debugger'), 'launch', 'configurationAttributes'), 'properties', 'launch');
   const items = child(child(props, 'breakOnExits', 'properties'), 'items', 'breakOnExits');
   Object.assign(items, { type: 'string' }, exitReasonEnum());
+  const controls = child(child(props, 'disableControls', 'properties'), 'items', 'disableControls');
+  Object.assign(controls, { type: 'string' }, controlNameEnum());
   return copy;
 }
 
@@ -59,7 +80,7 @@ function main(argv: string[]): number {
   const wanted = manifestText(withGeneratedLists(JSON.parse(current) as Json));
   if (argv.includes('--check')) {
     if (current === wanted) return 0;
-    console.error(`${file} is out of date with src/vmx/definitions.ts: run npm run manifest`);
+    console.error(`${file} is out of date with src/vmx/definitions.ts and controls.ts: run npm run manifest`);
     return 1;
   }
   if (current !== wanted) fs.writeFileSync(file, wanted);

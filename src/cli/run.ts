@@ -8,8 +8,11 @@ import { Command, JSON_OPTION } from './command';
 import { Output } from './output';
 import { parseUnsigned } from './numbers';
 import { exitReasonByName, EXIT_REASONS } from '../vmx/definitions';
-import { controlMasksByName } from '../vmx/controls';
-import { defaultVmxCapabilities, withoutControls } from '../hardware/vmx/capabilities';
+import { capabilitiesWithout } from '../vmm/controls-config';
+import { parseCpuidOption, parseCpuidOverrides } from '../vmm/cpuid-config';
+import { parseMsrOption } from '../vmm/msr-config';
+import { MachineConfigError } from '../vmm/config-error';
+import type { CpuidOverrides } from '../hardware/cpuid-overrides';
 import { describeExitQualification } from '../vmx/exit-qualification';
 import { GuestMode } from '../vmx/vcpu';
 import { Machine, RunEnd } from '../vmm/machine';
@@ -64,10 +67,15 @@ export const runCommand: Command = {
       { name: 'max-instructions', value: 'N', description: `stop after N guest instructions (default ${DEFAULT_MAX_INSTRUCTIONS})` },
       { name: 'break-on', value: 'REASON,...', description: 'end the run at the first exit of these reasons (names as in `tables exit-reasons`)' },
       { name: 'disable-controls', value: 'NAME,...', description: 'a processor without these VMX controls (names as in `tables controls`; field:name where a name is in several fields)' },
+      { name: 'cpuid', value: 'LEAF=REG:V,...', description: 'what the guest\'s CPUID returns: V exact, +BITS set, -BITS clear (0x7.0 for a subleaf); or @FILE, a JSON file shaped as the launch attribute' },
+      { name: 'msr', value: 'NAME=V,...', description: 'the guest\'s MSRs as it starts (names as in `tables msrs`, or numbers), written by WRMSR\'s rules' },
       { name: 'quiet', description: 'do not print each exit (the summary only)' },
       JSON_OPTION,
     ],
-    examples: ['vmx-debug run samples/hello/hello.elf', 'vmx-debug run boot.bin --load-address 0x7c00 --break-on CPUID,IO_INSTRUCTION --json'],
+    examples: [
+      'vmx-debug run samples/hello/hello.elf', 'vmx-debug run boot.bin --load-address 0x7c00 --break-on CPUID,IO_INSTRUCTION --json',
+      'vmx-debug run guest.elf --cpuid 0x1=ecx:-0x800000,0x40000000=eax:0x40000001 --msr IA32_TSC_AUX=0x5',
+    ],
   },
   run(args: ParsedArgs, out: Output): number {
     const modeWord = args.option('mode') ?? 'real';
@@ -104,23 +112,23 @@ export const runCommand: Command = {
       }
     };
     const disabled = args.option('disable-controls');
-    let vmxCapabilities;
-    try {
-      vmxCapabilities = disabled === undefined ? undefined
-        : withoutControls(defaultVmxCapabilities(), controlMasksByName(disabled.split(',').filter((w) => w.trim() !== '')));
-    } catch (e) {
-      if (e instanceof RangeError) throw new UsageError(`--disable-controls: ${e.message}`, COMMAND);
-      throw e;
-    }
+    const vmxCapabilities = disabled === undefined ? undefined : configured('disable-controls', () => capabilitiesWithout(disabled.split(',')));
+    const cpuidWord = args.option('cpuid');
+    const cpuid = cpuidWord === undefined ? undefined : configured('cpuid', () => cpuidOverrides(cpuidWord));
+    const msrWord = args.option('msr');
+    const msrs = msrWord === undefined ? undefined : configured('msr', () => parseMsrOption(msrWord));
     const machine = new Machine({
       memoryMiB: memory,
       vmxCapabilities,
+      cpuid,
+      msrs,
       console: (b) => { consoleLine += Buffer.from(b).toString('latin1'); flushConsole(false); },
     });
     try {
       machine.load(image);
       machine.start(entry, mode);
     } catch (e) {
+      if (e instanceof MachineConfigError) throw new UsageError(`--msr: ${e.message}`, COMMAND);
       if (e instanceof GuestImageError || e instanceof RangeError) throw new UsageError(`'${file}': ${e.message}`, COMMAND);
       // VmxVcpu asked the processor for a control it does not offer (--disable-controls)
       if (e instanceof Error && /cannot (set|clear) '/.test(e.message)) throw new UsageError(`this processor cannot run the guest as x86_vcpu sets it up: ${e.message}`, COMMAND);
@@ -142,6 +150,36 @@ export const runCommand: Command = {
     return report(machine, end, out);
   },
 };
+
+/** A configuration option's value, parsed; its problem becomes a usage error naming the option. */
+function configured<T>(option: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof MachineConfigError) throw new UsageError(`--${option}: ${e.message}`, COMMAND);
+    throw e;
+  }
+}
+
+/** --cpuid's value: LEAF=REG:V,… or @FILE (JSON shaped as the `cpuid` launch attribute). */
+function cpuidOverrides(word: string): CpuidOverrides {
+  if (!word.startsWith('@')) return parseCpuidOption(word);
+  const file = word.slice(1);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MachineConfigError(`cannot read '${file}': ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new MachineConfigError(`'${file}' is not JSON: ${(e as Error).message}`);
+  }
+  return parseCpuidOverrides(json);
+}
 
 function endText(end: RunEnd): { reason: string; status: number; detail: string } {
   switch (end.kind) {

@@ -49,6 +49,11 @@ export function defaultCpuid(): CpuidTable {
 /** Leaves with subleaves: ECX selects (SDM: leaves 4, 7, 0xB, 0xD, …). */
 const SUBLEAF_LEAVES = new Set([4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x17, 0x18]);
 
+/** Whether ECX selects a subleaf of `leaf` (for the others ECX is ignored). */
+export function hasSubleaves(leaf: number): boolean {
+  return SUBLEAF_LEAVES.has(leaf);
+}
+
 /** Looks a leaf up; leaves above the maximum return the highest basic leaf's values (SDM). */
 export function cpuidLookup(t: CpuidTable, leaf: number, subleaf: number): [number, number, number, number] {
   const sub = SUBLEAF_LEAVES.has(leaf) ? subleaf : 0;

@@ -122,7 +122,8 @@ export class GuestEditor {
       }
       return;
     }
-    const problem = vmcsMsrProblem(info, value, this.ia32eGuest());
+    const paging = ((this.view.vmcs('GUEST_CR0') ?? 0n) & 0x80000000n) !== 0n;
+    const problem = vmcsMsrProblem(info, value, this.ia32eGuest(), paging);
     if (problem !== undefined) throw new GuestViewError(`${info.name} = ${hex(value)} is refused: ${problem}`);
     this.vmwrite(field, value);
   }
@@ -149,11 +150,12 @@ export class GuestEditor {
 }
 
 /** What VM entry checks of the guest MSRs it loads (SDM Vol. 3C, 27.3.1.1). */
-function vmcsMsrProblem(info: MsrInfo, v: bigint, ia32e: boolean): string | undefined {
+function vmcsMsrProblem(info: MsrInfo, v: bigint, ia32e: boolean, paging: boolean): string | undefined {
   switch (info.name) {
     case 'IA32_EFER':
       if ((v & ~0xd01n) !== 0n) return 'reserved bits set (only SCE, LME, LMA and NXE may be 1)';
       if (((v & 0x400n) !== 0n) !== ia32e) return `EFER.LMA must equal "IA-32e mode guest" (${ia32e ? 1 : 0})`;
+      if (paging && ((v & 0x100n) !== 0n) !== ia32e) return `EFER.LME must equal "IA-32e mode guest" (${ia32e ? 1 : 0}) while the guest's CR0.PG is 1`;
       return undefined;
     case 'IA32_PAT':
       for (let k = 0n; k < 64n; k += 8n) {

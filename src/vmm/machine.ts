@@ -25,6 +25,8 @@ import { GuestView } from './guest-view';
 import { GPR_NAMES } from '../regs';
 import { getRflags } from '../hardware/flags';
 import { VmxExitReason } from '../vmx/definitions';
+import { CpuidOverrides, withCpuidOverrides } from '../hardware/cpuid-overrides';
+import { applyMsrOverrides, MsrOverride } from './msr-config';
 
 const MiB = 1 << 20;
 /**
@@ -45,6 +47,10 @@ export interface MachineOptions {
    * A launch configuration narrows them with `withoutControls` (src/hardware/vmx/capabilities.ts).
    */
   vmxCapabilities?: VmxCapabilities;
+  /** Changes to what CPUID reports, to the processor and the guest alike (src/vmm/cpuid-config.ts). */
+  cpuid?: CpuidOverrides;
+  /** The guest's MSRs as it starts, written at each `start` (src/vmm/msr-config.ts). */
+  msrs?: readonly MsrOverride[];
   /** Every byte the guest writes to COM1 (or through the console hypercall). */
   console?: (bytes: Uint8Array) => void;
   instructionsPerPitTick?: number;
@@ -89,6 +95,7 @@ export class Machine {
   private heldExit: { info: VmxExitInfo; exit?: VcpuExit } | undefined;
   image: GuestImage | undefined;
   private readonly hypervisorMsrs = { guestId: 0n };
+  private readonly initialMsrs: readonly MsrOverride[];
   /** Counts of exits by reason name, since the machine was made. */
   readonly exitCounts = new Map<string, number>();
 
@@ -108,6 +115,11 @@ export class Machine {
     VmxVcpu.enableVmx(this.vmx, frames);
     this.vcpu = new VmxVcpu(this.vmx, frames);
     this.vcpu.bindToCurrentProcessor();
+    if (options.cpuid !== undefined) {
+      this.cpu.cpuidTable = withCpuidOverrides(this.cpu.cpuidTable, options.cpuid);
+      this.vcpu.cpuidOverrides = options.cpuid;
+    }
+    this.initialMsrs = options.msrs ?? [];
     this.eptRoot = this.buildEpt();
     const out = options.console ?? (() => undefined);
     this.devices = new Platform(this.deviceBus, {
@@ -175,17 +187,20 @@ export class Machine {
   /**
    * Prepares the vCPU to start at `entry` in `mode`: real mode at 0000:entry (entry below
    * 64 KiB, as x86_vcpu starts guests), or protected/long mode with the tables of
-   * guest-boot-tables.ts placed at the top of guest RAM.
+   * guest-boot-tables.ts placed at the top of guest RAM. Then the configured MSR values are
+   * written (a MachineConfigError names the one refused).
    */
   start(entry: bigint, mode: GuestMode): void {
     for (let p = 0; p < 0x10000; p++) this.vcpu.setIoInterceptOfRange(p, 1, true);
     if (mode === 'real') {
       if (entry > 0xffffn) throw new RangeError(`a real-mode entry must be below 64 KiB (0000:entry), not 0x${entry.toString(16)}; use --mode protected or long`);
       this.vcpu.setup(entry, this.eptRoot, 'real');
-      return;
+    } else {
+      const boot = buildGuestBootTables(this.mem, this.ramBytes);
+      this.vcpu.setup(entry, this.eptRoot, mode, { longModePml4: boot.pml4, gdt: boot.gdt, stack: BigInt(boot.stackTop) });
     }
-    const boot = buildGuestBootTables(this.mem, this.ramBytes);
-    this.vcpu.setup(entry, this.eptRoot, mode, { longModePml4: boot.pml4, gdt: boot.gdt, stack: BigInt(boot.stackTop) });
+    // the launch configuration's MSR values, on the guest state the setup just made
+    applyMsrOverrides(this, this.initialMsrs);
   }
 
   /**

@@ -289,3 +289,21 @@ export function controlMasksByName(names: readonly string[]): Partial<Record<'pi
   }
   return out;
 }
+
+/**
+ * Every control as controlMasksByName accepts it, in table case: "field:name" for each, and the
+ * bare name too where only one field has it (for lists that offer the names, like package.json).
+ */
+export function controlNameSpellings(): Array<{ name: string; description: string }> {
+  const out: Array<{ name: string; description: string }> = [];
+  const count = new Map<string, number>();
+  for (const s of CONTROL_SETS) for (const b of s.bits) count.set(b.name.toLowerCase(), (count.get(b.name.toLowerCase()) ?? 0) + 1);
+  for (const s of CONTROL_SETS) {
+    for (const b of s.bits) {
+      const description = `${b.description} (${s.title}, bit ${b.lsb})`;
+      if (count.get(b.name.toLowerCase()) === 1) out.push({ name: b.name, description });
+      out.push({ name: `${SET_KEYS[s.vmcsField]}:${b.name}`, description });
+    }
+  }
+  return out;
+}

@@ -9,6 +9,7 @@
 
 import type { Cpu } from '../hardware/cpu';
 import { cpuidLookup } from '../hardware/cpuid';
+import { cpuidKey, CpuidOverrides, editRegister } from '../hardware/cpuid-overrides';
 import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { GeneralRegisters } from '../regs';
 import { Msr } from '../msr';
@@ -92,6 +93,8 @@ export class VmxVcpu {
   private readonly cpu: Cpu;
   /** Two words of scratch for VMREAD on the exit path. */
   private readonly scratch = new Int32Array(2);
+  /** What the launch configuration changes in the guest's CPUID, applied last to each answer. */
+  cpuidOverrides: CpuidOverrides | undefined;
 
   /** VMXON on the processor if it is not in VMX operation yet (x86_vcpu's per-CPU enable). */
   static enableVmx(unit: VmxUnit, frames: HostFrames): void {
@@ -462,6 +465,12 @@ export class VmxVcpu {
     w[6] = out[1]; w[7] = 0;
     w[2] = leaf === 1 ? (c0 & ~(1 << 5)) | (1 << 31) : c0; w[3] = 0;
     w[4] = out[3]; w[5] = 0;
+    const o = this.cpuidOverrides?.get(cpuidKey(leaf, sub));
+    if (o !== undefined) {
+      // the user's values win over the vCPU's own edits (the guest sees exactly what was asked)
+      w[0] = editRegister(w[0], o.regs[0]); w[6] = editRegister(w[6], o.regs[1]);
+      w[2] = editRegister(w[2], o.regs[2]); w[4] = editRegister(w[4], o.regs[3]);
+    }
     this.advanceRip(info.instructionLength);
   }
 

@@ -101,3 +101,17 @@ test('activation, entry points, setting, languages, grammar and breakpoints poin
   assert.ok(sources.length >= 4);
   for (const f of sources) assert.ok(lang.extensions.includes(path.extname(f)), f);
 });
+
+test('every VMX control the disableControls enum offers is accepted by the adapter; a control the processor requires is refused by name', () => {
+  const program = path.join(ROOT, 'samples/hello/hello.elf');
+  const names = props.disableControls.items.enum as string[];
+  assert.ok(names.includes('RDTSC exiting') && names.includes('exit:load IA32_PAT') && !names.includes('load IA32_PAT'), 'ambiguous names only with their field');
+  assert.equal(props.disableControls.items.enumDescriptions.length, names.length);
+  const full = parseLaunchArguments({ program }).vmxCapabilities;
+  assert.equal(full, undefined, 'no attribute: the processor as documented');
+  for (const name of names) {
+    const caps = parseLaunchArguments({ program, disableControls: [name] }).vmxCapabilities;
+    assert.ok(caps !== undefined, name);
+  }
+  assert.throws(() => parseLaunchArguments({ program, disableControls: ['CR3-load exiting'] }), (e: unknown) => e instanceof LaunchError && /'CR3-load exiting': a control the processor requires/.test(e.message));
+});
