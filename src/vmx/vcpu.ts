@@ -486,6 +486,8 @@ export class VmxVcpu {
         const next = type === 3 ? (old & ~0xfn) | (value & 0xfn) | (old & 1n) : value & 0xffffffffn;
         this.writeGuestCr0(next);
       } else if (cr === 4) {
+        // a bit this processor does not implement (CR4_FIXED1) or above bit 31 is reserved: #GP(0), as MOV to CR4 would raise
+        if ((value & ~BigInt(this.cpu.cr4Fixed1 >>> 0)) !== 0n) { this.queueEvent(13, 0); return true; }
         v.write('CR4_READ_SHADOW', value & BigInt(CR4_OWNED));
         v.write('GUEST_CR4', (value | BigInt(CR4_VMXE)) & 0xffffffffn);
       } else if (cr === 3) {
