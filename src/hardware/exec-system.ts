@@ -160,6 +160,8 @@ export function wrmsr(c: Cpu, i: Insn): void {
   requireCpl0(c, 'WRMSR');
   if (c.interceptHere(Intercept.MSR_WRITE, i)) return;
   const v = (BigInt(c.r[4] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
+  // RIP names the writing instruction while the MSR file's write hook runs (a debugger says where)
+  c.ip[0] = i.ripLo; c.ip[1] = i.ripHi;
   try {
     c.msrs.wrmsr(c.r[2] >>> 0, v);
   } catch (e) {
