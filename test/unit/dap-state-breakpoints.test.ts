@@ -10,10 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { gnuToolsAvailable, run } from '../support/gnu-tools';
+import { gnuToolsAvailable, nmSymbols, run } from '../support/gnu-tools';
 import { assembleGuest } from '../support/guest-asm';
 import { normalize, objdump, parseObjdump } from '../support/objdump';
-import { findInstruction, HELLO, instructionPointer, launchAndStop, resumeAndStop, scopeVariables, startAdapter, stopAdapter, symbol } from '../support/dap';
+import { findInstruction, HELLO, instructionPointer, launchAndStop, resumeAndStop, ROOT, scopeVariables, startAdapter, stopAdapter, symbol } from '../support/dap';
 
 const skip = gnuToolsAvailable() ? false : 'GNU binutils are not installed';
 const T = { skip, timeout: 60_000 };
@@ -103,6 +103,32 @@ test('a VMCS data breakpoint on GUEST_RIP stops after the VMM answered hello\'s 
     const terminated = dc.waitForEvent('terminated');
     await dc.continueRequest({ threadId: 1 });
     await terminated;
+  } finally {
+    await stopAdapter(dc);
+  }
+});
+
+test('exit-tour: a GUEST_CR0 data breakpoint stops after the vCPU answered the guest\'s MOV to CR0, the guest\'s value in the field', T, async () => {
+  const dc = await startAdapter();
+  try {
+    const elf = path.join(ROOT, 'samples/exit-tour/exit-tour.elf');
+    const at = (name: string): bigint => {
+      const s = nmSymbols(elf).find((x) => x.name === name);
+      assert.ok(s?.address !== undefined, `nm lists ${name}`);
+      return s.address;
+    };
+    await launchAndStop(dc, { program: elf, stopOnEntry: true });
+    const info = await dc.dataBreakpointInfoRequest({ name: 'vmcs.GUEST_CR0' });
+    const set = await dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.body.dataId as string }] });
+    const stopped = await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.deepEqual(stopped.body.hitBreakpointIds, [set.body.breakpoints[0].id]);
+    // tour_mov_cr0: mov cr0, rbx with NE set in RBX; CR0.NE is fixed to 1 in VMX operation (SDM
+    // Vol. 3C, 24.8), so the guest's real CR0 had it already: the field is rewritten unchanged
+    const insn = parseObjdump(run('objdump', ['-d', '-M', 'intel', '-w', '--start-address', hex(at('tour_mov_cr0')), '--stop-address', hex(at('tour_mov_cr0') + 16n), elf]))[0];
+    assert.equal(normalize(insn.text), 'mov cr0,rbx');
+    const rbx = await evaluate(dc, 'rbx');
+    assert.equal(stopped.body.description, `VMWRITE GUEST_CR0 ${hex(rbx)} → ${hex(rbx)} (unchanged) by the vCPU answering CR_ACCESS (exit at rip ${hex(insn.address)})`);
+    assert.equal(await instructionPointer(dc), insn.address + BigInt(insn.bytes.length));
   } finally {
     await stopAdapter(dc);
   }
