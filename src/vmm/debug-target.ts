@@ -5,6 +5,7 @@
 
 import { VmxExitInfo } from '../vmx/vcpu';
 import { EXIT_REASONS } from '../vmx/definitions';
+import { disassembleGuest } from './guest-disassembly';
 import { GuestView } from './guest-view';
 import { ExitEvent, Machine, RunEnd } from './machine';
 import { describeStateWrite, StateWatch, StateWrite, WatchedState } from './state-watch';
@@ -141,6 +142,14 @@ export class DebugTarget {
     };
   }
 
+  /** The mnemonic of the guest instruction at `rip` (CS-relative), for saying which instruction wrote. */
+  private mnemonicAt(rip: bigint | undefined): string | undefined {
+    if (rip === undefined) return undefined;
+    const mode = this.view.decodeMode();
+    const linear = mode === 64 ? rip : (this.view.segments()[1].base + rip) & 0xffffffffn;
+    return disassembleGuest(this.view, undefined, linear, 0, 1, mode)[0]?.text.split(' ')[0];
+  }
+
   private translate(end: RunEnd, budget: 'budget' | 'step' = 'budget'): DebugStop {
     switch (end.kind) {
       case 'instruction-limit': return { kind: budget };
@@ -156,7 +165,7 @@ export class DebugTarget {
           const writes = [...this.stateWatch.writes];
           const e = this.lastExit;
           const answering = e === undefined ? undefined : { name: e.name, rip: e.guestRip, by: this.lastExitBy };
-          return { kind: 'state-write', writes, descriptions: writes.map((w) => describeStateWrite(w, answering)) };
+          return { kind: 'state-write', writes, descriptions: writes.map((w) => describeStateWrite(w, answering, this.mnemonicAt(w.rip))) };
         }
         return end.why === 'breakpoint' ? { kind: 'breakpoint' } : { kind: budget };
     }

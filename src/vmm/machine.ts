@@ -357,6 +357,8 @@ export class Machine {
    */
   requestPause(): void {
     this.pauseRequested = true;
+    // the block ends after the running instruction, the run at the next block boundary
+    this.cpu.stopBlock = true;
     this.cpu.requestStop();
   }
 

@@ -125,8 +125,9 @@ function fieldSlot(name: string): number {
  * One line for a write: `WRMSR IA32_EFER 0x500 → 0xd01 at rip 0x8123`,
  * `VMWRITE GUEST_RIP 0x8003 → 0x8005 by the VMM answering IO_INSTRUCTION (exit at rip 0x8003)`.
  */
-export function describeStateWrite(w: StateWrite, answering?: { name: string; rip: bigint; by: string }): string {
-  const what = w.kind === 'msr' && w.viaField === undefined ? 'WRMSR' : 'VMWRITE';
+export function describeStateWrite(w: StateWrite, answering?: { name: string; rip: bigint; by: string }, mnemonic?: string): string {
+  // an MSR written by code: WRMSR, or SWAPGS (IA32_KERNEL_GSBASE), as decoded at its RIP
+  const what = w.kind === 'msr' && w.viaField === undefined ? (w.by === 'instruction' && mnemonic !== undefined ? mnemonic.toUpperCase() : 'WRMSR') : 'VMWRITE';
   const target = w.viaField === undefined ? w.name : `${w.viaField} (${w.name})`;
   const change = `${hex(w.old)} → ${hex(w.value)}${w.old === w.value ? ' (unchanged)' : ''}`;
   if (w.by === 'instruction') return `${what} ${target} ${change} at rip ${hex(w.rip ?? 0n)}`;

@@ -187,6 +187,38 @@ test('two state data breakpoints: each stop names only the one written, a step t
   }
 });
 
+test('SWAPGS writes IA32_KERNEL_GSBASE: the stop comes right after it (mid-block) and names it', T, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-dap-swapgs-'));
+  const dc = await startAdapter();
+  try {
+    // IA32_GS_BASE C0000101H, IA32_KERNEL_GSBASE C0000102H (SDM Vol. 4, Table 2-2); SWAPGS
+    // exchanges GS.base with IA32_KERNEL_GSBASE (SDM Vol. 2B, SWAPGS)
+    const gsBase = 0x1234000n, kernel = 0x5678000n;
+    const bytes = assembleGuest(['.code64',
+      'mov ecx, 0xc0000101', `mov eax, ${hex(gsBase)}`, 'xor edx, edx', 'wrmsr',
+      'mov ecx, 0xc0000102', `mov eax, ${hex(kernel)}`, 'wrmsr',
+      'swapgs', 'nop', 'nop', 'spin: jmp spin'], 0x8000);
+    const listing = objdump(bytes, 64, 0x8000n);
+    const wrmsr2 = listing.filter((e) => normalize(e.text) === 'wrmsr')[1];
+    const swapgs = listing.find((e) => normalize(e.text) === 'swapgs')!;
+    const bin = path.join(dir, 'swapgs.bin');
+    fs.writeFileSync(bin, bytes);
+    await launchAndStop(dc, { program: bin, loadAddress: 0x8000, mode: 'long', stopOnEntry: true });
+    const before = await evaluate(dc, 'msr(IA32_KERNEL_GSBASE)');
+    const info = await dc.dataBreakpointInfoRequest({ name: 'msr(IA32_KERNEL_GSBASE)' });
+    await dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.body.dataId as string }] });
+    let stopped = await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(stopped.body.description, `WRMSR IA32_KERNEL_GSBASE ${hex(before)} → ${hex(kernel)} at rip ${hex(wrmsr2.address)}`);
+    stopped = await resumeAndStop(dc, () => dc.continueRequest({ threadId: 1 }));
+    assert.equal(stopped.body.description, `SWAPGS IA32_KERNEL_GSBASE ${hex(kernel)} → ${hex(gsBase)} at rip ${hex(swapgs.address)}`);
+    assert.equal(await instructionPointer(dc), swapgs.address + BigInt(swapgs.bytes.length), 'stopped right after SWAPGS, not at the end of its block');
+    assert.equal(await evaluate(dc, 'msr(IA32_GS_BASE)'), kernel);
+  } finally {
+    await stopAdapter(dc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('state data breakpoints: groups and bit fields have no dataId, bad ids are unverified, reads are refused', T, async () => {
   const dc = await startAdapter();
   try {
