@@ -826,7 +826,7 @@ export class VmxDebugSession extends DebugSession {
           if (e instanceof GuestViewError) return { verified: false, message: e.message };
           throw e;
         }
-        const id = this.nextDataBreakpointId++;
+        const id = this.dataBreakpointId(bp.dataId);
         ids.push(id);
         return { id, verified: true };
       } else if (msr !== null) {
@@ -843,7 +843,7 @@ export class VmxDebugSession extends DebugSession {
       } else {
         return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
       }
-      const id = this.nextDataBreakpointId++;
+      const id = this.dataBreakpointId(bp.dataId);
       stateIds.set(watchedName, [...(stateIds.get(watchedName) ?? []), id]);
       return { id, verified: true };
     });
@@ -867,6 +867,17 @@ export class VmxDebugSession extends DebugSession {
   /** The last setDataBreakpoints, set again on the machine a restart makes. */
   private dataBreakpoints: readonly DebugProtocol.DataBreakpoint[] = [];
   private nextDataBreakpointId = 1_000_000;
+  /** Breakpoint ids by dataId: the same data keeps its id (across setDataBreakpoints and restarts). */
+  private readonly dataBreakpointIdsByDataId = new Map<string, number>();
+
+  private dataBreakpointId(dataId: string): number {
+    let id = this.dataBreakpointIdsByDataId.get(dataId);
+    if (id === undefined) {
+      id = this.nextDataBreakpointId++;
+      this.dataBreakpointIdsByDataId.set(dataId, id);
+    }
+    return id;
+  }
 
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {

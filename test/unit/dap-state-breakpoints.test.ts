@@ -65,6 +65,13 @@ test('an MSR data breakpoint from the MSRs scope stops after hello\'s WRMSR of I
     assert.equal(await instructionPointer(dc), wrmsr.address + BigInt(wrmsr.bytes.length), 'a trap: the WRMSR has completed');
     assert.equal(await evaluate(dc, 'msr(IA32_EFER)'), after);
 
+    // the breakpoint holds across a restart (canPersist): the fresh guest stops at the same WRMSR
+    const again = dc.waitForEvent('stopped') as Promise<DebugProtocol.StoppedEvent>;
+    await dc.send('restart', { arguments: { program: HELLO } });
+    const restarted = await again;
+    assert.equal(restarted.body.description, stopped.body.description);
+    assert.deepEqual(restarted.body.hitBreakpointIds, [set.body.breakpoints[0].id], 'the id the client was given');
+
     // EFER.LMA is set by the processor when paging comes on, not by a WRMSR: the guest runs to its end
     const terminated = dc.waitForEvent('terminated');
     let stops = 0;
