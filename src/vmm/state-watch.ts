@@ -4,7 +4,8 @@
 //
 // Which writes count (what a user means by "who changed it"):
 // - an MSR: every write through the processor's WRMSR path — the guest's WRMSR (the MSR bitmaps
-//   intercept nothing, so it runs without a VM exit), SWAPGS, MSR-load lists; an MSR the VM
+//   intercept nothing, so it runs without a VM exit), SWAPGS, and MSR-load lists (which this
+//   VMM does not use; one would be reported as the VMM's); an MSR the VM
 //   entry loads from the VMCS (IA32_EFER, PAT, SYSENTER, FS/GS base) is watched in its
 //   guest-state field too, so the vCPU changing it there (EFER.LMA on a CR0 write) counts;
 // - a VMCS field: every VMWRITE — by the vCPU or the VMM answering an exit (GUEST_RIP advanced
@@ -35,7 +36,7 @@ export interface StateWrite {
   value: bigint;
   /** RIP of the guest instruction that wrote, when the guest (or x86 code) wrote. */
   rip?: bigint;
-  /** Who: 'WRMSR', 'VMWRITE' by code, or 'vmm' (software answering an exit). */
+  /** Who: guest (or x86) code on the processor, or software outside it (the vCPU or VMM answering an exit). */
   by: 'instruction' | 'vmm';
   /** For an MSR written in its VMCS guest-state field: that field. */
   viaField?: string;
