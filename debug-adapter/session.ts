@@ -11,7 +11,7 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
-import { msrByName } from '../src/msr';
+import { msrByAddress, msrByName } from '../src/msr';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
 import { evaluate, ExpressionError } from '../src/vmm/expression';
@@ -20,7 +20,10 @@ import { disassembleGuest } from '../src/vmm/guest-disassembly';
 import { ControlRegisterName, GuestEditor } from '../src/vmm/guest-edit';
 import { GuestExpressionEnvironment } from '../src/vmm/guest-expression';
 import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
-import { GuestViewError } from '../src/vmm/guest-view';
+import { GuestViewError, msrVmcsField } from '../src/vmm/guest-view';
+import { memorySpace, parseMemoryReference, MemoryPlace, SPACE_WORDS } from '../src/vmm/memory-spaces';
+import { WatchedState } from '../src/vmm/state-watch';
+import { vmcsFieldByName } from '../src/vmx/vmcs-fields';
 import { StopCondition, StopConditionError, Verdict } from '../src/vmm/stop-condition';
 import { Machine } from '../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
@@ -89,6 +92,7 @@ export class VmxDebugSession extends DebugSession {
       supportsHitConditionalBreakpoints: true,
       supportsLogPoints: true,
       supportsWriteMemoryRequest: true,
+      supportsLoadedSourcesRequest: true,
       supportsDataBreakpoints: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
@@ -154,6 +158,8 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
+    // a restart keeps the data breakpoints (those that still make sense on the new machine)
+    if (this.dataBreakpoints.length > 0) this.applyDataBreakpoints(this.target, this.dataBreakpoints);
     for (const name of config.breakOnExits) this.filterExits.add(name);
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
@@ -421,6 +427,15 @@ export class VmxDebugSession extends DebugSession {
         this.sendEvent(event);
         return;
       }
+      case 'state-write': {
+        // the text names the MSR or field, old and new value and the writer
+        const event: DebugProtocol.StoppedEvent = new StoppedEvent('data breakpoint', THREAD_ID, stop.descriptions[0]);
+        event.body.description = stop.descriptions.join('; ');
+        event.body.hitBreakpointIds = [...new Set(stop.writes.flatMap((w) => this.stateBreakpointIds.get(w.name) ?? []))];
+        this.sendEvent(new OutputEvent(`${stop.descriptions.join('\n')}\n`, 'console'));
+        this.sendEvent(event);
+        return;
+      }
       case 'exit': {
         const event: DebugProtocol.StoppedEvent = new StoppedEvent('exception', THREAD_ID, `${stop.info.name} (${stop.info.reason})`);
         event.body.description = `VM exit ${stop.info.name} (${stop.info.reason})`;
@@ -631,19 +646,24 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
-  /** Guest-linear memory through the guest's paging; the whole range must be writable unless allowPartial. */
+  /**
+   * Memory of the reference's space (guest-linear through the guest's paging, `phys:` through
+   * EPT, `host:` as it is); the whole range must be writable unless allowPartial.
+   */
   protected writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
-      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const place = this.memoryPlace(args.memoryReference, args.offset);
+      const space = memorySpace(target.machine, target.view, place.space);
       const data = Buffer.from(args.data, 'base64');
-      const address = (base + BigInt(args.offset ?? 0)) & ((1n << 64n) - 1n);
-      const reachable = target.view.readLinear(address, data.length).length;
+      const address = place.address;
+      const reachable = space.read(address, data.length).length;
       if (reachable < data.length && args.allowPartial !== true) {
-        throw new RequestError(`cannot write ${data.length} bytes at ${hex(address)}: ${hex(address + BigInt(reachable))} is not mapped by the guest's paging or not RAM (nothing was written)`);
+        const why = place.space === 'linear' ? 'is not mapped by the guest\'s paging or not RAM' : place.space === 'phys' ? 'is not mapped by EPT to RAM' : 'is beyond the machine\'s memory';
+        const where = place.space === 'linear' ? hex(address) : `${SPACE_WORDS[place.space]} ${hex(address)}`;
+        throw new RequestError(`cannot write ${data.length} bytes at ${where}: ${hex(address + BigInt(reachable))} ${why} (nothing was written)`);
       }
-      const written = target.view.writeLinear(address, new Uint8Array(data.buffer, data.byteOffset, reachable));
+      const written = space.write(address, new Uint8Array(data.buffer, data.byteOffset, reachable));
       this.variables.refresh();
       response.body = { bytesWritten: written };
     });
@@ -653,12 +673,11 @@ export class VmxDebugSession extends DebugSession {
   protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
-      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const place = this.memoryPlace(args.memoryReference, args.offset);
       if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${args.count}`);
-      const address = base + BigInt(args.offset ?? 0);
-      // guest-linear memory through the guest's paging; bytes past the first unmapped one are unreadable
-      const bytes = target.view.readLinear(address, args.count);
+      const address = place.address;
+      // bytes past the first one the space cannot reach are unreadable (DAP: unreadableBytes, never an error)
+      const bytes = memorySpace(target.machine, target.view, place.space).read(address, args.count);
       response.body = { address: hex(address), data: Buffer.from(bytes).toString('base64'), unreadableBytes: args.count - bytes.length };
     });
   }
@@ -666,12 +685,14 @@ export class VmxDebugSession extends DebugSession {
   protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
-      if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const place = this.memoryPlace(args.memoryReference, args.offset);
       const count = args.instructionCount;
       if (!Number.isInteger(count) || count < 0 || count > 10000) throw new RequestError(`instructionCount must be 0-10000, not ${count}`);
-      const address = base + BigInt(args.offset ?? 0);
-      const insns = disassembleGuest(target.view, this.image, address, args.instructionOffset ?? 0, count, target.view.decodeMode());
+      const address = place.address;
+      // the image's symbols and lines are guest-linear: they name instructions of that space only
+      const linear = place.space === 'linear';
+      const space = memorySpace(target.machine, target.view, place.space);
+      const insns = disassembleGuest({ readLinear: (a, n) => space.read(a, n) }, linear ? this.image : undefined, address, args.instructionOffset ?? 0, count, target.view.decodeMode());
       response.body = {
         instructions: insns.map((i): DebugProtocol.DisassembledInstruction => {
           // a place before readable memory or a known instruction boundary
@@ -681,9 +702,9 @@ export class VmxDebugSession extends DebugSession {
             instructionBytes: [...i.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' '),
             instruction: i.text,
           };
-          const sym = this.image?.symbols.at(i.address);
+          const sym = linear ? this.image?.symbols.at(i.address) : undefined;
           if (sym !== undefined) out.symbol = sym.symbol.name;
-          const at = this.sourceAt(i.address);
+          const at = linear ? this.sourceAt(i.address) : undefined;
           if (at !== undefined) {
             out.location = at.source;
             out.line = at.line;
@@ -696,23 +717,51 @@ export class VmxDebugSession extends DebugSession {
 
   // ---- helpers --------------------------------------------------------------------------
 
+  /** A request's memory reference plus offset: `0x…` guest-linear, `phys:0x…` guest-physical, `host:0x…` host-physical. */
+  private memoryPlace(reference: string, offset: number | undefined): MemoryPlace {
+    const place = parseMemoryReference(reference);
+    if (place === undefined) throw new RequestError(`'${reference}' is not an address (0x…, phys:0x… or host:0x…)`);
+    if (offset !== undefined && !Number.isInteger(offset)) throw new RequestError(`offset must be an integer, not ${offset}`);
+    return { space: place.space, address: (place.address + BigInt(offset ?? 0)) & ((1n << 64n) - 1n) };
+  }
+
+  /** The guest's source files the DWARF line table names, found as stackTrace finds them. */
+  protected loadedSourcesRequest(response: DebugProtocol.LoadedSourcesResponse): void {
+    this.answer(response, () => {
+      const files = this.image?.lines.files ?? [];
+      response.body = { sources: [...new Set(files.map((f) => this.sourcePath(f)))].map((file) => new Source(path.basename(file), file)) };
+    });
+  }
+
+  private sourcePath(tableName: string): string {
+    return path.resolve(path.dirname(path.resolve(this.config?.program ?? '.')), tableName);
+  }
+
   /** The source line of an address, its file found relative to the program (as the line table's paths are). */
   private sourceAt(address: bigint): { source: Source; line: number; column: number } | undefined {
     const row = this.image?.lines.lookup(address);
     if (row === undefined || this.config === undefined) return undefined;
-    const file = path.resolve(path.dirname(path.resolve(this.config.program)), row.file);
+    const file = this.sourcePath(row.file);
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
   }
 
-  // ---- data breakpoints: writes to guest memory ----------------------------------------
+  // ---- data breakpoints: writes to guest memory, MSRs and VMCS fields -----------------
 
   /**
-   * A data breakpoint on guest memory: `name` is an address expression (`0x9000`, `rsp + 8`,
-   * a symbol); the watched bytes are 8 (or `bytes`), by guest-linear address.
+   * A data breakpoint on guest memory, an MSR or a VMCS field. With `variablesReference` of the
+   * MSRs scope (or a group under it) and an MSR's name, or of the VMCS scope and a field's name,
+   * or with `msr(NAME)` / `vmcs.NAME` as the name (their evaluateName): the MSR or field
+   * (`msr:0xc0000080`, `vmcs:GUEST_RIP`). Otherwise `name` is an address expression (`0x9000`,
+   * `rsp + 8`, a symbol); the watched bytes are 8 (or `bytes`), by guest-linear address.
    */
   protected dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
+      const state = this.stateDataBreakpointInfo(target, args);
+      if (state !== undefined) {
+        response.body = state;
+        return;
+      }
       const bytes = args.bytes ?? 8;
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x10000) throw new RequestError(`bytes must be 1-65536, not ${String(args.bytes)}`);
       const address = evaluate(args.name, this.environment(target, target.lastExit));
@@ -726,29 +775,92 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
+  /** dataBreakpointInfo for an MSR or a VMCS field; undefined when the request is about memory. */
+  private stateDataBreakpointInfo(target: DebugTarget, args: DebugProtocol.DataBreakpointInfoArguments): DebugProtocol.DataBreakpointInfoResponse['body'] | undefined {
+    const name = args.name.trim();
+    let kind: 'msr' | 'vmcs' | undefined;
+    let key = name;
+    const scope = args.variablesReference === undefined ? undefined : this.variables.scopeOf(args.variablesReference);
+    if (scope === SCOPE_MSRS) kind = 'msr';
+    else if (scope === SCOPE_VMCS) kind = 'vmcs';
+    else if (scope === SCOPE_SEGMENTS && name === 'efer') { kind = 'msr'; key = 'IA32_EFER'; }
+    else if (scope === undefined) {
+      const m = /^msr\(\s*([^)]*?)\s*\)$/.exec(name) ?? undefined;
+      const v = /^vmcs\.(\w+)$/.exec(name) ?? undefined;
+      if (m !== undefined) { kind = 'msr'; key = m[1]; } else if (v !== undefined) { kind = 'vmcs'; key = v[1]; }
+    }
+    if (kind === undefined) return undefined;
+    const unavailable = (why: string) => ({ dataId: null, description: why });
+    if (kind === 'msr') {
+      const address = parseValue(key);
+      const info = address === undefined ? msrByName(key) : msrByAddress(Number(address));
+      if (info === undefined) return unavailable(`'${name}' is not an MSR: a whole MSR can be watched, not a group or a bit field`);
+      if (target.view.msr(info) === undefined) return unavailable(`${info.name} is not implemented by this processor`);
+      const field = msrVmcsField(target.view, info);
+      return {
+        dataId: `msr:0x${info.address.toString(16)}`,
+        description: `${info.name} written (WRMSR${field === undefined ? '' : `, or VMWRITE of ${field}`})`,
+        accessTypes: ['write'],
+        canPersist: true,
+      };
+    }
+    const f = vmcsFieldByName(key);
+    if (f === undefined || target.view.vmcs(f.name) === undefined) return unavailable(`'${name}' is not a VMCS field: a field can be watched, not a group or a control bit`);
+    return { dataId: `vmcs:${f.name}`, description: `${f.name} written (VMWRITE)`, accessTypes: ['write'], canPersist: true };
+  }
+
   protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     this.answer(response, () => {
-      const target = this.stoppedTarget();
-      const ranges: Array<{ start: number; length: number }> = [];
-      const ids: number[] = [];
-      const results: DebugProtocol.Breakpoint[] = args.breakpoints.map((bp) => {
-        const m = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
-        if (m === null) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
-        if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
+      response.body = { breakpoints: this.applyDataBreakpoints(this.stoppedTarget(), args.breakpoints) };
+      this.dataBreakpoints = args.breakpoints;
+    });
+  }
+
+  /** Sets the data breakpoints on the target: memory ranges as watchpoints, MSRs and VMCS fields as state watches. */
+  private applyDataBreakpoints(target: DebugTarget, breakpoints: readonly DebugProtocol.DataBreakpoint[]): DebugProtocol.Breakpoint[] {
+    const ranges: Array<{ start: number; length: number }> = [];
+    const ids: number[] = [];
+    const watched: WatchedState[] = [];
+    const stateIds = new Map<string, number[]>();
+    const results = breakpoints.map((bp): DebugProtocol.Breakpoint => {
+      if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
+      const mem = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
+      const msr = /^msr:(0x[0-9a-f]+)$/.exec(bp.dataId);
+      const field = /^vmcs:(\w+)$/.exec(bp.dataId);
+      let watchedName: string;
+      if (mem !== null) {
         try {
-          ranges.push(...target.view.physicalRanges(BigInt(`0x${m[1]}`), Number(m[2])));
+          ranges.push(...target.view.physicalRanges(BigInt(`0x${mem[1]}`), Number(mem[2])));
         } catch (e) {
           if (e instanceof GuestViewError) return { verified: false, message: e.message };
           throw e;
         }
-        const id = this.nextDataBreakpointId++;
+        const id = this.dataBreakpointId(bp.dataId);
         ids.push(id);
         return { id, verified: true };
-      });
-      target.setWatchpoints(ranges);
-      this.dataBreakpointIds = ids;
-      response.body = { breakpoints: results };
+      } else if (msr !== null) {
+        const info = msrByAddress(Number(BigInt(msr[1]) & 0xffffffffn));
+        if (info === undefined || BigInt(msr[1]) > 0xffffffffn) return { verified: false, message: `no MSR ${msr[1]} in the MSR table` };
+        if (target.view.msr(info) === undefined) return { verified: false, message: `${info.name} is not implemented by this processor` };
+        watched.push({ kind: 'msr', msr: info, alsoField: msrVmcsField(target.view, info) });
+        watchedName = info.name;
+      } else if (field !== null) {
+        const f = vmcsFieldByName(field[1]);
+        if (f === undefined || target.view.vmcs(f.name) === undefined) return { verified: false, message: `no VMCS field '${field[1]}' that this processor stores` };
+        watched.push({ kind: 'vmcs', field: f.name });
+        watchedName = f.name;
+      } else {
+        return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
+      }
+      const id = this.dataBreakpointId(bp.dataId);
+      stateIds.set(watchedName, [...(stateIds.get(watchedName) ?? []), id]);
+      return { id, verified: true };
     });
+    target.setWatchpoints(ranges);
+    target.setStateWatches(watched);
+    this.dataBreakpointIds = ids;
+    this.stateBreakpointIds = stateIds;
+    return results;
   }
 
   /** What expressions mean now: the guest's registers, memory and exit, and the image's symbols. */
@@ -757,8 +869,24 @@ export class VmxDebugSession extends DebugSession {
     return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
 
+  /** Ids of the memory data breakpoints (a watchpoint stop names them all). */
   private dataBreakpointIds: number[] = [];
+  /** Ids of the MSR and VMCS data breakpoints by the watched name (a stop names those written). */
+  private stateBreakpointIds = new Map<string, number[]>();
+  /** The last setDataBreakpoints, set again on the machine a restart makes. */
+  private dataBreakpoints: readonly DebugProtocol.DataBreakpoint[] = [];
   private nextDataBreakpointId = 1_000_000;
+  /** Breakpoint ids by dataId: the same data keeps its id (across setDataBreakpoints and restarts). */
+  private readonly dataBreakpointIdsByDataId = new Map<string, number>();
+
+  private dataBreakpointId(dataId: string): number {
+    let id = this.dataBreakpointIdsByDataId.get(dataId);
+    if (id === undefined) {
+      id = this.nextDataBreakpointId++;
+      this.dataBreakpointIdsByDataId.set(dataId, id);
+    }
+    return id;
+  }
 
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {

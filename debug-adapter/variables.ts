@@ -12,6 +12,8 @@ import { RFLAGS_FIELDS } from '../src/rflags';
 import type { DebugTarget } from '../src/vmm/debug-target';
 import { CONTROLS_BY_VMCS_FIELD } from '../src/vmx/controls';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
+import { addressOfField } from '../src/vmx/vmcs-address-fields';
+import { memoryReference } from '../src/vmm/memory-spaces';
 import type { VmcsFieldGroup } from '../src/vmx/vmcs-fields';
 
 type Variable = DebugProtocol.Variable;
@@ -111,11 +113,17 @@ export class VariableStore {
     });
     const tables = v.descriptorTables();
     for (const [name, t] of [['gdtr', tables.gdtr], ['idtr', tables.idtr]] as const) {
-      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', hex(t.base)), leaf('limit', hex(t.limit))]);
-      out.push({ name, value: `base ${hex(t.base)}, limit ${hex(t.limit)}`, variablesReference: ref });
+      // the tables' bases are guest-linear addresses
+      const at = { memoryReference: hex(t.base) };
+      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', hex(t.base), at), leaf('limit', hex(t.limit))]);
+      out.push({ name, value: `base ${hex(t.base)}, limit ${hex(t.limit)}`, variablesReference: ref, ...at });
     }
     const cr = v.controlRegisters();
-    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2)), leaf('cr3', hex(cr.cr3)), leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
+    // CR3 holds the guest-physical address of the paging structures; CR2 a guest-linear one
+    const root = addressOfField('GUEST_CR3', cr.cr3);
+    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2), { memoryReference: hex(cr.cr2) }),
+      leaf('cr3', hex(cr.cr3), root === undefined ? {} : { memoryReference: memoryReference(root.space, root.address) }),
+      leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
     return out;
   }
 
@@ -139,10 +147,17 @@ export class VariableStore {
     const note = target.view.onProcessor
       ? [leaf('note', 'the guest is on the processor: guest-state fields hold the values of the last VM exit')]
       : [];
-    return [...note, ...VMCS_GROUPS.map((group) => {
+    // the processor's VMX pointers (VMXON, VMPTRST), in host-physical memory
+    const pointers = target.view.vmxPointers();
+    const pointer = (name: string, p: bigint | undefined): Variable =>
+      (p === undefined ? leaf(name, 'none') : leaf(name, hex(p), { memoryReference: memoryReference('host', p) }));
+    return [...note, pointer('VMXON region', pointers.vmxon), pointer('current VMCS', pointers.vmcs), ...VMCS_GROUPS.map((group) => {
       const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group).map((f) => {
         const bits = CONTROLS_BY_VMCS_FIELD[f.field.name];
-        if (bits === undefined) return leaf(f.field.name, hex(f.value), { evaluateName: `vmcs.${f.field.name}` });
+        const points = addressOfField(f.field.name, f.value);
+        const extra: Partial<Variable> = { evaluateName: `vmcs.${f.field.name}` };
+        if (points !== undefined) extra.memoryReference = memoryReference(points.space, points.address);
+        if (bits === undefined) return leaf(f.field.name, hex(f.value), extra);
         // a control field: its named bits as children, the ones set listed in the value
         const decoded = decodeFields(f.value, bits);
         const on = decoded.filter((d) => d.value !== 0n).map((d) => d.field.name);
@@ -158,7 +173,8 @@ export class VariableStore {
 function hostFrame(target: DebugTarget): Variable[] {
   const image = target.view.hostRegisterImage();
   if (image === undefined) return [leaf('image', 'none: the VMCS has no HOST_RSP yet')];
-  const out = [leaf('address', `${hex(image.address)} (HOST_RSP - 128)`, { memoryReference: hex(image.address) })];
+  // on the host's stack: host-physical memory (the host maps it one to one), not the guest's
+  const out = [leaf('address', `${hex(image.address)} (HOST_RSP - 128)`, { memoryReference: memoryReference('host', image.address) })];
   if (target.view.onProcessor) out.push(leaf('note', 'the guest is on the processor: the image holds its registers of the last VM exit'));
   GPR_NAMES.forEach((name, k) => {
     out.push(k === RSP_INDEX

@@ -160,6 +160,8 @@ export function wrmsr(c: Cpu, i: Insn): void {
   requireCpl0(c, 'WRMSR');
   if (c.interceptHere(Intercept.MSR_WRITE, i)) return;
   const v = (BigInt(c.r[4] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
+  // RIP names the writing instruction while the MSR file's write hook runs (a debugger says where)
+  c.ip[0] = i.ripLo; c.ip[1] = i.ripHi;
   try {
     c.msrs.wrmsr(c.r[2] >>> 0, v);
   } catch (e) {
@@ -398,10 +400,12 @@ function invlpg(c: Cpu, i: Insn): void {
   c.ip[1] = i.nextHi;
 }
 
-function swapgs(c: Cpu): void {
+function swapgs(c: Cpu, i: Insn): void {
   if (!c.in64BitMode) throw new CpuFault(Vector.UD, -1, 'SWAPGS outside 64-bit mode');
   requireCpl0(c, 'SWAPGS');
   const kernel = c.msrs.rdmsr(0xc0000102);
+  // as in WRMSR: RIP names the writer for the MSR file's write hook (the block end moves it on)
+  c.ip[0] = i.ripLo; c.ip[1] = i.ripHi;
   c.msrs.wrmsr(0xc0000102, c.segmentBase(Seg.GS));
   c.setSegmentBase(Seg.GS, kernel);
 }

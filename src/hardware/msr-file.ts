@@ -25,6 +25,11 @@ export class CpuMsrFile implements MsrStore {
   private pat = 0x0007040600070406n;
   /** MSRs whose writes the processor refuses (capability MSRs are read-only). */
   private readonly readOnly = new Set<number>();
+  /**
+   * Told of every write through `wrmsr` (WRMSR, SWAPGS, MSR-load lists) after it succeeded, with
+   * the value before and after (a debugger's MSR data breakpoints). Unset, a write costs nothing more.
+   */
+  onWrite: ((address: number, old: bigint, value: bigint) => void) | undefined;
 
   constructor(private readonly cpu: Cpu) {
     this.values.set(Msr.IA32_APIC_BASE.address, 0xfee00900n);
@@ -73,6 +78,14 @@ export class CpuMsrFile implements MsrStore {
   }
 
   wrmsr(address: number, value: bigint): void {
+    const hook = this.onWrite;
+    if (hook === undefined) { this.store(address, value); return; }
+    const old = this.rdmsr(address);
+    this.store(address, value);
+    hook(address, old, this.rdmsr(address));
+  }
+
+  private store(address: number, value: bigint): void {
     const c = this.cpu;
     const v = value & M64;
     const reject = (why: string) => { throw new MsrAccessError(address, 'write', why); };

@@ -5,8 +5,10 @@
 
 import { VmxExitInfo } from '../vmx/vcpu';
 import { EXIT_REASONS } from '../vmx/definitions';
+import { disassembleGuest } from './guest-disassembly';
 import { GuestView } from './guest-view';
 import { ExitEvent, Machine, RunEnd } from './machine';
+import { describeStateWrite, StateWatch, StateWrite, WatchedState } from './state-watch';
 
 /** Why a run slice or a step came back. */
 export type DebugStop =
@@ -18,6 +20,8 @@ export type DebugStop =
   | { kind: 'breakpoint' }
   /** An instruction wrote to a watched guest-physical range; it has completed. */
   | { kind: 'watchpoint' }
+  /** A watched MSR or VMCS field was written (src/vmm/state-watch.ts); `descriptions` say by whom, one per write. */
+  | { kind: 'state-write'; writes: StateWrite[]; descriptions: string[] }
   /** An exit whose reason is in the filter, stopped before the VMM answers it. */
   | { kind: 'exit'; info: VmxExitInfo }
   | { kind: 'shutdown'; exitCode: number; how: string }
@@ -39,9 +43,24 @@ export class DebugTarget {
   /** The exit the target is stopped at, not yet answered by the VMM. */
   heldExit: VmxExitInfo | undefined;
   private breakpoints: bigint[] = [];
+  private readonly stateWatch: StateWatch;
+  /** Who answered the last exit (for saying who wrote a watched field). */
+  private lastExitBy = 'vmm';
 
   constructor(readonly machine: Machine) {
     this.view = new GuestView(machine);
+    this.stateWatch = new StateWatch(machine);
+  }
+
+  /** Replaces the MSRs and VMCS fields whose writes stop the guest (data breakpoints on them). */
+  setStateWatches(watched: readonly WatchedState[]): void {
+    this.stateWatch.set(watched);
+  }
+
+  /** machine.run, with the MSR/VMCS write watch armed when anything is watched. */
+  private runMachine(instructions: number, options: { breakOn?: ReadonlySet<string>; onExit?: (e: ExitEvent) => void }): RunEnd {
+    const w = this.stateWatch;
+    return w.watching ? w.armedFor(() => this.machine.run(instructions, options)) : this.machine.run(instructions, options);
   }
 
   /** Replaces the set of instruction addresses (RIP values) where execution stops. */
@@ -65,7 +84,7 @@ export class DebugTarget {
    */
   run(instructions: number, breakOn: ReadonlySet<string>, onExit?: (e: ExitEvent) => void): DebugStop {
     this.heldExit = undefined;
-    const end = this.machine.run(instructions, { breakOn, onExit: this.watch(onExit) });
+    const end = this.runMachine(instructions, { breakOn, onExit: this.watch(onExit) });
     return this.translate(end);
   }
 
@@ -78,14 +97,14 @@ export class DebugTarget {
     const watch = this.watch(onExit);
     if (this.heldExit !== undefined) {
       this.heldExit = undefined;
-      return this.translate(this.machine.run(0, { onExit: watch }), 'step');
+      return this.translate(this.runMachine(0, { onExit: watch }), 'step');
     }
     for (let n = 0; n < MAX_EXITS_PER_STEP; n++) {
-      const end = this.machine.run(1, { breakOn: ALL_EXITS, onExit: watch });
+      const end = this.runMachine(1, { breakOn: ALL_EXITS, onExit: watch });
       if (end.kind !== 'break') return this.translate(end, 'step');
       if (breakOn.has(end.info.name)) return this.translate(end);
       // not one the user stops at: let the VMM answer it (run(0) only answers the held exit)
-      const after = this.translate(this.machine.run(0, { onExit: watch }), 'step');
+      const after = this.translate(this.runMachine(0, { onExit: watch }), 'step');
       if (after.kind !== 'step' || !ASYNCHRONOUS_EXITS.has(end.info.name)) return after;
     }
     return { kind: 'step' };
@@ -118,8 +137,17 @@ export class DebugTarget {
   private watch(onExit?: (e: ExitEvent) => void): (e: ExitEvent) => void {
     return (e) => {
       this.lastExit = e.info;
+      this.lastExitBy = e.by;
       onExit?.(e);
     };
+  }
+
+  /** The mnemonic of the guest instruction at `rip` (CS-relative), for saying which instruction wrote. */
+  private mnemonicAt(rip: bigint | undefined): string | undefined {
+    if (rip === undefined) return undefined;
+    const mode = this.view.decodeMode();
+    const linear = mode === 64 ? rip : (this.view.segments()[1].base + rip) & 0xffffffffn;
+    return disassembleGuest(this.view, undefined, linear, 0, 1, mode)[0]?.text.split(' ')[0];
   }
 
   private translate(end: RunEnd, budget: 'budget' | 'step' = 'budget'): DebugStop {
@@ -133,6 +161,12 @@ export class DebugTarget {
       case 'paused':
         // a stop request or HLT without HLT exiting leaves the guest where it is
         if (end.why === 'watchpoint') return { kind: 'watchpoint' };
+        if (end.why === 'stop' && this.stateWatch.writes.length > 0) {
+          const writes = [...this.stateWatch.writes];
+          const e = this.lastExit;
+          const answering = e === undefined ? undefined : { name: e.name, rip: e.guestRip, by: this.lastExitBy };
+          return { kind: 'state-write', writes, descriptions: writes.map((w) => describeStateWrite(w, answering, this.mnemonicAt(w.rip))) };
+        }
         return end.why === 'breakpoint' ? { kind: 'breakpoint' } : { kind: budget };
     }
   }

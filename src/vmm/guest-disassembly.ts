@@ -8,14 +8,18 @@
 import type { DecodeMode } from '../hardware/decoder';
 import { disassemble, DisassembledInsn } from '../hardware/disasm';
 import type { GuestImage } from './guest-image';
-import type { GuestView } from './guest-view';
+
+/** Memory to decode from: the guest view's linear memory, or any other space read the same way. */
+export interface CodeMemory {
+  readLinear(address: bigint, length: number): Uint8Array;
+}
 
 /** The longest x86 instruction (SDM Vol. 2A, 2.3.11). */
 const MAX_INSN = 15;
 /** How far back a boundary is looked for. */
 const MAX_BACKWARDS = 0x1000;
 
-export function disassembleGuest(view: GuestView, image: GuestImage | undefined, address: bigint, instructionOffset: number, count: number, mode: DecodeMode): Array<DisassembledInsn | undefined> {
+export function disassembleGuest(view: CodeMemory, image: GuestImage | undefined, address: bigint, instructionOffset: number, count: number, mode: DecodeMode): Array<DisassembledInsn | undefined> {
   const symbolize = image === undefined ? undefined : (a: bigint) => {
     const hit = image.symbols.at(a);
     return hit === undefined ? undefined : { name: hit.symbol.name, offset: hit.offset };

@@ -249,6 +249,12 @@ export class GuestView {
     });
   }
 
+  /** The VMXON region and the current VMCS (host-physical), each undefined when there is none. */
+  vmxPointers(): { vmxon: bigint | undefined; vmcs: bigint | undefined } {
+    const vmx = this.machine.vmx;
+    return { vmxon: vmx.vmxonPointer < 0 ? undefined : BigInt(vmx.vmxonPointer), vmcs: vmx.currentVmcs < 0 ? undefined : BigInt(vmx.currentVmcs) };
+  }
+
   /** The guest-physical ranges `length` bytes of guest-linear memory at `address` occupy (RAM only). */
   physicalRanges(address: bigint, length: number): Array<{ start: number; length: number }> {
     const out: Array<{ start: number; length: number }> = [];

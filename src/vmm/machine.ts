@@ -88,6 +88,8 @@ export class Machine {
   private shutdown: { exitCode: number; how: string } | undefined;
   private guestHalted = false;
   private breakpointCount = 0;
+  /** Set by requestPause: the run ends at its next check (see there). */
+  private pauseRequested = false;
   /**
    * An exit the run stopped at (--break-on) that nobody has answered yet; without `exit` the
    * vCPU has not looked at it either (its builtin handlers run when the run resumes).
@@ -209,6 +211,7 @@ export class Machine {
    */
   run(maxInstructions: number, options: { breakOn?: ReadonlySet<string>; onExit?: (e: ExitEvent) => void } = {}): RunEnd {
     const limit = this.cpu.icount + maxInstructions;
+    this.pauseRequested = false;
     const held = this.heldExit;
     if (held !== undefined) {
       // the exit a break stopped at is answered when the run resumes
@@ -218,6 +221,7 @@ export class Machine {
       if (problem !== undefined) return { kind: 'error', message: problem, info: held.info };
     }
     while (this.shutdown === undefined) {
+      if (this.pauseRequested) { this.pauseRequested = false; return { kind: 'paused', why: 'stop' }; }
       if (this.cpu.icount >= limit) return { kind: 'instruction-limit' };
       this.devices.advanceTo(this.cpu.icount);
       if (this.guestHalted) {
@@ -365,6 +369,18 @@ export class Machine {
   setBreakpoints(addresses: readonly bigint[]): void {
     this.cpu.setBreakpoints(addresses);
     this.breakpointCount = addresses.length;
+  }
+
+  /**
+   * Ends the current run with `paused` ('stop'): after the guest instruction running now, or
+   * after the exit being answered now (before the next VM entry). For observers called from
+   * inside a run (a debugger's MSR and VMCS write watches).
+   */
+  requestPause(): void {
+    this.pauseRequested = true;
+    // the block ends after the running instruction, the run at the next block boundary
+    this.cpu.stopBlock = true;
+    this.cpu.requestStop();
   }
 
   /** Ends the run at the next check, as a power-off with `exitCode` (the exit hypercall). */

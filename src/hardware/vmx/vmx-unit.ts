@@ -53,6 +53,13 @@ export class VmxUnit {
   /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
   aborted = 0;
 
+  /**
+   * Told of every successful VMWRITE (by x86 code or by src/vmx's wrappers) with the field's
+   * slot and its whole value before and after (a debugger's VMCS data breakpoints). The
+   * processor's own stores at VM exit do not come here. Unset, VMWRITE costs nothing more.
+   */
+  onFieldWrite: ((slot: number, old: bigint, value: bigint) => void) | undefined;
+
   /** IA32_VMX_MISC bit 29: VMWRITE may write the VM-exit information fields. */
   private readonly writableExitInfo: boolean;
 
@@ -212,18 +219,22 @@ export class VmxUnit {
   vmwrite(encoding: number, value: bigint): void {
     const code = this.writableSlot(encoding);
     if (code < 0) return;
+    const old = this.onFieldWrite === undefined ? 0n : this.vmcs.get(code >> 1);
     if ((code & 1) !== 0) this.vmcs.set(code >> 1, this.vmcs.lo(code >> 1), Number(value & 0xffffffffn) | 0);
     else this.vmcs.setBig(code >> 1, value);
     this.succeed();
+    this.onFieldWrite?.(code >> 1, old, this.vmcs.get(code >> 1));
   }
 
   /** VMWRITE of the 64-bit value hi:lo (two 32-bit words): the same instruction without a BigInt. */
   vmwriteWords(encoding: number, lo: number, hi: number): void {
     const code = this.writableSlot(encoding);
     if (code < 0) return;
+    const old = this.onFieldWrite === undefined ? 0n : this.vmcs.get(code >> 1);
     if ((code & 1) !== 0) this.vmcs.set(code >> 1, this.vmcs.lo(code >> 1), lo);
     else this.vmcs.set(code >> 1, lo, hi);
     this.succeed();
+    this.onFieldWrite?.(code >> 1, old, this.vmcs.get(code >> 1));
   }
 
   /** VMREAD's checks; the field's slot code (slot * 2, + 1 for a high half) and VMsucceed, or -1 with the failure recorded. */
