@@ -35,6 +35,7 @@ test('npm run package makes a .vsix of the manifest, the bundles, the grammar an
   assert.deepEqual(entries, [
     '[Content_Types].xml', 'extension.vsixmanifest', 'extension/dist/adapter.js', 'extension/dist/extension.js', 'extension/package.json',
     'extension/readme.md', 'extension/syntaxes/x86-asm.language-configuration.json', 'extension/syntaxes/x86-asm.tmLanguage.json',
+    'extension/syntaxes/x86-nasm.language-configuration.json', 'extension/syntaxes/x86-nasm.tmLanguage.json',
   ]);
   execFileSync('unzip', ['-q', vsix, '-d', unpacked]);
   const packed = JSON.parse(fs.readFileSync(path.join(unpacked, 'extension/package.json'), 'utf8')) as { main: string; version: string };
