@@ -55,13 +55,16 @@ export async function run({ page, workspace, shot }) {
   assert.equal(atEntry.scopes[0], 'Registers', `scopes: ${atEntry.scopes.join(', ')}`);
   assert.equal(atEntry.values.get('rip'), hex(entry), 'rip at entry = nm _start');
   assert.match(atEntry.values.get('rax') ?? '', /^0x[0-9a-f]+$/, 'rax is shown in hex');
-  await shot('01-entry');
+  await shot('01-entry', async () => {
+    await waitForPause(page, /Paused on entry/, 1000);
+    await waitForVariable(page, 'rip', hex(entry), 1000);
+  });
 
   const next = nextLineAddress(hello, entry);
   await page.keyboard.press('F10');
   await waitForPause(page, /Paused on step/);
   await waitForVariable(page, 'rip', hex(next));
-  await shot('02-step');
+  await shot('02-step', () => waitForVariable(page, 'rip', hex(next), 1000));
 
   await tickExitFilter(page, 'CPUID');
   await page.keyboard.press('Shift+F5');
@@ -72,15 +75,20 @@ export async function run({ page, workspace, shot }) {
   await waitForPause(page, /VM exit CPUID \(10\)/);
   const widget = await exceptionWidgetText(page);
   assert.match(widget, /Exception has occurred: CPUID/, `exception widget: ${widget}`);
-  await waitForVariable(page, 'rip', hex(symbol(tour, 'tour_cpuid_leaf1')));
-  await shot('03-cpuid');
+  const atCpuid = hex(symbol(tour, 'tour_cpuid_leaf1'));
+  await waitForVariable(page, 'rip', atCpuid);
+  await shot('03-cpuid', async () => {
+    assert.match(await exceptionWidgetText(page), /Exception has occurred: CPUID/);
+    await waitForVariable(page, 'rip', atCpuid, 1000);
+  });
 
   await collapse(page, 'Breakpoints');
   await fold(page, 'Registers');   // room for the MSRs
   await expand(page, 'MSRs');
   await expand(page, 'Processor control');
   const efer = (await readVariables(page, ['IA32_EFER'])).values.get('IA32_EFER');
-  assert.equal(efer, hex(bootConstant(workspace, 'EFER_LME') | EFER_LMA), 'IA32_EFER = LME (boot.inc) | LMA (the CPU, paging on)');
-  await shot('04-msrs');
+  const eferExpected = hex(bootConstant(workspace, 'EFER_LME') | EFER_LMA);
+  assert.equal(efer, eferExpected, 'IA32_EFER = LME (boot.inc) | LMA (the CPU, paging on)');
+  await shot('04-msrs', () => waitForVariable(page, 'IA32_EFER', eferExpected, 1000));
   await page.keyboard.press('Shift+F5');
 }
