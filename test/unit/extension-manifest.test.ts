@@ -105,3 +105,17 @@ test('activation, entry points, setting, languages, grammar and breakpoints poin
   assert.ok(sources.length >= 4);
   for (const f of sources) assert.ok(lang.extensions.includes(path.extname(f)), f);
 });
+
+test('the walkthrough: every step shows a page in docs/walkthrough/ whose images are screenshots in docs/media/', () => {
+  const [walkthrough] = manifest.contributes.walkthroughs as { id: string; steps: { id: string; media: { markdown?: string } }[] }[];
+  assert.deepEqual(walkthrough.steps.map((s) => s.id), ['launch', 'step', 'break-on-cpuid', 'msrs']);
+  for (const step of walkthrough.steps) {
+    const page = step.media.markdown;
+    assert.ok(page !== undefined && page.startsWith('docs/walkthrough/'), `${step.id}: ${page}`);
+    const text = fs.readFileSync(path.join(ROOT, page), 'utf8');
+    const images = [...text.matchAll(/!\[[^\]]+\]\(([^)]+)\)/g)].map((m) => m[1]);
+    assert.equal(images.length, 1, `${page} shows one screenshot`);
+    const png = fs.readFileSync(path.resolve(path.dirname(path.join(ROOT, page)), images[0]));
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${images[0]} is a PNG`);
+  }
+});

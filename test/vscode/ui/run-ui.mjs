@@ -2,7 +2,7 @@
 // in a VS Code server with the packaged extension installed, and a `shot(name)` that saves a
 // screenshot under .vscode-test/screenshots/ and checks it (size, not blank). A test module
 // exports `title` and `run({ page, workspace, shot })`; `shot(name, recheck)` re-runs the
-// step's assertions (`recheck`) after taking the picture. With UPDATE_DOCS_MEDIA=1 the screenshots
+// step's assertions (`recheck`) after taking the picture; `{ forDocs: false }` keeps it out of docs/. With UPDATE_DOCS_MEDIA=1 the screenshots
 // of passing tests are copied to docs/media/ (the README's and the walkthrough's pictures).
 //   node test/vscode/ui/run-ui.mjs VSIX
 import * as fs from 'node:fs';
@@ -40,13 +40,13 @@ for (const file of files) {
   try {
     await withWorkbench({ base: path.join(base, 'server'), vsix, workspace }, async ({ page }) => {
       // `recheck` runs the step's DOM assertions again once the picture is taken, so the picture shows what they saw
-      const shot = async (name, recheck) => {
+      const shot = async (name, recheck, { forDocs = true } = {}) => {
         await page.waitForTimeout(400);   // let the last repaint land
         const file = path.join(SHOTS, `${name}.png`);
         await page.screenshot({ path: file });
         await recheck();
         const s = png.checkScreenshot(fs.readFileSync(file), VIEWPORT);
-        shots.push(file);
+        if (forDocs) shots.push(file);
         console.log(`    screenshot ${path.relative(ROOT, file)}: ${s.width}x${s.height}, ${s.colours} colours, commonest ${(100 * s.dominantShare).toFixed(1)}%`);
       };
       try {
