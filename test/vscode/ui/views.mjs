@@ -44,6 +44,22 @@ async function scanRows(page, view, done) {
   return seen;
 }
 
+/**
+ * The rows (aria-labels) of any tree view in the sidebar, by its title, read until every string
+ * in `wanted` is among them. A check for a contributed view (VM exits, MSRs) is then a few lines:
+ * `await openView(page, 'VM Exits'); const rows = await readView(page, 'VM Exits', ['CPUID']);`.
+ */
+export async function readView(page, title, wanted = []) {
+  return scanRows(page, pane(page, title), (seen) => wanted.every((w) => seen.some((l) => l.includes(w))));
+}
+
+/** Expands a collapsed view of the sidebar (a click on its header), e.g. one a helper contributes. */
+export async function openView(page, title) {
+  const header = page.locator(`.part.sidebar .pane-header[aria-label="${title} Section"]`);
+  await header.waitFor({ timeout: UI_TIMEOUT_MS });
+  if (await header.getAttribute('aria-expanded') !== 'true') await header.click();
+}
+
 /** "Call Stack" header's state message ("Paused on entry", "Paused on exception", ...). */
 export async function callStackState(page) {
   return (await pane(page, 'Call Stack').locator('.call-stack-state-message').innerText()).trim();
