@@ -57,7 +57,7 @@ for (const file of files) {
       }
     });
     console.log(`  ok   ${test.title} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    if (process.env.UPDATE_DOCS_MEDIA === '1') {
+    if (process.env.UPDATE_DOCS_MEDIA === '1' && shots.length > 0) {
       fs.mkdirSync(DOCS_MEDIA, { recursive: true });
       for (const s of shots) fs.copyFileSync(s, path.join(DOCS_MEDIA, path.basename(s)));
       console.log(`    copied ${shots.length} screenshots to ${path.relative(ROOT, DOCS_MEDIA)}/`);

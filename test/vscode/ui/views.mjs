@@ -60,11 +60,6 @@ export async function openView(page, title) {
   if (await header.getAttribute('aria-expanded') !== 'true') await header.click();
 }
 
-/** "Call Stack" header's state message ("Paused on entry", "Paused on exception", ...). */
-export async function callStackState(page) {
-  return (await pane(page, 'Call Stack').locator('.call-stack-state-message').innerText()).trim();
-}
-
 /** Waits (bounded) until the Call Stack says paused for `reason` (regexp). */
 export async function waitForPause(page, reason, timeout = UI_TIMEOUT_MS) {
   await pane(page, 'Call Stack').locator('.call-stack-state-message', { hasText: reason }).waitFor({ timeout });
