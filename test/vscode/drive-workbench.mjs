@@ -21,7 +21,7 @@ export async function runSuiteInWorkbench({ serverUrl, workspace, extensionDevel
       if (!NOISE.test(text)) console.log(text);
     });
     await page.exposeFunction('codeAutomationExit', (c) => finish(c));
-    page.on('console', (m) => { const t = m.text(); if (!NOISE.test(t)) console.log('[browser]', t.slice(0, 500)); });
+    page.on('console', (m) => { const t = m.text(); if (!NOISE.test(t)) console.log('[browser]', t.split('\n')[0].slice(0, 500)); });   // first line: workbench stacks say nothing about the suite
     await page.goto(url);
     try {
       return await bounded(finished, 1000 * timeoutS, 'extension tests');

@@ -153,9 +153,11 @@ export async function startDebugging(page, tries = 4) {
   for (let i = 0; i < tries; i++) {
     await page.keyboard.press('F5');
     try {
-      await toolbar.waitFor({ state: 'visible', timeout: 10_000 });
+      await toolbar.waitFor({ state: 'visible', timeout: 15_000 });
       return;
-    } catch { /* not started yet */ }
+    } catch {
+      console.log(`    F5 started no session within 15 s (try ${i + 1} of ${tries})`);
+    }
   }
-  throw new Error(`F5 started no debug session (${tries} tries, 10 s each)`);
+  throw new Error(`F5 started no debug session (${tries} tries, 15 s each)`);
 }
