@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSuiteInWorkbench } from './drive-workbench.mjs';
-import { serverDirs, startServer } from './lib/server.mjs';
+import { ServerError, serverDirs, startServer } from './lib/server.mjs';
 
 class UsageError extends Error {}
 
@@ -49,7 +49,14 @@ try {
 const base = opts.userData ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-debug-vscode-'));
 const dirs = serverDirs(base);
 if (opts.extensions !== undefined) dirs.extensions = opts.extensions;
-const server = await startServer(dirs);
+let server;
+try {
+  server = await startServer(dirs);
+} catch (e) {
+  if (!(e instanceof ServerError)) throw e;
+  console.error(`vscode-stand-in: ${e.message}`);
+  process.exit(1);
+}
 let code;
 try {
   code = await runSuiteInWorkbench({

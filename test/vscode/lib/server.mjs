@@ -90,8 +90,9 @@ export async function startServer(dirs) {
     async stop() {
       if (exited) return;
       const gone = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => { if (!exited) process.kill(child.pid, 'SIGKILL'); }, 5000);
+      const kill = (signal) => { try { process.kill(child.pid, signal); } catch { /* exited meanwhile */ } };
+      kill('SIGTERM');
+      const timer = setTimeout(() => { if (!exited) kill('SIGKILL'); }, 5000);
       await gone;
       clearTimeout(timer);
     },
