@@ -3,7 +3,7 @@
 // against the workspace before the adapter sees it.
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { isElfHeader, resolveProgramPath, SAMPLE_PROGRAM } from './launch-paths';
+import { isElfHeader, resolveProgramPath, sampleProgramIn, SAMPLE_PROGRAM } from './launch-paths';
 
 export const DEBUG_TYPE = 'vmx';
 
@@ -25,7 +25,7 @@ function fileIsElf(file: string): boolean {
 function defaultProgram(folder: vscode.WorkspaceFolder | undefined): string {
   const active = vscode.window.activeTextEditor?.document.uri;
   if (active?.scheme === 'file' && fileIsElf(active.fsPath)) return active.fsPath;
-  return folder === undefined ? SAMPLE_PROGRAM : resolveProgramPath(SAMPLE_PROGRAM, folder.uri.fsPath);
+  return folder === undefined ? SAMPLE_PROGRAM : sampleProgramIn(folder.uri.fsPath);
 }
 
 export class VmxConfigurationProvider implements vscode.DebugConfigurationProvider {

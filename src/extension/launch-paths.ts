@@ -2,10 +2,23 @@
 // ${workspaceFolder} itself only in launch.json, so configurations that reach the provider from
 // elsewhere (F5 without launch.json, startDebugging from code) need the same rules applied here.
 // Kept free of `vscode` so it runs and is tested in plain Node.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** The sample the extension debugs when nothing else is at hand (relative to the workspace). */
 export const SAMPLE_PROGRAM = path.join('samples', 'hello', 'hello.elf');
+/** The same sample when the workspace folder is samples/ itself (as the walkthrough opens it). */
+const SAMPLE_IN_SAMPLES_FOLDER = path.join('hello', 'hello.elf');
+
+/**
+ * The hello sample inside `workspaceFolder`: the repository's samples/hello/hello.elf, or
+ * hello/hello.elf when the folder is samples/; the first path when neither exists, so the
+ * adapter's error names the file a user would expect.
+ */
+export function sampleProgramIn(workspaceFolder: string): string {
+  const candidates = [SAMPLE_PROGRAM, SAMPLE_IN_SAMPLES_FOLDER].map((p) => path.join(workspaceFolder, p));
+  return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
+}
 
 /** The ELF magic: the first four bytes of every ELF file. */
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);

@@ -68,6 +68,25 @@ vmx_enter:
 #       ^^^^^ keyword.other.instruction.x86-asm
     ret
 
+sep_demo:
+# <-------- entity.name.function.label.x86-asm
+    movl %eax, %ebx; incl %ecx     # in GNU as, ";" separates statements
+#                  ^ punctuation.separator.statement.x86-asm
+#                    ^^^^ keyword.other.instruction.x86-asm
+#                          ^^^ variable.language.register.general.x86-asm
+#                                  ^^^^^^^^ comment.line.number-sign.x86-asm
+    cpuid;vmcall
+#        ^ punctuation.separator.statement.x86-asm
+#         ^^^^^^ keyword.other.instruction.vmx.x86-asm
+    .intel_syntax noprefix
+#   ^^^^^^^^^^^^^ keyword.control.directive.x86-asm
+    mov eax, ebx ; inc ecx
+#                ^ punctuation.separator.statement.x86-asm
+#                  ^^^ keyword.other.instruction.x86-asm
+#                      ^^^ variable.language.register.general.x86-asm
+    .att_syntax prefix
+    ret
+
     .data
     .balign 16
 invept_desc: .quad 0, 0

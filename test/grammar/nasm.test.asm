@@ -1,4 +1,4 @@
-; SYNTAX TEST "source.x86-asm" "NASM-style source"
+; SYNTAX TEST "source.x86-nasm" "NASM-style source"
 %include "defs.inc"
 ; <- meta.preprocessor.nasm.x86-asm punctuation.definition.directive.x86-asm
 ;^^^^^^^ keyword.control.directive.preprocessor.x86-asm
@@ -30,6 +30,10 @@ vm_exit_handler:
 ;           ^^^ variable.language.register.debug.x86-asm
         vmresume
 ;       ^^^^^^^^ keyword.other.instruction.vmx.x86-asm
+        mov eax, 1 ; inc ecx: in NASM the rest of the line is a comment
+;                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ comment.line.semicolon.x86-asm
+%define ONE 1 ; a comment after a preprocessor line
+;             ^^^^^^^^^^^ comment.line.semicolon.x86-asm
         section .data
 greeting db "hello", 10, 0
 ; <-------- entity.name.function.label.x86-asm

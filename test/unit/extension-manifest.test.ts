@@ -83,19 +83,23 @@ test('activation, entry points, setting, languages, grammar and breakpoints poin
   assert.deepEqual(setting.enum, ['inline', 'process']);
   assert.equal(setting.default, 'inline');
 
-  const [lang] = manifest.contributes.languages as Record<string, any>[];
+  // GNU as (AT&T or .intel_syntax; ';' separates statements) and NASM (';' starts a comment) are two languages
+  const [lang, nasm] = manifest.contributes.languages as Record<string, any>[];
   assert.equal(lang.id, 'x86-asm');
-  assert.deepEqual(lang.extensions, ['.S', '.s', '.asm', '.inc']);
+  assert.deepEqual(lang.extensions, ['.S', '.s', '.inc']);
+  assert.equal(nasm.id, 'x86-nasm');
+  assert.deepEqual(nasm.extensions, ['.asm', '.nasm']);
   const config = JSON.parse(fs.readFileSync(path.join(ROOT, lang.configuration), 'utf8'));
   assert.equal(config.comments.lineComment, '#');
   assert.deepEqual(config.comments.blockComment, ['/*', '*/']);
   assert.ok(config.brackets.some((b: string[]) => b[0] === '[' && b[1] === ']'));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(ROOT, nasm.configuration), 'utf8')).comments.lineComment, ';');
 
-  const [grammar] = manifest.contributes.grammars as Record<string, any>[];
-  assert.equal(grammar.language, 'x86-asm');
-  assert.equal(JSON.parse(fs.readFileSync(path.join(ROOT, grammar.path), 'utf8')).scopeName, grammar.scopeName);
-  assert.deepEqual(manifest.contributes.breakpoints.map((b: { language: string }) => b.language).sort(), ['c', 'x86-asm']);
-  assert.deepEqual(vmx.languages, ['x86-asm']);
+  const grammars = manifest.contributes.grammars as Record<string, any>[];
+  assert.deepEqual(grammars.map((g) => [g.language, g.scopeName]), [['x86-asm', 'source.x86-asm'], ['x86-nasm', 'source.x86-nasm']]);
+  for (const grammar of grammars) assert.equal(JSON.parse(fs.readFileSync(path.join(ROOT, grammar.path), 'utf8')).scopeName, grammar.scopeName);
+  assert.deepEqual(manifest.contributes.breakpoints.map((b: { language: string }) => b.language).sort(), ['c', 'x86-asm', 'x86-nasm']);
+  assert.deepEqual(vmx.languages, ['x86-asm', 'x86-nasm']);
   // every sample source is a file of the language
   const sources = fs.readdirSync(path.join(ROOT, 'samples'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(S|inc)$/.test(f));
   assert.ok(sources.length >= 4);
@@ -114,4 +118,18 @@ test('every VMX control the disableControls enum offers is accepted by the adapt
     assert.ok(caps !== undefined, name);
   }
   assert.throws(() => parseLaunchArguments({ program, disableControls: ['CR3-load exiting'] }), (e: unknown) => e instanceof LaunchError && /'CR3-load exiting': a control the processor requires/.test(e.message));
+});
+
+test('the walkthrough: every step shows a page in docs/walkthrough/ whose images are screenshots in docs/media/', () => {
+  const [walkthrough] = manifest.contributes.walkthroughs as { id: string; steps: { id: string; media: { markdown?: string } }[] }[];
+  assert.deepEqual(walkthrough.steps.map((s) => s.id), ['launch', 'step', 'break-on-cpuid', 'msrs']);
+  for (const step of walkthrough.steps) {
+    const page = step.media.markdown;
+    assert.ok(page !== undefined && page.startsWith('docs/walkthrough/'), `${step.id}: ${page}`);
+    const text = fs.readFileSync(path.join(ROOT, page), 'utf8');
+    const images = [...text.matchAll(/!\[[^\]]+\]\(([^)]+)\)/g)].map((m) => m[1]);
+    assert.equal(images.length, 1, `${page} shows one screenshot`);
+    const png = fs.readFileSync(path.resolve(path.dirname(path.join(ROOT, page)), images[0]));
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${images[0]} is a PNG`);
+  }
 });

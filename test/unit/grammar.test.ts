@@ -39,6 +39,7 @@ test('the assertions can fail: a grammar that forgets vmfunc and the debug regis
   // a manifest like ours whose grammar is the broken copy
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { grammars: { path: string }[] } };
   manifest.contributes.grammars[0].path = './broken.tmLanguage.json';
+  for (const g of manifest.contributes.grammars.slice(1)) fs.cpSync(path.join(ROOT, g.path), path.join(dir, g.path));   // the NASM grammar includes it
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest));
   const r = grammarTool(['--config', path.join(dir, 'package.json'), 'test/grammar/att-vmx.test.S']);
   assert.notEqual(r.status, 0);
@@ -64,6 +65,15 @@ test('the AT&T fixture is real code: gcc assembles it and objdump shows every VM
   const listing = run('objdump', ['-d', obj]);
   const mnemonics = new Set(listing.split('\n').map((l) => /^\s+[0-9a-f]+:\t(?:[0-9a-f]{2} )+\s*\t(\S+)/.exec(l)?.[1]).filter((m) => m !== undefined));
   for (const m of VMX_INSTRUCTIONS) assert.ok(mnemonics.has(m), `objdump shows no ${m}`);
+});
+
+test('";" separates statements in GNU as, as the grammar scopes it: objdump shows both halves of each such line of the fixture', { skip }, () => {
+  const obj = path.join(workDir(), 'att-vmx-sep.o');
+  run('gcc', ['-c', '-o', obj, path.join(FIXTURES, 'att-vmx.test.S')]);
+  const listing = run('objdump', ['-d', '--disassemble=sep_demo', obj]);
+  const mnemonics = listing.split('\n').map((l) => /^\s+[0-9a-f]+:\t(?:[0-9a-f]{2} )+\s*\t(\S+)/.exec(l)?.[1]).filter((m) => m !== undefined);
+  // movl %eax,%ebx; incl %ecx / cpuid;vmcall / (Intel) mov eax,ebx ; inc ecx / ret
+  assert.deepEqual(mnemonics, ['mov', 'inc', 'cpuid', 'vmcall', 'mov', 'inc', 'ret']);
 });
 
 // The parts of vscode-textmate and vscode-oniguruma used here (they come with the grammar tool).

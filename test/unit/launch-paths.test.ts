@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isElfHeader, resolveProgramPath, SAMPLE_PROGRAM } from '../../src/extension/launch-paths';
+import { isElfHeader, resolveProgramPath, sampleProgramIn, SAMPLE_PROGRAM } from '../../src/extension/launch-paths';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -19,6 +19,24 @@ test('${workspaceFolder}, its old spelling ${workspaceRoot}, and relative paths 
 
 test('the default program is the hello sample, and it exists', () => {
   assert.ok(fs.statSync(resolveProgramPath(SAMPLE_PROGRAM, ROOT)).isFile());
+});
+
+test('the default program is found from the repository folder and from samples/ opened as the folder', () => {
+  assert.equal(sampleProgramIn(ROOT), path.join(ROOT, 'samples/hello/hello.elf'));
+  assert.equal(sampleProgramIn(path.join(ROOT, 'samples')), path.join(ROOT, 'samples/hello/hello.elf'));
+  assert.equal(sampleProgramIn('/nonexistent'), '/nonexistent/samples/hello/hello.elf', 'neither exists: the repository layout is named');
+});
+
+test('samples/.vscode/launch.json: F5 on samples/ debugs hello, stopped at its entry; every program it names exists', () => {
+  const samples = path.join(ROOT, 'samples');
+  const launch = JSON.parse(fs.readFileSync(path.join(samples, '.vscode/launch.json'), 'utf8')) as { configurations: Record<string, unknown>[] };
+  const [first] = launch.configurations;
+  assert.equal(first.type, 'vmx');
+  assert.equal(first.stopOnEntry, true);
+  assert.equal(resolveProgramPath(String(first.program), samples), path.join(samples, 'hello/hello.elf'));
+  for (const c of launch.configurations) {
+    assert.ok(isElfHeader(fs.readFileSync(resolveProgramPath(String(c.program), samples)).subarray(0, 4)), `${String(c.name)}: ${String(c.program)}`);
+  }
 });
 
 test('ELF detection: the samples\' .elf files are ELF, their flat .bin images and sources are not', () => {

@@ -28,14 +28,18 @@ function node(args: string[]): string {
   return r.stdout;
 }
 
-test('npm run package makes a .vsix of the manifest, the bundles, the grammar and the README only', { skip }, () => {
+test('npm run package makes a .vsix of the manifest, the bundles, the grammars, the README and the walkthrough only', { skip }, () => {
   node(['scripts/bundle.mjs']);
   node(['scripts/package-vsix.mjs', vsix]);
   const entries = execFileSync('unzip', ['-Z1', vsix], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').sort();
   assert.deepEqual(entries, [
     '[Content_Types].xml', 'extension.vsixmanifest', 'extension/dist/adapter.js', 'extension/dist/extension.js', 'extension/package.json',
     'extension/readme.md', 'extension/syntaxes/x86-asm.language-configuration.json', 'extension/syntaxes/x86-asm.tmLanguage.json',
-  ]);
+    'extension/syntaxes/x86-nasm.language-configuration.json', 'extension/syntaxes/x86-nasm.tmLanguage.json',
+    // the walkthrough: its pages and the screenshots they show
+    ...['cpuid', 'launch', 'msrs', 'step'].map((p) => `extension/docs/walkthrough/${p}.md`),
+    ...['01-entry', '02-step', '03-cpuid', '04-msrs'].map((p) => `extension/docs/media/${p}.png`),
+  ].sort());
   execFileSync('unzip', ['-q', vsix, '-d', unpacked]);
   const packed = JSON.parse(fs.readFileSync(path.join(unpacked, 'extension/package.json'), 'utf8')) as { main: string; version: string };
   assert.equal(packed.main, './dist/extension.js');
