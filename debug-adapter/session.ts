@@ -28,6 +28,7 @@ import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { DATA_ACCESS_TYPES, DataBreakpointBook, DataBreakpointSpec, dataIdOf, describeAccess, parseDataId } from './data-breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
@@ -408,7 +409,12 @@ export class VmxDebugSession extends DebugSession {
       }
       case 'watchpoint': {
         const event: DebugProtocol.StoppedEvent = new StoppedEvent('data breakpoint', THREAD_ID);
-        event.body.hitBreakpointIds = this.dataBreakpointIds;
+        const hit = stop.hit;
+        const caught = hit === undefined ? undefined : this.dataBreakpoints.match(hit);
+        if (hit !== undefined && caught !== undefined) {
+          event.body.hitBreakpointIds = [caught.id];
+          event.body.description = `${describeAccess(hit.access, hit.size)} at ${hex(caught.address)} by ${this.instructionText(hit.rip)}`;
+        }
         this.sendEvent(event);
         return;
       }
@@ -695,7 +701,7 @@ export class VmxDebugSession extends DebugSession {
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
   }
 
-  // ---- data breakpoints: writes to guest memory ----------------------------------------
+  // ---- data breakpoints: reads and writes of guest memory ------------------------------
 
   /**
    * A data breakpoint on guest memory: `name` is an address expression (`0x9000`, `rsp + 8`,
@@ -709,9 +715,9 @@ export class VmxDebugSession extends DebugSession {
       const address = evaluate(args.name, this.environment(target, target.lastExit));
       target.view.physicalRanges(address, bytes); // refused now if it is not mapped
       response.body = {
-        dataId: `mem:0x${address.toString(16)}:${bytes}`,
-        description: `${bytes} byte${bytes > 1 ? 's' : ''} at 0x${address.toString(16)} written`,
-        accessTypes: ['write'],
+        dataId: dataIdOf(address, bytes),
+        description: `${bytes} byte${bytes > 1 ? 's' : ''} at ${hex(address)}`,
+        accessTypes: DATA_ACCESS_TYPES,
         canPersist: false,
       };
     });
@@ -720,24 +726,24 @@ export class VmxDebugSession extends DebugSession {
   protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const ranges: Array<{ start: number; length: number }> = [];
-      const ids: number[] = [];
+      const accepted: DataBreakpointSpec[] = [];
       const results: DebugProtocol.Breakpoint[] = args.breakpoints.map((bp) => {
-        const m = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
-        if (m === null) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
-        if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
+        const where = parseDataId(bp.dataId);
+        if (where === undefined) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
+        const access = bp.accessType ?? 'write';
+        if (!DATA_ACCESS_TYPES.includes(access)) return { verified: false, message: `accessType must be 'read', 'write' or 'readWrite', not '${String(access)}'` };
         try {
-          ranges.push(...target.view.physicalRanges(BigInt(`0x${m[1]}`), Number(m[2])));
+          accepted.push({ ...where, access, physical: target.view.physicalRanges(where.address, where.bytes) });
         } catch (e) {
           if (e instanceof GuestViewError) return { verified: false, message: e.message };
           throw e;
         }
-        const id = this.nextDataBreakpointId++;
-        ids.push(id);
-        return { id, verified: true };
+        return { verified: true };
       });
-      target.setWatchpoints(ranges);
-      this.dataBreakpointIds = ids;
+      const ids = this.dataBreakpoints.replace(accepted);
+      let k = 0;
+      for (const r of results) if (r.verified) r.id = ids[k++];
+      target.setWatchpoints(this.dataBreakpoints.ranges());
       response.body = { breakpoints: results };
     });
   }
@@ -748,8 +754,20 @@ export class VmxDebugSession extends DebugSession {
     return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
 
-  private dataBreakpointIds: number[] = [];
-  private nextDataBreakpointId = 1_000_000;
+  private readonly dataBreakpoints = new DataBreakpointBook();
+
+  /** The instruction at `rip` as the Disassembly view shows it, for stop descriptions. */
+  private instructionText(rip: bigint): string {
+    const target = this.target;
+    if (target === undefined) return hex(rip);
+    try {
+      const insn = disassembleGuest(target.view, this.image, rip, 0, 1, target.view.decodeMode())[0];
+      return insn === undefined ? `the instruction at ${hex(rip)}` : insn.text;
+    } catch (e) {
+      if (e instanceof GuestViewError) return `the instruction at ${hex(rip)}`;
+      throw e;
+    }
+  }
 
   /** The target, when the guest is launched and stopped. */
   private stoppedTarget(): DebugTarget {

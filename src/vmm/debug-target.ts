@@ -3,6 +3,7 @@
 // instruction — across a VM exit, which the VMM answers before the step ends — and hand out a
 // side-effect-free view of the guest. The debug adapter only translates these to DAP.
 
+import type { WatchHit, WatchRange } from '../hardware/data-watch';
 import { VmxExitInfo } from '../vmx/vcpu';
 import { EXIT_REASONS } from '../vmx/definitions';
 import { GuestView } from './guest-view';
@@ -16,8 +17,11 @@ export type DebugStop =
   | { kind: 'step' }
   /** RIP reached a breakpoint address; the instruction there has not run. */
   | { kind: 'breakpoint' }
-  /** An instruction wrote to a watched guest-physical range; it has completed. */
-  | { kind: 'watchpoint' }
+  /**
+   * An instruction's data access touched a watched guest-physical range; it has completed.
+   * `hit`: the access (guest-physical address, size, kind) and the instruction's RIP.
+   */
+  | { kind: 'watchpoint'; hit?: WatchHit & { rip: bigint } }
   /** An exit whose reason is in the filter, stopped before the VMM answers it. */
   | { kind: 'exit'; info: VmxExitInfo }
   | { kind: 'shutdown'; exitCode: number; how: string }
@@ -50,8 +54,8 @@ export class DebugTarget {
     this.machine.setBreakpoints(this.breakpoints);
   }
 
-  /** Replaces the guest-physical ranges where a write stops the guest (data breakpoints). */
-  setWatchpoints(ranges: ReadonlyArray<{ start: number; length: number }>): void {
+  /** Replaces the guest-physical ranges where a read, write or either (`access`, default write) stops the guest. */
+  setWatchpoints(ranges: ReadonlyArray<WatchRange>): void {
     this.machine.cpu.setWatchpoints(ranges);
   }
 
@@ -132,7 +136,10 @@ export class DebugTarget {
       case 'error': return end.info === undefined ? { kind: 'error', message: end.message } : { kind: 'error', message: end.message, info: end.info };
       case 'paused':
         // a stop request or HLT without HLT exiting leaves the guest where it is
-        if (end.why === 'watchpoint') return { kind: 'watchpoint' };
+        if (end.why === 'watchpoint') {
+          const hit = this.machine.cpu.lastWatchHit;
+          return hit === undefined ? { kind: 'watchpoint' } : { kind: 'watchpoint', hit };
+        }
         return end.why === 'breakpoint' ? { kind: 'breakpoint' } : { kind: budget };
     }
   }
