@@ -26,6 +26,8 @@ export interface LaunchConfig {
   breakOnExits: string[];
   /** One Debug Console line per VM exit. */
   logExits: boolean;
+  /** Integers in hex (0x…) rather than decimal where a request gives no format. */
+  hexDisplay: boolean;
 }
 
 const MODES: readonly GuestMode[] = ['real', 'protected', 'long'];
@@ -81,7 +83,7 @@ export function parseLaunchArguments(raw: unknown): LaunchConfig {
   });
   const config: LaunchConfig = {
     program, mode: mode as GuestMode, memoryMB: memory, breakOnExits,
-    stopOnEntry: bool(args, 'stopOnEntry', false), logExits: bool(args, 'logExits', false),
+    stopOnEntry: bool(args, 'stopOnEntry', false), logExits: bool(args, 'logExits', false), hexDisplay: bool(args, 'hexDisplay', true),
   };
   const loadAddress = address(args, 'loadAddress');
   if (loadAddress !== undefined) config.loadAddress = loadAddress;

@@ -10,7 +10,7 @@ import {
   Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, InvalidatedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { hex } from '../src/format';
+import { hex, integer } from '../src/format';
 import { msrByName } from '../src/msr';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
@@ -28,6 +28,7 @@ import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { DisplayFormat, DisplayFormatError, SET_DISPLAY_FORMAT_REQUEST } from './display-format';
 import { DATA_ACCESS_TYPES, DataBreakpointBook, DataBreakpointSpec, dataIdOf, describeAccess, parseDataId } from './data-breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
@@ -90,6 +91,7 @@ export class VmxDebugSession extends DebugSession {
       supportsLogPoints: true,
       supportsWriteMemoryRequest: true,
       supportsDataBreakpoints: true,
+      supportsValueFormattingOptions: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
       supportsSteppingGranularity: true,
@@ -116,6 +118,7 @@ export class VmxDebugSession extends DebugSession {
       if (this.target !== undefined) throw new RequestError('a guest is already launched in this session');
       const config = parseLaunchArguments(args);
       this.boot(config);
+      this.display.hex = config.hexDisplay; // at launch only: a restart keeps what the user chose since
       this.sendEvent(new InitializedEvent());
     });
   }
@@ -556,7 +559,7 @@ export class VmxDebugSession extends DebugSession {
   protected variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
     this.answer(response, () => {
       this.stoppedTarget();
-      const vars = this.variables.variables(args.variablesReference);
+      const vars = this.variables.variables(args.variablesReference, this.display.inHex(args.format));
       if (vars === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
       response.body = { variables: vars };
     });
@@ -598,7 +601,7 @@ export class VmxDebugSession extends DebugSession {
         throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers, EFER, whole MSRs and VMCS fields can`);
       }
       this.variables.refresh();
-      response.body = { value: hex(shown) };
+      response.body = { value: integer(shown, this.display.inHex(args.format)) };
     });
     if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(areas));
   }
@@ -624,7 +627,7 @@ export class VmxDebugSession extends DebugSession {
         if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
         throw e;
       }
-      response.body = { result: hex(value), variablesReference: 0, memoryReference: hex(value) };
+      response.body = { result: integer(value, this.display.inHex(args.format)), variablesReference: 0, memoryReference: hex(value) };
     });
   }
 
@@ -755,6 +758,21 @@ export class VmxDebugSession extends DebugSession {
   }
 
   private readonly dataBreakpoints = new DataBreakpointBook();
+  /** Hex or decimal for integers when a request gives no format. */
+  private readonly display = new DisplayFormat();
+
+  /** vmxSetDisplayFormat { hex }: the session default; the client refetches what it shows. */
+  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
+    if (command !== SET_DISPLAY_FORMAT_REQUEST) {
+      super.customRequest(command, response, args);
+      return;
+    }
+    this.answer(response, () => {
+      this.display.set(args);
+      response.body = { hex: this.display.hex };
+    });
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(['variables']));
+  }
 
   /** The instruction at `rip` as the Disassembly view shows it, for stop descriptions. */
   private instructionText(rip: bigint): string {
@@ -782,7 +800,7 @@ export class VmxDebugSession extends DebugSession {
       work();
       this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }
