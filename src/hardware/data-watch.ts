@@ -32,6 +32,8 @@ export interface WatchHit {
 export class DataWatch {
   /** One byte per physical page: 1 where a read (or readWrite) watch lies. */
   readonly readPages: Uint8Array;
+  /** Whether any range is set: the run loop looks for a hit after a block only then (a field, not a getter: it is read per block). */
+  active = false;
   /** Whether any range watches reads: the slow read path asks `noteRead` only then. */
   watchesReads = false;
   private ranges: Array<{ start: number; length: number; read: boolean; write: boolean }> = [];
@@ -40,10 +42,6 @@ export class DataWatch {
 
   constructor(private readonly mem: PhysicalMemory) {
     this.readPages = new Uint8Array(mem.dataWatchPages.length);
-  }
-
-  get active(): boolean {
-    return this.ranges.length > 0;
   }
 
   /** Replaces every range; ranges outside RAM, empty ones, and bad access kinds are refused. */
@@ -68,6 +66,7 @@ export class DataWatch {
       }
     }
     this.ranges = kept;
+    this.active = kept.length > 0;
     this.watchesReads = kept.some((r) => r.read);
     this.hit = undefined;
   }

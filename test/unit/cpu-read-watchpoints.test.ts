@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Cpu, RunOutcome } from '../../src/hardware/cpu';
+import { Seg } from '../../src/hardware/cpu-state';
 import { COMPILE_THRESHOLD } from '../../src/hardware/block-compiler';
 import { WatchAccess } from '../../src/hardware/data-watch';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
@@ -145,15 +146,27 @@ test('a compiled hot loop reading through an array stops at the pass that reads 
 });
 
 test('instruction fetch and the processor\'s descriptor-table reads do not trigger a read watch', { skip }, () => {
-  // MOV DS reads the data descriptor from the GDT; the code itself lies in a watched range
-  const lines = ['mov ax, ds', 'mov ds, ax', 'mov r15, 1', 'hlt'];
+  // MOV DS reads the data descriptor from the GDT, LTR the 16-byte TSS descriptor (SDM Vol. 3A,
+  // 8.2.3) added here after the GDT's entries; the code itself lies in a watched range too
+  const tssSelector = 0x40;
+  const lines = ['mov ax, ds', 'mov ds, ax', `mov ax, ${tssSelector}`, 'ltr ax', 'mov r15, 1', 'hlt'];
   const cpu = machine(lines);
   const gdt = Number(cpu.gdtrBase);
   const ds = cpu.segSel[3] & 0xfff8;
   assert.ok(ds !== 0, 'a data selector is loaded');
-  cpu.setWatchpoints([{ start: gdt + ds, length: 8, access: 'read' }, { start: BASE, length: 16, access: 'read' }]);
+  assert.ok(cpu.gdtrLimit < tssSelector, 'the selector is past the setup\'s entries');
+  const tssBase = 0x6000, tssLimit = 0x67;
+  cpu.mem.write(gdt + tssSelector, 4, ((tssBase & 0xffff) << 16 | tssLimit) >>> 0);
+  cpu.mem.write(gdt + tssSelector + 4, 4, (((tssBase >>> 16) & 0xff) | 0x8900) >>> 0); // P=1, type 9: available 64-bit TSS
+  cpu.gdtrLimit = tssSelector + 15;
+  cpu.setWatchpoints([{ start: gdt + ds, length: 8, access: 'read' }, { start: gdt + tssSelector, length: 16, access: 'read' }, { start: BASE, length: 16, access: 'read' }]);
   assert.equal(cpu.run(100).kind, 'halt');
   assert.equal(cpu.getReg(15), 1n);
+  assert.equal(cpu.segSel[Seg.TR], tssSelector, 'LTR loaded the TSS');
+  // the same watch does stop an instruction's own read of those bytes
+  const reader = machine([`mov rbx, ${gdt + tssSelector}`, 'mov eax, dword ptr [rbx + 8]', 'hlt']);
+  reader.setWatchpoints([{ start: gdt + tssSelector, length: 16, access: 'read' }]);
+  assert.deepEqual(watchHit(reader.run(100)), { address: gdt + tssSelector + 8, size: 4, access: 'read' });
 });
 
 test('a bad watch access kind is refused with an error naming it', () => {
