@@ -11,6 +11,8 @@ import { COMPILE_THRESHOLD } from '../../src/hardware/block-compiler';
 import { WatchAccess } from '../../src/hardware/data-watch';
 import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
 import { longModeProgram } from '../support/guest-machine';
+import { PhysicalMemory } from '../../src/hardware/memory';
+import { enterLongMode } from '../../src/vmm/long-mode-setup';
 
 const skip = !nativeOracleAvailable() && 'needs GNU as';
 const BASE = 0x100000;
@@ -167,6 +169,22 @@ test('instruction fetch and the processor\'s descriptor-table reads do not trigg
   const reader = machine([`mov rbx, ${gdt + tssSelector}`, 'mov eax, dword ptr [rbx + 8]', 'hlt']);
   reader.setWatchpoints([{ start: gdt + tssSelector, length: 16, access: 'read' }]);
   assert.deepEqual(watchHit(reader.run(100)), { address: gdt + tssSelector + 8, size: 4, access: 'read' });
+});
+
+test('at CPL 3 (user-mode TLB permissions) a hot loop stops at the read of the watched variable too', { skip }, () => {
+  const cpu = new Cpu(new PhysicalMemory(1 << 24));
+  enterLongMode(cpu, { gdt: 0x1000, pml4: 0x2000, cpl: 3, gib: 1 });
+  const passes = 300;
+  const lines = [`mov rbx, ${VAR - 4 * passes}`, 'xor ecx, ecx', 'top: mov edx, dword ptr [rbx]', 'add rbx, 4', 'inc ecx', 'jmp top'];
+  cpu.mem.writeBytes(BASE, assembleIntel(lines));
+  cpu.rip = BigInt(BASE);
+  cpu.mem.write(VAR, 4, 0xcafe);
+  cpu.setWatchpoints([{ start: VAR, length: 4, access: 'read' }]);
+  assert.deepEqual(watchHit(cpu.run(100_000)), { address: VAR, size: 4, access: 'read' });
+  assert.equal(cpu.cpl, 3);
+  assert.equal(cpu.getReg(1), BigInt(passes));
+  assert.equal(cpu.getReg(2), 0xcafen, 'the load completed');
+  assert.equal(cpu.rip, after(lines.slice(0, 3)));
 });
 
 test('a bad watch access kind is refused with an error naming it', () => {
