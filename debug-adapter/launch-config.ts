@@ -38,6 +38,8 @@ export interface LaunchConfig {
   msrs?: readonly MsrOverride[];
   /** A processor without the VMX controls named in `disableControls`. */
   vmxCapabilities?: VmxCapabilities;
+  /** Integers in hex (0x…) rather than decimal where a request gives no format. */
+  hexDisplay: boolean;
 }
 
 const MODES: readonly GuestMode[] = ['real', 'protected', 'long'];
@@ -104,7 +106,7 @@ export function parseLaunchArguments(raw: unknown): LaunchConfig {
   });
   const config: LaunchConfig = {
     program, mode: mode as GuestMode, memoryMB: memory, breakOnExits,
-    stopOnEntry: bool(args, 'stopOnEntry', false), logExits: bool(args, 'logExits', false),
+    stopOnEntry: bool(args, 'stopOnEntry', false), logExits: bool(args, 'logExits', false), hexDisplay: bool(args, 'hexDisplay', true),
   };
   const loadAddress = address(args, 'loadAddress');
   if (loadAddress !== undefined) config.loadAddress = loadAddress;

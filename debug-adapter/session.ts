@@ -10,7 +10,7 @@ import {
   Breakpoint, BreakpointEvent, DebugSession, ExitedEvent, InitializedEvent, InvalidatedEvent, OutputEvent, Source, StackFrame, StoppedEvent, TerminatedEvent, Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { hex } from '../src/format';
+import { hex, integer } from '../src/format';
 import { msrByAddress, msrByName } from '../src/msr';
 import { RFLAGS_FIELDS } from '../src/rflags';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
@@ -31,6 +31,8 @@ import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { DisplayFormat, DisplayFormatError, SET_DISPLAY_FORMAT_REQUEST } from './display-format';
+import { DATA_ACCESS_TYPES, DataBreakpointBook, DataBreakpointSpec, dataIdOf, describeAccess, parseDataId } from './data-breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { MachineConfigError } from '../src/vmm/config-error';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
@@ -94,6 +96,7 @@ export class VmxDebugSession extends DebugSession {
       supportsWriteMemoryRequest: true,
       supportsLoadedSourcesRequest: true,
       supportsDataBreakpoints: true,
+      supportsValueFormattingOptions: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
       supportsSteppingGranularity: true,
@@ -120,6 +123,7 @@ export class VmxDebugSession extends DebugSession {
       if (this.target !== undefined) throw new RequestError('a guest is already launched in this session');
       const config = parseLaunchArguments(args);
       this.boot(config);
+      this.display.hex = config.hexDisplay; // at launch only: a restart keeps what the user chose since
       this.sendEvent(new InitializedEvent());
     });
   }
@@ -159,7 +163,7 @@ export class VmxDebugSession extends DebugSession {
     this.image = image;
     this.target = new DebugTarget(machine);
     // a restart keeps the data breakpoints (those that still make sense on the new machine)
-    if (this.dataBreakpoints.length > 0) this.applyDataBreakpoints(this.target, this.dataBreakpoints);
+    if (this.dataBreakpointRequests.length > 0) this.applyDataBreakpoints(this.target, this.dataBreakpointRequests);
     for (const name of config.breakOnExits) this.filterExits.add(name);
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
@@ -423,7 +427,12 @@ export class VmxDebugSession extends DebugSession {
       }
       case 'watchpoint': {
         const event: DebugProtocol.StoppedEvent = new StoppedEvent('data breakpoint', THREAD_ID);
-        event.body.hitBreakpointIds = this.dataBreakpointIds;
+        const hit = stop.hit;
+        const caught = hit === undefined ? undefined : this.memoryWatches.match(hit);
+        if (hit !== undefined && caught !== undefined) {
+          event.body.hitBreakpointIds = [caught.id];
+          event.body.description = `${describeAccess(hit.access, hit.size)} at ${hex(caught.address)} by ${this.instructionText(hit.rip)}`;
+        }
         this.sendEvent(event);
         return;
       }
@@ -574,7 +583,7 @@ export class VmxDebugSession extends DebugSession {
   protected variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
     this.answer(response, () => {
       this.stoppedTarget();
-      const vars = this.variables.variables(args.variablesReference);
+      const vars = this.variables.variables(args.variablesReference, this.display.inHex(args.format));
       if (vars === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
       response.body = { variables: vars };
     });
@@ -616,7 +625,7 @@ export class VmxDebugSession extends DebugSession {
         throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers, EFER, whole MSRs and VMCS fields can`);
       }
       this.variables.refresh();
-      response.body = { value: hex(shown) };
+      response.body = { value: integer(shown, this.display.inHex(args.format)) };
     });
     if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(areas));
   }
@@ -642,7 +651,7 @@ export class VmxDebugSession extends DebugSession {
         if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
         throw e;
       }
-      response.body = { result: hex(value), variablesReference: 0, memoryReference: hex(value) };
+      response.body = { result: integer(value, this.display.inHex(args.format)), variablesReference: 0, memoryReference: hex(value) };
     });
   }
 
@@ -745,7 +754,7 @@ export class VmxDebugSession extends DebugSession {
     return { source: new Source(path.basename(file), file), line: row.line, column: row.column || 1 };
   }
 
-  // ---- data breakpoints: writes to guest memory, MSRs and VMCS fields -----------------
+  // ---- data breakpoints: reads and writes of guest memory, writes of MSRs and VMCS fields ----
 
   /**
    * A data breakpoint on guest memory, an MSR or a VMCS field. With `variablesReference` of the
@@ -767,9 +776,9 @@ export class VmxDebugSession extends DebugSession {
       const address = evaluate(args.name, this.environment(target, target.lastExit));
       target.view.physicalRanges(address, bytes); // refused now if it is not mapped
       response.body = {
-        dataId: `mem:0x${address.toString(16)}:${bytes}`,
-        description: `${bytes} byte${bytes > 1 ? 's' : ''} at 0x${address.toString(16)} written`,
-        accessTypes: ['write'],
+        dataId: dataIdOf(address, bytes),
+        description: `${bytes} byte${bytes > 1 ? 's' : ''} at ${hex(address)}`,
+        accessTypes: DATA_ACCESS_TYPES,
         canPersist: false,
       };
     });
@@ -812,53 +821,53 @@ export class VmxDebugSession extends DebugSession {
   protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     this.answer(response, () => {
       response.body = { breakpoints: this.applyDataBreakpoints(this.stoppedTarget(), args.breakpoints) };
-      this.dataBreakpoints = args.breakpoints;
+      this.dataBreakpointRequests = args.breakpoints;
     });
   }
 
   /** Sets the data breakpoints on the target: memory ranges as watchpoints, MSRs and VMCS fields as state watches. */
   private applyDataBreakpoints(target: DebugTarget, breakpoints: readonly DebugProtocol.DataBreakpoint[]): DebugProtocol.Breakpoint[] {
-    const ranges: Array<{ start: number; length: number }> = [];
-    const ids: number[] = [];
+    const memory: DataBreakpointSpec[] = [];
     const watched: WatchedState[] = [];
     const stateIds = new Map<string, number[]>();
     const results = breakpoints.map((bp): DebugProtocol.Breakpoint => {
-      if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
-      const mem = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
-      const msr = /^msr:(0x[0-9a-f]+)$/.exec(bp.dataId);
-      const field = /^vmcs:(\w+)$/.exec(bp.dataId);
-      let watchedName: string;
-      if (mem !== null) {
+      const access = bp.accessType ?? 'write';
+      if (!DATA_ACCESS_TYPES.includes(access)) return { verified: false, message: `accessType must be 'read', 'write' or 'readWrite', not '${String(access)}'` };
+      const where = parseDataId(bp.dataId);
+      if (where !== undefined) {
         try {
-          ranges.push(...target.view.physicalRanges(BigInt(`0x${mem[1]}`), Number(mem[2])));
+          const id = this.dataBreakpointId(`${bp.dataId}/${access}`);
+          memory.push({ ...where, id, access, physical: target.view.physicalRanges(where.address, where.bytes) });
+          return { id, verified: true };
         } catch (e) {
           if (e instanceof GuestViewError) return { verified: false, message: e.message };
           throw e;
         }
-        const id = this.dataBreakpointId(bp.dataId);
-        ids.push(id);
-        return { id, verified: true };
-      } else if (msr !== null) {
+      }
+      const msr = /^msr:(0x[0-9a-f]+)$/.exec(bp.dataId);
+      const field = /^vmcs:(\w+)$/.exec(bp.dataId);
+      if (msr === null && field === null) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
+      if (access !== 'write') return { verified: false, message: 'an MSR or a VMCS field can be watched for writes only' };
+      let watchedName: string;
+      if (msr !== null) {
         const info = msrByAddress(Number(BigInt(msr[1]) & 0xffffffffn));
         if (info === undefined || BigInt(msr[1]) > 0xffffffffn) return { verified: false, message: `no MSR ${msr[1]} in the MSR table` };
         if (target.view.msr(info) === undefined) return { verified: false, message: `${info.name} is not implemented by this processor` };
         watched.push({ kind: 'msr', msr: info, alsoField: msrVmcsField(target.view, info) });
         watchedName = info.name;
-      } else if (field !== null) {
-        const f = vmcsFieldByName(field[1]);
-        if (f === undefined || target.view.vmcs(f.name) === undefined) return { verified: false, message: `no VMCS field '${field[1]}' that this processor stores` };
+      } else {
+        const f = vmcsFieldByName(field![1]);
+        if (f === undefined || target.view.vmcs(f.name) === undefined) return { verified: false, message: `no VMCS field '${field![1]}' that this processor stores` };
         watched.push({ kind: 'vmcs', field: f.name });
         watchedName = f.name;
-      } else {
-        return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
       }
       const id = this.dataBreakpointId(bp.dataId);
       stateIds.set(watchedName, [...(stateIds.get(watchedName) ?? []), id]);
       return { id, verified: true };
     });
-    target.setWatchpoints(ranges);
+    this.memoryWatches.replace(memory);
+    target.setWatchpoints(this.memoryWatches.ranges());
     target.setStateWatches(watched);
-    this.dataBreakpointIds = ids;
     this.stateBreakpointIds = stateIds;
     return results;
   }
@@ -869,12 +878,10 @@ export class VmxDebugSession extends DebugSession {
     return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
 
-  /** Ids of the memory data breakpoints (a watchpoint stop names them all). */
-  private dataBreakpointIds: number[] = [];
   /** Ids of the MSR and VMCS data breakpoints by the watched name (a stop names those written). */
   private stateBreakpointIds = new Map<string, number[]>();
   /** The last setDataBreakpoints, set again on the machine a restart makes. */
-  private dataBreakpoints: readonly DebugProtocol.DataBreakpoint[] = [];
+  private dataBreakpointRequests: readonly DebugProtocol.DataBreakpoint[] = [];
   private nextDataBreakpointId = 1_000_000;
   /** Breakpoint ids by dataId: the same data keeps its id (across setDataBreakpoints and restarts). */
   private readonly dataBreakpointIdsByDataId = new Map<string, number>();
@@ -886,6 +893,37 @@ export class VmxDebugSession extends DebugSession {
       this.dataBreakpointIdsByDataId.set(dataId, id);
     }
     return id;
+  }
+
+  /** The memory data breakpoints: guest-linear ranges, what they map to, and which access each watches. */
+  private readonly memoryWatches = new DataBreakpointBook();
+  /** Hex or decimal for integers when a request gives no format. */
+  private readonly display = new DisplayFormat();
+
+  /** vmxSetDisplayFormat { hex }: the session default; the client refetches what it shows. */
+  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
+    if (command !== SET_DISPLAY_FORMAT_REQUEST) {
+      super.customRequest(command, response, args);
+      return;
+    }
+    this.answer(response, () => {
+      this.display.set(args);
+      response.body = { hex: this.display.hex };
+    });
+    if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(['variables']));
+  }
+
+  /** The instruction at `rip` as the Disassembly view shows it, for stop descriptions. */
+  private instructionText(rip: bigint): string {
+    const target = this.target;
+    if (target === undefined) return hex(rip);
+    try {
+      const insn = disassembleGuest(target.view, this.image, rip, 0, 1, target.view.decodeMode())[0];
+      return insn === undefined ? `the instruction at ${hex(rip)}` : insn.text;
+    } catch (e) {
+      if (e instanceof GuestViewError) return `the instruction at ${hex(rip)}`;
+      throw e;
+    }
   }
 
   /** The target, when the guest is launched and stopped. */
@@ -901,7 +939,7 @@ export class VmxDebugSession extends DebugSession {
       work();
       this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }

@@ -1,11 +1,12 @@
 // The scopes a stopped guest shows — Registers, Segments & control, MSRs, VMCS, Last VM exit,
 // Host stack frame — built
 // from the engine's side-effect-free view as DAP variables. References are handed out per
-// stop: `reset` forgets them when the guest runs again.
+// stop: `reset` forgets them when the guest runs again. Integers are shown in hex (0x…) or, when
+// the request asks for it (ValueFormat hex: false), in decimal; memory references stay hex.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { decodeFields } from '../src/bitfields';
-import { hex } from '../src/format';
+import { hex, integer } from '../src/format';
 import { MSR_GROUPS } from '../src/msr';
 import { GPR_NAMES, RSP_INDEX } from '../src/regs';
 import { RFLAGS_FIELDS } from '../src/rflags';
@@ -34,7 +35,10 @@ const leaf = (name: string, value: string, extra: Partial<Variable> = {}): Varia
 
 export class VariableStore {
   /** Containers by reference; each computes its children once per stop (asking again costs nothing and allocates nothing). */
-  private readonly containers = new Map<number, { scope: string; children: () => Variable[]; cached?: Variable[] }>();
+  private readonly containers = new Map<number, { scope: string; children: () => Variable[]; cachedHex?: Variable[]; cachedDecimal?: Variable[] }>();
+  /** The radix of the children being computed (read by the `num` of each container's children). */
+  private inHex = true;
+  private readonly num = (value: bigint | number): string => integer(value, this.inHex);
   private scopeList: DebugProtocol.Scope[] | undefined;
   private next = 1;
 
@@ -49,7 +53,7 @@ export class VariableStore {
   refresh(): void {
     const keep = new Set(this.scopeList?.map((s) => s.variablesReference));
     for (const [ref, c] of this.containers) {
-      if (keep.has(ref)) c.cached = undefined;
+      if (keep.has(ref)) { c.cachedHex = undefined; c.cachedDecimal = undefined; }
       else this.containers.delete(ref);
     }
     this.next = keep.size + 1;
@@ -66,11 +70,14 @@ export class VariableStore {
     return this.containers.get(ref)?.scope;
   }
 
-  variables(ref: number): Variable[] | undefined {
+  /** The children of `ref`, integers in hex or decimal (each computed once per stop and radix). */
+  variables(ref: number, inHex = true): Variable[] | undefined {
     const c = this.containers.get(ref);
     if (c === undefined) return undefined;
-    c.cached ??= c.children();
-    return c.cached;
+    this.inHex = inHex;
+    if (inHex) c.cachedHex ??= c.children();
+    else c.cachedDecimal ??= c.children();
+    return inHex ? c.cachedHex : c.cachedDecimal;
   }
 
   /** The four scopes of the stopped guest; the same references however often they are asked for. */
@@ -83,8 +90,8 @@ export class VariableStore {
       scope(SCOPE_SEGMENTS, () => this.segments(target)),
       scope(SCOPE_MSRS, () => this.msrs(target), true),
       scope(SCOPE_VMCS, () => this.vmcs(target), true),
-      scope(SCOPE_LAST_EXIT, () => lastExit(target)),
-      scope(SCOPE_HOST_FRAME, () => hostFrame(target)),
+      scope(SCOPE_LAST_EXIT, () => lastExit(target, this.num)),
+      scope(SCOPE_HOST_FRAME, () => hostFrame(target, this.num)),
     ];
     return this.scopeList;
   }
@@ -93,10 +100,10 @@ export class VariableStore {
     const v = target.view;
     return REGISTER_ORDER.map((name) => {
       const value = v.register(name);
-      if (name !== 'rflags') return leaf(name, hex(value), { evaluateName: name, memoryReference: hex(value) });
-      const flags = this.add(SCOPE_REGISTERS, () => decodeFields(value, RFLAGS_FIELDS).map((f) => leaf(f.field.name, hex(f.value))));
+      if (name !== 'rflags') return leaf(name, this.num(value), { evaluateName: name, memoryReference: hex(value) });
+      const flags = this.add(SCOPE_REGISTERS, () => decodeFields(value, RFLAGS_FIELDS).map((f) => leaf(f.field.name, this.num(f.value))));
       const set = decodeFields(value, RFLAGS_FIELDS).filter((f) => f.value !== 0n && f.field.width === 1).map((f) => f.field.name);
-      return { name, value: `${hex(value)} [${set.join(' ')}]`, variablesReference: flags, evaluateName: name };
+      return { name, value: `${this.num(value)} [${set.join(' ')}]`, variablesReference: flags, evaluateName: name };
     });
   }
 
@@ -107,23 +114,23 @@ export class VariableStore {
       const s = segs.find((x) => x.name === name);
       if (s === undefined) return leaf(name, 'unknown');
       const ref = this.add(SCOPE_SEGMENTS, () => [
-        leaf('selector', hex(s.selector)), leaf('base', hex(s.base)), leaf('limit', hex(s.limit)), leaf('attributes', hex(s.attributes)),
+        leaf('selector', this.num(s.selector)), leaf('base', this.num(s.base)), leaf('limit', this.num(s.limit)), leaf('attributes', this.num(s.attributes)),
       ]);
-      return { name, value: `${hex(s.selector)} (base ${hex(s.base)}, limit ${hex(s.limit)}, attributes ${hex(s.attributes)})`, variablesReference: ref };
+      return { name, value: `${this.num(s.selector)} (base ${this.num(s.base)}, limit ${this.num(s.limit)}, attributes ${this.num(s.attributes)})`, variablesReference: ref };
     });
     const tables = v.descriptorTables();
     for (const [name, t] of [['gdtr', tables.gdtr], ['idtr', tables.idtr]] as const) {
       // the tables' bases are guest-linear addresses
       const at = { memoryReference: hex(t.base) };
-      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', hex(t.base), at), leaf('limit', hex(t.limit))]);
-      out.push({ name, value: `base ${hex(t.base)}, limit ${hex(t.limit)}`, variablesReference: ref, ...at });
+      const ref = this.add(SCOPE_SEGMENTS, () => [leaf('base', this.num(t.base), at), leaf('limit', this.num(t.limit))]);
+      out.push({ name, value: `base ${this.num(t.base)}, limit ${this.num(t.limit)}`, variablesReference: ref, ...at });
     }
     const cr = v.controlRegisters();
     // CR3 holds the guest-physical address of the paging structures; CR2 a guest-linear one
     const root = addressOfField('GUEST_CR3', cr.cr3);
-    out.push(leaf('cr0', hex(cr.cr0)), leaf('cr2', hex(cr.cr2), { memoryReference: hex(cr.cr2) }),
-      leaf('cr3', hex(cr.cr3), root === undefined ? {} : { memoryReference: memoryReference(root.space, root.address) }),
-      leaf('cr4', hex(cr.cr4)), leaf('cr8', hex(cr.cr8)), leaf('efer', hex(cr.efer)));
+    out.push(leaf('cr0', this.num(cr.cr0)), leaf('cr2', this.num(cr.cr2), { memoryReference: hex(cr.cr2) }),
+      leaf('cr3', this.num(cr.cr3), root === undefined ? {} : { memoryReference: memoryReference(root.space, root.address) }),
+      leaf('cr4', this.num(cr.cr4)), leaf('cr8', this.num(cr.cr8)), leaf('efer', this.num(cr.efer)));
     return out;
   }
 
@@ -133,10 +140,10 @@ export class VariableStore {
     return MSR_GROUPS.filter((g) => all.some((m) => m.msr.group === g)).map((group) => {
       const ref = this.add(SCOPE_MSRS, () => all.filter((m) => m.msr.group === group).map(({ msr, value }) => {
         const extra = { evaluateName: `msr(${msr.name})` };
-        if (msr.fields === undefined || msr.fields.length === 0) return leaf(msr.name, hex(value), extra);
+        if (msr.fields === undefined || msr.fields.length === 0) return leaf(msr.name, this.num(value), extra);
         const fields = this.add(SCOPE_MSRS, () => decodeFields(value, msr.fields ?? [])
-          .map((d) => leaf(d.field.name, d.meaning === undefined ? hex(d.value) : `${hex(d.value)} (${d.meaning})`)));
-        return { name: msr.name, value: hex(value), variablesReference: fields, ...extra };
+          .map((d) => leaf(d.field.name, d.meaning === undefined ? this.num(d.value) : `${this.num(d.value)} (${d.meaning})`)));
+        return { name: msr.name, value: this.num(value), variablesReference: fields, ...extra };
       }));
       return { name: group, value: '', variablesReference: ref };
     });
@@ -150,19 +157,19 @@ export class VariableStore {
     // the processor's VMX pointers (VMXON, VMPTRST), in host-physical memory
     const pointers = target.view.vmxPointers();
     const pointer = (name: string, p: bigint | undefined): Variable =>
-      (p === undefined ? leaf(name, 'none') : leaf(name, hex(p), { memoryReference: memoryReference('host', p) }));
+      (p === undefined ? leaf(name, 'none') : leaf(name, this.num(p), { memoryReference: memoryReference('host', p) }));
     return [...note, pointer('VMXON region', pointers.vmxon), pointer('current VMCS', pointers.vmcs), ...VMCS_GROUPS.map((group) => {
       const ref = this.add(SCOPE_VMCS, () => fields.filter((f) => f.field.group === group).map((f) => {
         const bits = CONTROLS_BY_VMCS_FIELD[f.field.name];
         const points = addressOfField(f.field.name, f.value);
         const extra: Partial<Variable> = { evaluateName: `vmcs.${f.field.name}` };
         if (points !== undefined) extra.memoryReference = memoryReference(points.space, points.address);
-        if (bits === undefined) return leaf(f.field.name, hex(f.value), extra);
+        if (bits === undefined) return leaf(f.field.name, this.num(f.value), extra);
         // a control field: its named bits as children, the ones set listed in the value
         const decoded = decodeFields(f.value, bits);
         const on = decoded.filter((d) => d.value !== 0n).map((d) => d.field.name);
-        const children = this.add(SCOPE_VMCS, () => decoded.map((d) => leaf(d.field.name, hex(d.value))));
-        return { name: f.field.name, value: `${hex(f.value)} [${on.join(', ')}]`, variablesReference: children, evaluateName: `vmcs.${f.field.name}` };
+        const children = this.add(SCOPE_VMCS, () => decoded.map((d) => leaf(d.field.name, this.num(d.value))));
+        return { name: f.field.name, value: `${this.num(f.value)} [${on.join(', ')}]`, variablesReference: children, evaluateName: `vmcs.${f.field.name}` };
       }));
       return { name: group, value: '', variablesReference: ref };
     })];
@@ -170,33 +177,33 @@ export class VariableStore {
 }
 
 /** The GeneralRegisters image the exit path saved at HOST_RSP - 128, slot by slot (slot 4, RSP's, is unused). */
-function hostFrame(target: DebugTarget): Variable[] {
+function hostFrame(target: DebugTarget, num: (v: bigint | number) => string): Variable[] {
   const image = target.view.hostRegisterImage();
   if (image === undefined) return [leaf('image', 'none: the VMCS has no HOST_RSP yet')];
   // on the host's stack: host-physical memory (the host maps it one to one), not the guest's
-  const out = [leaf('address', `${hex(image.address)} (HOST_RSP - 128)`, { memoryReference: memoryReference('host', image.address) })];
+  const out = [leaf('address', `${num(image.address)} (HOST_RSP - 128)`, { memoryReference: memoryReference('host', image.address) })];
   if (target.view.onProcessor) out.push(leaf('note', 'the guest is on the processor: the image holds its registers of the last VM exit'));
   GPR_NAMES.forEach((name, k) => {
     out.push(k === RSP_INDEX
       ? leaf(`(slot ${k})`, 'unused: guest RSP is in GUEST_RSP')
-      : leaf(name, hex(image.registers.getRegOfIndex(k))));
+      : leaf(name, num(image.registers.getRegOfIndex(k))));
   });
   return out;
 }
 
-function lastExit(target: DebugTarget): Variable[] {
+function lastExit(target: DebugTarget, num: (v: bigint | number) => string): Variable[] {
   const e = target.lastExit;
   if (e === undefined) return [leaf('reason', 'none yet')];
   return [
     leaf('reason', e.name),
     leaf('number', String(e.reason)),
-    leaf('qualification', hex(e.qualification)),
+    leaf('qualification', num(e.qualification)),
     leaf('decoded', describeExitQualification(e.reason, e.qualification, e.interruptionInfo, e.guestLinear)),
     leaf('instruction length', String(e.instructionLength)),
-    leaf('guest RIP', hex(e.guestRip)),
-    leaf('guest-physical address', hex(e.guestPhysical)),
-    leaf('guest-linear address', hex(e.guestLinear)),
-    leaf('interruption information', hex(e.interruptionInfo >>> 0)),
+    leaf('guest RIP', num(e.guestRip)),
+    leaf('guest-physical address', num(e.guestPhysical)),
+    leaf('guest-linear address', num(e.guestLinear)),
+    leaf('interruption information', num(e.interruptionInfo >>> 0)),
     leaf('handled', target.heldExit === e ? 'no: the VMM answers it when the guest continues' : 'yes'),
   ];
 }

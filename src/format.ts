@@ -11,3 +11,8 @@ export function hexPadded(value: bigint | number, digits: number): string {
   const v = typeof value === 'number' ? BigInt(value) : value;
   return `0x${v.toString(16).padStart(digits, '0')}`;
 }
+
+/** An integer for display: `hex(value)` when `inHex`, else plain decimal (a DAP ValueFormat's `hex: false`). */
+export function integer(value: bigint | number, inHex: boolean): string {
+  return inHex ? hex(value) : (typeof value === 'number' ? BigInt(value) : value).toString(10);
+}

@@ -12,6 +12,7 @@ import { eventsMayBePending, InterruptController, takePendingEvent } from './eve
 import { CpuMsrFile } from './msr-file';
 import { CpuidTable, defaultCpuid } from './cpuid';
 import { COMPILE_THRESHOLD, CompiledBlock, compileBlock } from './block-compiler';
+import { DataWatch, WatchAccess, WatchHit, WatchRange } from './data-watch';
 import {
   ACCESS_FETCH, ACCESS_USER, ACCESS_WRITE, PAGE_FAULT, PageWalker, loadPdptes,
 } from './paging';
@@ -53,8 +54,8 @@ export type RunOutcome =
   | { kind: 'triple-fault'; vector: number }
   | { kind: 'exception'; vector: number; errorCode: number; detail: string }
   | { kind: 'stop' }
-  /** A write touched a data watchpoint; the instruction that wrote has completed (a trap). */
-  | { kind: 'watchpoint'; address: number; size: number }
+  /** A data access touched a watchpoint; the instruction that made it has completed (a trap). */
+  | { kind: 'watchpoint'; address: number; size: number; access: WatchAccess }
   /** A VM exit returned control to a host that is not x86 code on this CPU (the VMM in TypeScript). */
   | { kind: 'vm-exit'; reason: number };
 
@@ -187,6 +188,7 @@ export class Cpu extends CpuState {
     this.mem = mem;
     this.io = io;
     mem.onWatchedWrite = (page) => this.invalidateCodePage(page);
+    this.watch = new DataWatch(mem);
     this.msrs = new CpuMsrFile(this);
     this.walker = new PageWalker(mem);
     this.resetToRealMode();
@@ -408,8 +410,9 @@ export class Cpu extends CpuState {
     let p = perm;
     if (this.mem.mmioPages[ppn] === 1 || ppn >= this.mem.mmioPages.length) {
       p = 0; // devices and holes always take the slow path
-    } else if (this.mem.watchedPages[ppn] === 1 || this.mem.dataWatchPages[ppn] === 1) {
-      p &= ~(Perm.W | Perm.UW);
+    } else {
+      if (this.mem.watchedPages[ppn] === 1 || this.mem.dataWatchPages[ppn] === 1) p &= ~(Perm.W | Perm.UW);
+      if (this.watch.readPages[ppn] === 1) p &= ~(Perm.R | Perm.UR);
     }
     t.tagLo[idx] = (lo >>> 12) | (hi << 20);
     t.tagHi[idx] = hi >>> 12;
@@ -447,6 +450,14 @@ export class Cpu extends CpuState {
       const o = t.off[idx] + off;
       this.hi = v.getInt32(o + 4, true);
       return v.getInt32(o, true);
+    }
+    if (off <= PAGE_SIZE - 8) {
+      // one page: one translation, and a watchpoint sees the access whole
+      const phys = this.translate(lo, hi, Perm.R);
+      if (this.watch.watchesReads && !this.systemAccess) this.noteDataRead(phys, 8);
+      const low = this.mem.read(phys, 4);
+      this.hi = this.mem.read(phys + 4, 4) | 0;
+      return low | 0;
     }
     const l = this.readSlow(lo, hi, 4, Perm.R);
     const nlo = (lo + 4) | 0;
@@ -508,10 +519,17 @@ export class Cpu extends CpuState {
         phys[k] = this.translate(a, (a >>> 0) < (lo >>> 0) ? (hi + 1) | 0 : hi, kind);
       }
       for (let k = size - 1; k >= 0; k--) v = v * 256 + this.mem.read8(phys[k]);
+      if (kind === Perm.R && this.watch.watchesReads && !this.systemAccess) for (let k = 0; k < size; k++) this.noteDataRead(phys[k], 1);
       return v;
     }
     const phys = this.translate(lo, hi, kind);
+    if (kind === Perm.R && this.watch.watchesReads && !this.systemAccess) this.noteDataRead(phys, size);
     return this.mem.read(phys, size as 1 | 2 | 4);
+  }
+
+  /** A data read reached memory by the slow path: it may be on a read-watched page. */
+  private noteDataRead(phys: number, size: number): void {
+    if (this.watch.readPages[Math.floor(phys / PAGE_SIZE)] === 1 && this.watch.noteRead(phys, size)) this.stopBlock = true;
   }
 
   write(lo: number, hi: number, size: number, value: number): void {
@@ -692,40 +710,21 @@ export class Cpu extends CpuState {
   }
 
   /**
-   * Physical ranges where a write stops the run after the writing instruction (data
-   * breakpoints, like a debug register's write watch but on physical memory and any length).
+   * Physical ranges where a data read, write, or either (each range's `access`, default
+   * write) stops the run after the instruction that made it (data-watch.ts).
    */
-  setWatchpoints(ranges: ReadonlyArray<{ start: number; length: number }>): void {
-    const pages = this.mem.dataWatchPages;
-    pages.fill(0);
-    this.watchRanges = ranges.filter((r) => r.length > 0 && r.start >= 0 && r.start < this.mem.size).map((r) => ({ ...r }));
-    for (const r of this.watchRanges) {
-      const last = Math.min(this.mem.size - 1, r.start + r.length - 1);
-      for (let p = Math.floor(r.start / PAGE_SIZE); p <= Math.floor(last / PAGE_SIZE); p++) pages[p] = 1;
-    }
-    this.mem.onDataWrite = this.watchRanges.length === 0 ? undefined : (address, size) => this.onDataWrite(address, size);
-    this.tlb.flushAll(); // entries for those pages must lose their write permission
+  setWatchpoints(ranges: ReadonlyArray<WatchRange>): void {
+    this.watch.set(ranges);
+    this.mem.onDataWrite = this.watch.active ? (address, size) => { if (this.watch.noteWrite(address, size)) this.stopBlock = true; } : undefined;
+    this.tlb.flushAll(); // entries for those pages must lose their write or read permission
   }
 
-  private watchRanges: Array<{ start: number; length: number }> = [];
-  /** The write that hit a watchpoint in the current block, reported after its instruction. */
-  private watchHit: { address: number; size: number } | undefined;
-
-  private takeWatchHit(): { address: number; size: number } | undefined {
-    const h = this.watchHit;
-    this.watchHit = undefined;
-    return h;
-  }
-
-  private onDataWrite(address: number, size: number): void {
-    for (const r of this.watchRanges) {
-      if (address < r.start + r.length && r.start < address + size) {
-        if (this.watchHit === undefined) this.watchHit = { address, size };
-        this.stopBlock = true;
-        return;
-      }
-    }
-  }
+  /** Data watchpoints; `watch.readPages` keeps read-watched pages out of the TLB's read fast path. */
+  readonly watch: DataWatch;
+  /** The watchpoint hit that ended the last run, with the instruction that made the access. */
+  lastWatchHit: (WatchHit & { rip: bigint }) | undefined;
+  /** Set while the processor reads system tables itself (segments.ts): not an instruction's data read. */
+  systemAccess = false;
 
   hasBreakpointAt(lo: number, hi: number): boolean {
     return this.breakpoints.size > 0 && this.breakpoints.has(Cpu.addressKey(lo, hi));
@@ -780,7 +779,8 @@ export class Cpu extends CpuState {
     /** The block that ran last and completed, whose successor links may skip the lookup. */
     let prev: Block | undefined;
     this.stopRequested = false;
-    this.watchHit = undefined; // writes made while the CPU was not running (loader, VMM) do not count
+    this.watch.clear(); // writes made while the CPU was not running (loader, VMM) do not count
+    this.lastWatchHit = undefined;
     while (remaining > 0) {
       if (this.stopRequested) return { kind: 'stop' };
       if (eventsMayBePending(this)) {
@@ -834,7 +834,7 @@ export class Cpu extends CpuState {
         remaining -= i;
         if (shadow !== 0) this.interruptShadow = 0;
         prev = undefined;
-        this.watchHit = undefined;
+        this.watch.clear();
         const r = this.onFault(e, ins);
         if (r !== undefined) return r;
         continue;
@@ -853,11 +853,12 @@ export class Cpu extends CpuState {
       }
       if (shadow !== 0 && this.interruptShadow === shadow) this.interruptShadow = 0;
       prev = block;
-      const hit = this.watchRanges.length === 0 ? undefined : this.takeWatchHit();
+      const hit = this.watch.active ? this.watch.take() : undefined;
       if (hit !== undefined) {
         const last = insns[i - 1];
         if (!last.endsBlock) { this.ip[0] = last.nextLo; this.ip[1] = last.nextHi; }
-        return { kind: 'watchpoint', address: hit.address, size: hit.size };
+        this.lastWatchHit = { ...hit, rip: (BigInt(last.ripHi >>> 0) << 32n) | BigInt(last.ripLo >>> 0) };
+        return { kind: 'watchpoint', address: hit.address, size: hit.size, access: hit.access };
       }
       const last = insns[i - 1];
       if (!last.endsBlock) {

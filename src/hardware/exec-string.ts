@@ -91,6 +91,7 @@ function repeat(c: Cpu, i: Insn, body: () => boolean, conditional: boolean): voi
     const keep = body();
     step(c, RCX, asize, -1);
     if (conditional && !keep) { c.ip[0] = i.nextLo; c.ip[1] = i.nextHi; return; }
+    if (c.watch.hit !== undefined) break; // a data watchpoint traps after the iteration that hit it (SDM Vol. 3B, 18.3.1.2)
   }
   if (countZero(c, asize)) { c.ip[0] = i.nextLo; c.ip[1] = i.nextHi; return; }
   c.ip[0] = i.ripLo;

@@ -10,7 +10,7 @@ import { getRflags, getStatusFlags, setRflags, setStatusFlags } from './flags';
 import { Handler, Insn } from './insn';
 import { MsrAccessError } from '../msr';
 import { effectiveAddress, readReg, readRm, writeReg, writeRm } from './operands';
-import { loadDataSegment, loadRealModeSegment, loadSegmentCache, readDescriptor, descriptorAr } from './segments';
+import { loadDataSegment, loadRealModeSegment, loadSegmentCache, readDescriptor, readSystem32, descriptorAr } from './segments';
 import { pop, push } from './stack';
 import { checkIoPermission } from './io-permission';
 import { verr, verw } from './exec-descriptor-check';
@@ -309,7 +309,7 @@ function lldtLtr(c: Cpu, i: Insn, tr: boolean): void {
   let upper = 0;
   if (c.longModeActive) {
     const base = (sel & 0xfff8) + 8;
-    upper = c.read((Number(c.gdtrBase & 0xffffffffn) + base) | 0, Number(c.gdtrBase >> 32n) | 0, 4);
+    upper = readSystem32(c, (Number(c.gdtrBase & 0xffffffffn) + base) | 0, Number(c.gdtrBase >> 32n) | 0);
   }
   loadSegmentCache(c, seg, sel, d, upper);
   if (tr) {

@@ -26,10 +26,12 @@ export function descriptorAr(d: Descriptor): number {
 function readSystem(cpu: Cpu, lo: number, hi: number, size: number): number {
   const saved = cpu.cpl;
   cpu.cpl = 0;
+  cpu.systemAccess = true; // not a data read of the instruction: data watchpoints ignore it
   try {
     return cpu.read(lo, hi, size);
   } finally {
     cpu.cpl = saved;
+    cpu.systemAccess = false;
   }
 }
 
@@ -150,11 +152,13 @@ export function readSystem64(cpu: Cpu, addr: bigint): bigint {
   const hi = Number((addr >> 32n) & 0xffffffffn) | 0;
   const saved = cpu.cpl;
   cpu.cpl = 0;
+  cpu.systemAccess = true;
   try {
     const l = cpu.read64(lo, hi);
     return (BigInt(cpu.hi >>> 0) << 32n) | BigInt(l >>> 0);
   } finally {
     cpu.cpl = saved;
+    cpu.systemAccess = false;
   }
 }
 

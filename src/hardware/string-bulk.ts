@@ -25,7 +25,8 @@ import { readReg } from './operands';
 function plainRam(c: Cpu, phys: number, write: boolean): boolean {
   const mem = c.mem;
   const page = Math.floor(phys / PAGE_SIZE);
-  return phys < mem.size && mem.mmioPages[page] === 0 && (!write || (mem.watchedPages[page] === 0 && mem.dataWatchPages[page] === 0));
+  return phys < mem.size && mem.mmioPages[page] === 0 &&
+    (write ? mem.watchedPages[page] === 0 && mem.dataWatchPages[page] === 0 : c.watch.readPages[page] === 0);
 }
 
 /** Elements left in RCX, as a number that is only ever compared with CHUNK. */
@@ -104,6 +105,7 @@ export function repMovsBulk(c: Cpu, i: Insn): void {
     movsElement(c, size, 8, seg);
     step(c, RCX, 8, -1);
     left--;
+    if (c.watch.hit !== undefined) break; // a watchpoint hit: trap after this element, as the element path does
   }
   finish(c, i);
 }
@@ -148,6 +150,7 @@ export function repStosBulk(c: Cpu, i: Insn): void {
     stosElement(c, size, 8, lo, hi);
     step(c, RCX, 8, -1);
     left--;
+    if (c.watch.hit !== undefined) break;
   }
   finish(c, i);
 }

@@ -3,6 +3,7 @@
 // instruction — across a VM exit, which the VMM answers before the step ends — and hand out a
 // side-effect-free view of the guest. The debug adapter only translates these to DAP.
 
+import type { WatchHit, WatchRange } from '../hardware/data-watch';
 import { VmxExitInfo } from '../vmx/vcpu';
 import { EXIT_REASONS } from '../vmx/definitions';
 import { disassembleGuest } from './guest-disassembly';
@@ -18,8 +19,11 @@ export type DebugStop =
   | { kind: 'step' }
   /** RIP reached a breakpoint address; the instruction there has not run. */
   | { kind: 'breakpoint' }
-  /** An instruction wrote to a watched guest-physical range; it has completed. */
-  | { kind: 'watchpoint' }
+  /**
+   * An instruction's data access touched a watched guest-physical range; it has completed.
+   * `hit`: the access (guest-physical address, size, kind) and the instruction's RIP.
+   */
+  | { kind: 'watchpoint'; hit?: WatchHit & { rip: bigint } }
   /** A watched MSR or VMCS field was written (src/vmm/state-watch.ts); `descriptions` say by whom, one per write. */
   | { kind: 'state-write'; writes: StateWrite[]; descriptions: string[] }
   /** An exit whose reason is in the filter, stopped before the VMM answers it. */
@@ -69,8 +73,8 @@ export class DebugTarget {
     this.machine.setBreakpoints(this.breakpoints);
   }
 
-  /** Replaces the guest-physical ranges where a write stops the guest (data breakpoints). */
-  setWatchpoints(ranges: ReadonlyArray<{ start: number; length: number }>): void {
+  /** Replaces the guest-physical ranges where a read, write or either (`access`, default write) stops the guest. */
+  setWatchpoints(ranges: ReadonlyArray<WatchRange>): void {
     this.machine.cpu.setWatchpoints(ranges);
   }
 
@@ -160,7 +164,10 @@ export class DebugTarget {
       case 'error': return end.info === undefined ? { kind: 'error', message: end.message } : { kind: 'error', message: end.message, info: end.info };
       case 'paused':
         // a stop request or HLT without HLT exiting leaves the guest where it is
-        if (end.why === 'watchpoint') return { kind: 'watchpoint' };
+        if (end.why === 'watchpoint') {
+          const hit = this.machine.cpu.lastWatchHit;
+          return hit === undefined ? { kind: 'watchpoint' } : { kind: 'watchpoint', hit };
+        }
         if (end.why === 'stop' && this.stateWatch.writes.length > 0) {
           const writes = [...this.stateWatch.writes];
           const e = this.lastExit;

@@ -11,7 +11,8 @@ const stub = {
   DebugAdapterExecutable: class { constructor(command, args) { this.command = command; this.args = args; } },
   workspace: { getConfiguration: () => ({ get: (_key, fallback) => fallback }), workspaceFolders: undefined },
   window: { activeTextEditor: undefined },
-  debug: {},
+  debug: { onDidTerminateDebugSession: () => ({ dispose() {} }) },
+  commands: { registerCommand: (id, impl) => { calls.push({ name: 'registerCommand', type: id, impl }); return { dispose() {} }; } },
 };
 for (const name of ['registerDebugAdapterDescriptorFactory', 'registerDebugConfigurationProvider']) {
   stub.debug[name] = (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return { dispose() {} }; };

@@ -245,7 +245,7 @@ test('state data breakpoints: groups and bit fields have no dataId, bad ids are 
     assert.deepEqual(set.body.breakpoints.map((b) => b.verified), [false, false, false, true]);
     assert.match(set.body.breakpoints[0].message ?? '', /no MSR 0x12345678/);
     assert.match(set.body.breakpoints[1].message ?? '', /no VMCS field 'NO_SUCH_FIELD'/);
-    assert.match(set.body.breakpoints[2].message ?? '', /only writes/);
+    assert.match(set.body.breakpoints[2].message ?? '', /for writes only/);
     assert.equal(await instructionPointer(dc), symbol('_start'));
   } finally {
     await stopAdapter(dc);

@@ -61,7 +61,7 @@ test('the bundled adapter, unpacked without node_modules, stops the hello sample
   }
 });
 
-test('the bundled extension loads with only `vscode` from outside and registers the inline adapter and the provider', { skip }, () => {
+test('the bundled extension loads with only `vscode` from outside and registers the inline adapter, the providers and its commands', { skip }, () => {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'test/support/vscode-stub.mjs'), path.join(unpacked, 'extension')],
     { cwd: dir, env: BARE_ENV, encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
@@ -70,8 +70,13 @@ test('the bundled extension loads with only `vscode` from outside and registers 
     ['registerDebugAdapterDescriptorFactory', 'vmx', null],
     ['registerDebugConfigurationProvider', 'vmx', 1],
     ['registerDebugConfigurationProvider', 'vmx', 2],
+    ['registerCommand', 'vmx-debug.toggleHex', null],
+    ['registerDebugConfigurationProvider', 'vmx', null],
   ]);
-  assert.equal(seen.subscriptions, 3);
+  assert.equal(seen.subscriptions, 6);
+  // every command the manifest contributes is registered
+  const contributed = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[] } }).contributes.commands;
+  assert.deepEqual(contributed.map((c) => c.command), seen.registrations.filter((r) => (r as string[])[0] === 'registerCommand').map((r) => (r as string[])[1]));
   assert.equal(seen.descriptor, 'DebugAdapterInlineImplementation');
   assert.equal(seen.initialize.command, 'initialize');
   assert.equal(seen.initialize.success, true);
