@@ -22,12 +22,13 @@ import { GuestExpressionEnvironment } from '../src/vmm/guest-expression';
 import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
 import { GuestViewError } from '../src/vmm/guest-view';
 import { StopCondition, StopConditionError, Verdict } from '../src/vmm/stop-condition';
-import { Machine } from '../src/vmm/machine';
+import { ExitEvent, Machine } from '../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
 import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
@@ -67,6 +68,8 @@ export class VmxDebugSession extends DebugSession {
   private clientInvalidates = false;
   /** Why the guest stopped last, for exceptionInfo. */
   private lastStop: DebugStop | undefined;
+  /** Every VM exit of the guest since launch (or restart), for the custom request vmxExitLog. */
+  private readonly exitLog = new ExitLog();
 
   constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
     super(linesAndColumnsStartAt1, isServer);
@@ -145,6 +148,7 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
+    this.exitLog.clear();
     for (const name of config.breakOnExits) this.filterExits.add(name);
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
@@ -374,9 +378,13 @@ export class VmxDebugSession extends DebugSession {
     this.timer = setImmediate(next);
   }
 
-  private exitLogger(): ((e: { info: VmxExitInfo; by: string }) => void) | undefined {
-    if (this.config?.logExits !== true) return undefined;
-    return ({ info, by }) => {
+  private exitLogger(): (e: ExitEvent) => void {
+    const log = this.exitLog;
+    const cpu = this.target?.machine.cpu;
+    if (this.config?.logExits !== true) return (e) => log.add(e, cpu?.icount ?? 0);
+    return (e) => {
+      log.add(e, cpu?.icount ?? 0);
+      const { info, by } = e;
       this.flushConsole();
       const what = describeExitQualification(info.reason, info.qualification, info.interruptionInfo, info.guestLinear);
       this.sendEvent(new OutputEvent(`exit ${info.name} (${info.reason}) rip=${hex(info.guestRip)}${what === '' ? '' : ` ${what}`} [${by}]\n`, 'console'));
@@ -682,6 +690,22 @@ export class VmxDebugSession extends DebugSession {
           return out;
         }),
       };
+    });
+  }
+
+  /** vmxExitLog (debug-adapter/exit-log.ts): a page of the session's VM exits as JSON lines. */
+  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
+    if (command !== EXIT_LOG_REQUEST) {
+      super.customRequest(command, response, args);
+      return;
+    }
+    this.answer(response, () => {
+      try {
+        response.body = this.exitLog.read((args ?? {}) as ExitLogArguments);
+      } catch (e) {
+        if (e instanceof ExitLogError) throw new RequestError(e.message);
+        throw e;
+      }
     });
   }
 
