@@ -28,6 +28,7 @@ import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { DisassemblySourceError, DisassemblySources } from './disassembly-source';
 import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
@@ -70,6 +71,8 @@ export class VmxDebugSession extends DebugSession {
   private lastStop: DebugStop | undefined;
   /** Every VM exit of the guest since launch (or restart), for the custom request vmxExitLog. */
   private readonly exitLog = new ExitLog();
+  /** Disassembly documents for frames without a source line (debug-adapter/disassembly-source.ts). */
+  private readonly disassemblySources = new DisassemblySources();
 
   constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
     super(linesAndColumnsStartAt1, isServer);
@@ -539,13 +542,29 @@ export class VmxDebugSession extends DebugSession {
         const where = f.returnAddress ? f.pc - 1n : f.pc;
         const name = image?.symbols.describe(where) ?? hex(f.pc);
         const at = this.sourceAt(where);
-        const frame = at === undefined ? new StackFrame(k + 1, name) : new StackFrame(k + 1, name, at.source, at.line, at.column);
+        // no line: the disassembly around the address is the frame's source
+        const dis = at === undefined ? this.disassemblySources.frameSource(target.view, image, f.pc, where) : undefined;
+        const frame = at !== undefined ? new StackFrame(k + 1, name, at.source, at.line, at.column) : new StackFrame(k + 1, name, dis?.source as Source, dis?.line, 1);
         (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(f.pc);
         return frame;
       });
       const start = Math.max(0, args.startFrame ?? 0);
       const levels = args.levels === undefined || args.levels <= 0 ? frames.length : args.levels;
       response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
+    });
+  }
+
+  /** The text of a frame's disassembly source (sourceReference from stackTrace). */
+  protected sourceRequest(response: DebugProtocol.SourceResponse, args: DebugProtocol.SourceArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const ref = args.source?.sourceReference ?? args.sourceReference;
+      try {
+        response.body = { content: this.disassemblySources.content(ref, target.view, this.image), mimeType: 'text/x-asm' };
+      } catch (e) {
+        if (e instanceof DisassemblySourceError) throw new RequestError(e.message);
+        throw e;
+      }
     });
   }
 
