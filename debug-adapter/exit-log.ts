@@ -1,6 +1,6 @@
 // The session's VM exits, kept so the extension can export them (VMX: Export Exit Log…). Every
 // exit the machine reports is appended; the log keeps the most recent EXIT_LOG_LIMIT of them
-// (older ones are dropped, and counted). Exits are kept as columns of typed arrays (about 45
+// (older ones are dropped, and counted). Exits are kept as columns of typed arrays (40
 // bytes each, grown by doubling) rather than as objects, so a long run costs little memory.
 // The custom request `vmxExitLog` reads them back a page at a time as JSON lines in the
 // CLI's record format (src/cli/exit-json.ts), with the exit's ordinal and instruction count.
@@ -12,7 +12,7 @@ import type { ExitEvent } from '../src/vmm/machine';
 
 /** The custom DAP request that reads the log. */
 export const EXIT_LOG_REQUEST = 'vmxExitLog';
-/** Exits kept: the most recent million (about 45 MB at most). */
+/** Exits kept: the most recent million (40 MB at most). */
 export const EXIT_LOG_LIMIT = 1_000_000;
 /** Records one `vmxExitLog` answer holds at most (a page). */
 export const EXIT_LOG_PAGE = 10_000;
