@@ -10,7 +10,10 @@ import type { StoppedSession, VmxStopWatcher } from './stop-watcher';
 
 export const SHOW_VMCS_COMMAND = 'vmx-debug.showVmcs';
 export const VMCS_SCHEME = 'vmx-vmcs';
-export const VMCS_URI = vscode.Uri.from({ scheme: VMCS_SCHEME, path: '/Current VMCS.txt' });
+/** The document's address (made when asked: the module loads before `vscode` is all there in a test stub). */
+export function vmcsUri(): vscode.Uri {
+  return vscode.Uri.from({ scheme: VMCS_SCHEME, path: '/Current VMCS.txt' });
+}
 const VMCS_SCOPE = 'VMCS';
 
 export class VmcsDocumentProvider implements vscode.TextDocumentContentProvider {
@@ -21,7 +24,7 @@ export class VmcsDocumentProvider implements vscode.TextDocumentContentProvider 
 
   /** The guest stopped again (or ran, or ended): VS Code asks for the text anew. */
   update(): void {
-    this.changed.fire(VMCS_URI);
+    this.changed.fire(vmcsUri());
   }
 
   async provideTextDocumentContent(): Promise<string> {
@@ -73,7 +76,7 @@ export function registerShowVmcs(stops: VmxStopWatcher): vscode.Disposable {
     vscode.workspace.registerTextDocumentContentProvider(VMCS_SCHEME, provider),
     stops.onDidChange(() => provider.update()),
     vscode.commands.registerCommand(SHOW_VMCS_COMMAND, async (): Promise<vscode.TextDocument> => {
-      const doc = await vscode.workspace.openTextDocument(VMCS_URI);
+      const doc = await vscode.workspace.openTextDocument(vmcsUri());
       await vscode.window.showTextDocument(doc, { preview: false, preserveFocus: true });
       return doc;
     }),
