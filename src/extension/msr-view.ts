@@ -150,15 +150,26 @@ async function readMsrGroups(stopped: StoppedSession): Promise<MsrNode[]> {
   return groups;
 }
 
-/** The view, its refresh on every stop, and the command that reads it back. */
+/** The view, its refresh on every stop (while it is visible), and the commands that refresh it and read it back. */
 export function registerMsrView(stops: VmxStopWatcher, provider: MsrTreeProvider): vscode.Disposable {
   const view = vscode.window.createTreeView(MSR_VIEW_ID, { treeDataProvider: provider, showCollapseAll: true });
   provider.attach(view);
   void provider.refresh();
+  // a hidden view is read when it is shown again, not at every step
+  let stale = false;
+  const changed = (): void => {
+    if (view.visible) void provider.refresh();
+    else stale = true;
+  };
   return vscode.Disposable.from(
     view,
-    stops.onDidChange(() => { void provider.refresh(); }),
-    vscode.debug.onDidChangeActiveDebugSession(() => { void provider.refresh(); }),
+    stops.onDidChange(changed),
+    vscode.debug.onDidChangeActiveDebugSession(changed),
+    view.onDidChangeVisibility((e) => {
+      if (!e.visible || !stale) return;
+      stale = false;
+      void provider.refresh();
+    }),
     vscode.commands.registerCommand(MSR_VIEW_REFRESH_COMMAND, () => provider.refresh()),
     vscode.commands.registerCommand(MSR_VIEW_ITEMS_COMMAND, async (): Promise<MsrSnapshot> => {
       await provider.refresh();
