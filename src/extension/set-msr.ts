@@ -5,25 +5,12 @@
 import * as vscode from 'vscode';
 import { msrByName } from '../msr';
 import { messageOf } from './adapter-variables';
+import { msrValueForAdapter, msrValueProblem } from './msr-value';
 import type { MsrNode, MsrTreeProvider } from './msr-view';
 
 export const SET_MSR_COMMAND = 'vmx-debug.setMsr';
 
 type MsrItem = Extract<MsrNode, { kind: 'msr' }>;
-
-/** A value the user may type: 0x-hex, 0b-binary or decimal, up to 64 bits (underscores allowed). Undefined when it is fine, else why not. */
-export function msrValueProblem(text: string): string | undefined {
-  const t = text.trim().replace(/_/g, '');
-  if (!/^(0x[0-9a-f]+|0b[01]+|[0-9]+)$/i.test(t)) return 'a number: 0x… hex, 0b… binary or decimal';
-  if (BigInt(t) >= 1n << 64n) return 'at most 64 bits (0xffffffffffffffff)';
-  return undefined;
-}
-
-/** The adapter's expression language reads hex and decimal; binary is written as hex for it. */
-function asAdapterValue(text: string): string {
-  const t = text.trim().replace(/_/g, '');
-  return `0x${BigInt(t).toString(16)}`;
-}
 
 export function registerSetMsr(provider: MsrTreeProvider): vscode.Disposable {
   return vscode.commands.registerCommand(SET_MSR_COMMAND, async (target?: MsrItem | string, value?: string): Promise<string | undefined> => {
@@ -67,7 +54,7 @@ async function setMsr(provider: MsrTreeProvider, target: MsrItem | string | unde
   }
   const problem = msrValueProblem(text);
   if (problem !== undefined) throw new Error(`'${text}' is not a value for ${item.name}: ${problem}`);
-  const r = await item.stopped.session.customRequest('setVariable', { variablesReference: item.groupReference, name: item.name, value: asAdapterValue(text) }) as { value: string };
+  const r = await item.stopped.session.customRequest('setVariable', { variablesReference: item.groupReference, name: item.name, value: msrValueForAdapter(text) }) as { value: string };
   await provider.refresh();
   return r.value;
 }
