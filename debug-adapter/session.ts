@@ -25,7 +25,7 @@ import { memorySpace, parseMemoryReference, MemoryPlace, SPACE_WORDS } from '../
 import { WatchedState } from '../src/vmm/state-watch';
 import { vmcsFieldByName } from '../src/vmx/vmcs-fields';
 import { StopCondition, StopConditionError, Verdict } from '../src/vmm/stop-condition';
-import { Machine } from '../src/vmm/machine';
+import { ExitEvent, Machine } from '../src/vmm/machine';
 import { PRODUCIBLE_EXIT_REASONS } from '../src/vmm/producible-exits';
 import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
@@ -33,6 +33,8 @@ import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
 import { DisplayFormat, DisplayFormatError, SET_DISPLAY_FORMAT_REQUEST } from './display-format';
 import { DATA_ACCESS_TYPES, DataBreakpointBook, DataBreakpointSpec, dataIdOf, describeAccess, parseDataId } from './data-breakpoints';
+import { DisassemblySourceError, DisassemblySources } from './disassembly-source';
+import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { MachineConfigError } from '../src/vmm/config-error';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
@@ -73,6 +75,10 @@ export class VmxDebugSession extends DebugSession {
   private clientInvalidates = false;
   /** Why the guest stopped last, for exceptionInfo. */
   private lastStop: DebugStop | undefined;
+  /** Every VM exit of the guest since launch (or restart), for the custom request vmxExitLog. */
+  private readonly exitLog = new ExitLog();
+  /** Disassembly documents for frames without a source line (debug-adapter/disassembly-source.ts). */
+  private readonly disassemblySources = new DisassemblySources();
 
   constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
     super(linesAndColumnsStartAt1, isServer);
@@ -164,6 +170,7 @@ export class VmxDebugSession extends DebugSession {
     this.target = new DebugTarget(machine);
     // a restart keeps the data breakpoints (those that still make sense on the new machine)
     if (this.dataBreakpointRequests.length > 0) this.applyDataBreakpoints(this.target, this.dataBreakpointRequests);
+    this.exitLog.clear();
     for (const name of config.breakOnExits) this.filterExits.add(name);
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
@@ -393,9 +400,13 @@ export class VmxDebugSession extends DebugSession {
     this.timer = setImmediate(next);
   }
 
-  private exitLogger(): ((e: { info: VmxExitInfo; by: string }) => void) | undefined {
-    if (this.config?.logExits !== true) return undefined;
-    return ({ info, by }) => {
+  private exitLogger(): (e: ExitEvent) => void {
+    const log = this.exitLog;
+    const cpu = this.target?.machine.cpu;
+    if (this.config?.logExits !== true) return (e) => log.add(e, cpu?.icount ?? 0);
+    return (e) => {
+      log.add(e, cpu?.icount ?? 0);
+      const { info, by } = e;
       this.flushConsole();
       const what = describeExitQualification(info.reason, info.qualification, info.interruptionInfo, info.guestLinear);
       this.sendEvent(new OutputEvent(`exit ${info.name} (${info.reason}) rip=${hex(info.guestRip)}${what === '' ? '' : ` ${what}`} [${by}]\n`, 'console'));
@@ -564,13 +575,29 @@ export class VmxDebugSession extends DebugSession {
         const where = f.returnAddress ? f.pc - 1n : f.pc;
         const name = image?.symbols.describe(where) ?? hex(f.pc);
         const at = this.sourceAt(where);
-        const frame = at === undefined ? new StackFrame(k + 1, name) : new StackFrame(k + 1, name, at.source, at.line, at.column);
+        // no line: the disassembly around the address is the frame's source
+        const dis = at === undefined ? this.disassemblySources.frameSource(target.view, image, f.pc, where) : undefined;
+        const frame = at !== undefined ? new StackFrame(k + 1, name, at.source, at.line, at.column) : new StackFrame(k + 1, name, dis?.source as Source, dis?.line, 1);
         (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(f.pc);
         return frame;
       });
       const start = Math.max(0, args.startFrame ?? 0);
       const levels = args.levels === undefined || args.levels <= 0 ? frames.length : args.levels;
       response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
+    });
+  }
+
+  /** The text of a frame's disassembly source (sourceReference from stackTrace). */
+  protected sourceRequest(response: DebugProtocol.SourceResponse, args: DebugProtocol.SourceArguments): void {
+    this.answer(response, () => {
+      const target = this.stoppedTarget();
+      const ref = args.source?.sourceReference ?? args.sourceReference;
+      try {
+        response.body = { content: this.disassemblySources.content(ref, target.view, this.image), mimeType: 'text/x-asm' };
+      } catch (e) {
+        if (e instanceof DisassemblySourceError) throw new RequestError(e.message);
+        throw e;
+      }
     });
   }
 
@@ -721,6 +748,27 @@ export class VmxDebugSession extends DebugSession {
           return out;
         }),
       };
+    });
+  }
+
+  /** The adapter's own requests: vmxSetDisplayFormat (display-format.ts), vmxExitLog (exit-log.ts). */
+  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
+    switch (command) {
+      case SET_DISPLAY_FORMAT_REQUEST: this.setDisplayFormat(response, args); return;
+      case EXIT_LOG_REQUEST: this.readExitLog(response, args); return;
+      default: super.customRequest(command, response, args);
+    }
+  }
+
+  /** vmxExitLog: a page of the session's VM exits as JSON lines. */
+  private readExitLog(response: DebugProtocol.Response, args: unknown): void {
+    this.answer(response, () => {
+      try {
+        response.body = this.exitLog.read((args ?? {}) as ExitLogArguments);
+      } catch (e) {
+        if (e instanceof ExitLogError) throw new RequestError(e.message);
+        throw e;
+      }
     });
   }
 
@@ -901,11 +949,7 @@ export class VmxDebugSession extends DebugSession {
   private readonly display = new DisplayFormat();
 
   /** vmxSetDisplayFormat { hex }: the session default; the client refetches what it shows. */
-  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
-    if (command !== SET_DISPLAY_FORMAT_REQUEST) {
-      super.customRequest(command, response, args);
-      return;
-    }
+  private setDisplayFormat(response: DebugProtocol.Response, args: unknown): void {
     this.answer(response, () => {
       this.display.set(args);
       response.body = { hex: this.display.hex };

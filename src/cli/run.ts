@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { ParsedArgs, UsageError } from './args';
 import { Command, JSON_OPTION } from './command';
+import { exitJson } from './exit-json';
 import { Output } from './output';
 import { parseUnsigned } from './numbers';
 import { exitReasonByName, EXIT_REASONS } from '../vmx/definitions';
@@ -138,10 +139,10 @@ export const runCommand: Command = {
     const end = machine.run(maxInstructions, {
       breakOn,
       onExit: quiet ? undefined : ({ info, by }) => {
-        const what = describeExitQualification(info.reason, info.qualification, info.interruptionInfo, info.guestLinear);
         if (out.json) {
-          out.record({ type: 'exit', reason: info.name, number: info.reason, rip: info.guestRip, qualification: info.qualification, description: what, handledBy: by, instructionLength: info.instructionLength });
+          out.record(exitJson(info, by));
         } else {
+          const what = describeExitQualification(info.reason, info.qualification, info.interruptionInfo, info.guestLinear);
           out.line(`exit ${info.name} (${info.reason})  rip=0x${info.guestRip.toString(16)}${what === '' ? '' : `  ${what}`}  [${by}]`);
         }
       },

@@ -4,6 +4,11 @@ import * as vscode from 'vscode';
 import { VmxAdapterFactory } from './adapter-factory';
 import { DEBUG_TYPE, VmxConfigurationProvider } from './configuration-provider';
 import { registerHexDisplay } from './hex-display';
+import { registerExportExitLog } from './exit-log-export';
+import { MsrTreeProvider, registerMsrView } from './msr-view';
+import { registerSetMsr } from './set-msr';
+import { VmxStopWatcher } from './stop-watcher';
+import { registerShowVmcs } from './vmcs-document';
 
 /** The adapter's stdio entry inside the extension, as `npm run package` bundles it. */
 export const ADAPTER_ENTRY = 'dist/adapter.js';
@@ -16,6 +21,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
   );
   registerHexDisplay(context);
+  // the guest's state drawn at every stop: the MSRs view (and Set MSR), the VMCS document; the exit log export
+  const stops = new VmxStopWatcher();
+  const msrs = new MsrTreeProvider(stops);
+  context.subscriptions.push(stops, registerMsrView(stops, msrs), registerSetMsr(msrs), registerShowVmcs(stops), registerExportExitLog());
 }
 
 export function deactivate(): void {

@@ -5,18 +5,27 @@ import Module, { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 const calls = [];
+const disposable = () => ({ dispose() {} });
 const stub = {
   DebugConfigurationProviderTriggerKind: { Initial: 1, Dynamic: 2 },
   DebugAdapterInlineImplementation: class { constructor(adapter) { this.adapter = adapter; } },
   DebugAdapterExecutable: class { constructor(command, args) { this.command = command; this.args = args; } },
+  EventEmitter: class { event = () => disposable(); fire() {} dispose() {} },
+  Disposable: class { static from() { return disposable(); } },
   workspace: { getConfiguration: () => ({ get: (_key, fallback) => fallback }), workspaceFolders: undefined },
   window: { activeTextEditor: undefined },
-  debug: { onDidTerminateDebugSession: () => ({ dispose() {} }) },
-  commands: { registerCommand: (id, impl) => { calls.push({ name: 'registerCommand', type: id, impl }); return { dispose() {} }; } },
+  debug: { activeDebugSession: undefined, onDidChangeActiveDebugSession: disposable, onDidTerminateDebugSession: disposable },
+  commands: {},
 };
-for (const name of ['registerDebugAdapterDescriptorFactory', 'registerDebugConfigurationProvider']) {
-  stub.debug[name] = (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return { dispose() {} }; };
-}
+// every registration is recorded as [function, first argument (type, id, scheme), trigger]
+const record = (name) => (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return disposable(); };
+for (const name of ['registerDebugAdapterDescriptorFactory', 'registerDebugConfigurationProvider', 'registerDebugAdapterTrackerFactory']) stub.debug[name] = record(name);
+stub.commands.registerCommand = record('registerCommand');
+stub.workspace.registerTextDocumentContentProvider = record('registerTextDocumentContentProvider');
+stub.window.createTreeView = (id) => {
+  calls.push({ name: 'createTreeView', type: id });
+  return { visible: false, message: undefined, onDidChangeVisibility: disposable, dispose() {} };
+};
 const load = Module._load;
 Module._load = function (request, ...rest) {
   return request === 'vscode' ? stub : load.call(this, request, ...rest);

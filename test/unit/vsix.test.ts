@@ -66,17 +66,19 @@ test('the bundled extension loads with only `vscode` from outside and registers 
     { cwd: dir, env: BARE_ENV, encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   const seen = JSON.parse(r.stdout) as { registrations: unknown[]; subscriptions: number; descriptor: string; initialize: { command: string; success: boolean; filters: string[] } };
-  assert.deepEqual(seen.registrations, [
+  assert.deepEqual(seen.registrations.slice(0, 3), [
     ['registerDebugAdapterDescriptorFactory', 'vmx', null],
     ['registerDebugConfigurationProvider', 'vmx', 1],
     ['registerDebugConfigurationProvider', 'vmx', 2],
-    ['registerCommand', 'vmx-debug.toggleHex', null],
-    ['registerDebugConfigurationProvider', 'vmx', null],
   ]);
-  assert.equal(seen.subscriptions, 6);
-  // every command the manifest contributes is registered
-  const contributed = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[] } }).contributes.commands;
-  assert.deepEqual(contributed.map((c) => c.command), seen.registrations.filter((r) => (r as string[])[0] === 'registerCommand').map((r) => (r as string[])[1]));
+  // the hex toggle adds its launch attribute to every vmx configuration
+  assert.ok(seen.registrations.some((r) => String(r) === String(['registerDebugConfigurationProvider', 'vmx', null])));
+  // every command and view package.json contributes is registered when the extension activates
+  const contributes = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[]; views: Record<string, { id: string }[]> } }).contributes;
+  for (const c of contributes.commands) assert.ok(seen.registrations.some((r) => String(r) === String(['registerCommand', c.command, null])), `${c.command} is registered`);
+  for (const v of Object.values(contributes.views).flat()) assert.ok(seen.registrations.some((r) => String(r) === String(['createTreeView', v.id, null])), `view ${v.id} is created`);
+  // the adapter factory, two providers, the hex toggle (command, launch provider, session end), the stop watcher, MSRs view, Set MSR, VMCS document, exit log export
+  assert.equal(seen.subscriptions, 11);
   assert.equal(seen.descriptor, 'DebugAdapterInlineImplementation');
   assert.equal(seen.initialize.command, 'initialize');
   assert.equal(seen.initialize.success, true);

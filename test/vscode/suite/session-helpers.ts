@@ -3,6 +3,8 @@
 // extension host with the real `vscode` API.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 
@@ -75,3 +77,54 @@ export async function endSession(session: vscode.DebugSession): Promise<void> {
   await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))]);
 }
 
+
+/**
+ * A guest for a test: Intel-syntax `lines` assembled by GNU as and linked by GNU ld at `origin`
+ * (entry there) into an ELF in a fresh temporary folder; labels are symbols (nmAddress finds them).
+ */
+export function buildGuestElf(name: string, lines: string[], origin = 0x8000): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-host-guest-'));
+  const src = path.join(dir, `${name}.s`), obj = path.join(dir, `${name}.o`), elf = path.join(dir, `${name}.elf`);
+  fs.writeFileSync(src, ['.intel_syntax noprefix', '.text', ...lines].join('\n') + '\n');
+  execFileSync('as', ['--64', '-o', obj, src]);
+  execFileSync('ld', ['-m', 'elf_x86_64', '-Ttext', `0x${origin.toString(16)}`, '-e', `0x${origin.toString(16)}`, '-o', elf, obj]);
+  return elf;
+}
+
+/** The Registers scope of a stopped session, by name. */
+export async function registersOf(stop: Stopped): Promise<Map<string, string>> {
+  const trace = await stop.session.customRequest('stackTrace', { threadId: stop.body.threadId ?? 1 }) as { stackFrames: { id: number }[] };
+  const scopes = await stop.session.customRequest('scopes', { frameId: trace.stackFrames[0].id }) as { scopes: { name: string; variablesReference: number }[] };
+  const regs = scopes.scopes.find((s) => s.name === 'Registers');
+  assert.ok(regs, 'no Registers scope');
+  const vars = await stop.session.customRequest('variables', { variablesReference: regs.variablesReference }) as { variables: { name: string; value: string }[] };
+  return new Map(vars.variables.map((v) => [v.name, v.value]));
+}
+
+/**
+ * Resolves when `state` is true of a session that already runs (nextStop's tracker only sees
+ * sessions started after it): 'stopped' once the adapter answers stackTrace, 'running' once it
+ * refuses it because the guest runs. Polls; bounded by STOP_TIMEOUT_MS.
+ */
+export async function waitUntil(session: vscode.DebugSession, state: 'stopped' | 'running'): Promise<Stopped> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  for (;;) {
+    let stopped: boolean;
+    try {
+      await session.customRequest('stackTrace', { threadId: 1 });
+      stopped = true;
+    } catch (e) {
+      if (!/running/.test(e instanceof Error ? e.message : String(e))) throw e;
+      stopped = false;
+    }
+    if (stopped === (state === 'stopped')) return { session, body: { reason: state, threadId: 1 } };
+    if (Date.now() > deadline) throw new Error(`the guest was not ${state} within ${STOP_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One instruction step of a session that is stopped; resolves at the stop it ends with. */
+export async function stepInstruction(session: vscode.DebugSession): Promise<Stopped> {
+  await session.customRequest('next', { threadId: 1, granularity: 'instruction' });
+  return waitUntil(session, 'stopped');
+}
