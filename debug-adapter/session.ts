@@ -11,13 +11,13 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex } from '../src/format';
-import { msrByName } from '../src/msr';
-import { RFLAGS_FIELDS } from '../src/rflags';
+import { extractField } from '../src/bitfields';
+import { msrByName, MsrInfo } from '../src/msr';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
 import { evaluate, ExpressionError } from '../src/vmm/expression';
-import { walkFrames } from '../src/vmm/frame-chain';
+import { GuestFrame, walkFrames } from '../src/vmm/frame-chain';
 import { disassembleGuest } from '../src/vmm/guest-disassembly';
-import { ControlRegisterName, GuestEditor } from '../src/vmm/guest-edit';
+import { ControlRegisterName, GuestEditor, replaceField } from '../src/vmm/guest-edit';
 import { GuestExpressionEnvironment } from '../src/vmm/guest-expression';
 import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
 import { GuestViewError } from '../src/vmm/guest-view';
@@ -29,7 +29,8 @@ import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
-import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
+import { integerArg, referenceArg, RequestError, stringArg } from './request-args';
+import { REGISTER_ORDER, SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
 const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
@@ -44,8 +45,6 @@ const STEP_OUT_SLICE = 20_000;
 const THREAD_ID = 1;
 const CONTROL_REGISTERS: readonly string[] = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'];
 
-/** A request that makes no sense now or names something that does not exist. */
-class RequestError extends Error {}
 
 
 export class VmxDebugSession extends DebugSession {
@@ -524,9 +523,7 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const target = this.stoppedTarget();
       const image = this.image;
-      // a return address is believed when the line table knows the call before it, or a symbol holds it
-      const isCode = (a: bigint): boolean => image !== undefined && (image.lines.lookup(a - 1n) !== undefined || image.symbols.at(a) !== undefined);
-      const frames = walkFrames(target.view, isCode).map((f, k) => {
+      const frames = this.frames(target).map((f, k) => {
         // a caller's line is the line of its call: the byte before the return address
         const where = f.returnAddress ? f.pc - 1n : f.pc;
         const name = image?.symbols.describe(where) ?? hex(f.pc);
@@ -541,9 +538,17 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
-  protected scopesRequest(response: DebugProtocol.ScopesResponse): void {
+  /** Frame 1 (the top) has every scope; a caller frame its own Registers and the processor-wide ones. */
+  protected scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     this.answer(response, () => {
-      response.body = { scopes: this.variables.scopes(this.stoppedTarget()) };
+      const target = this.stoppedTarget();
+      const index = integerArg(args, 'frameId', 1) - 1;
+      if (index === 0) {
+        response.body = { scopes: this.variables.scopes(target) };
+        return;
+      }
+      if (index >= this.frames(target).length) throw new RequestError(`no frame with id ${index + 1} (the stack has ${this.frames(target).length})`);
+      response.body = { scopes: this.variables.callerScopes(target, { index, walk: () => this.frames(target) }) };
     });
   }
 
@@ -560,41 +565,101 @@ export class VmxDebugSession extends DebugSession {
     let areas: DebugProtocol.InvalidatedAreas[] = ['variables'];
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const view = target.view;
-      const editor = new GuestEditor(target.machine, view);
-      const scope = this.variables.scopeOf(args.variablesReference);
-      if (scope === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
-      const value = this.valueOf(args.value, target);
-      const name = args.name;
-      const flag = RFLAGS_FIELDS.find((f) => f.name === name);
+      const ref = referenceArg(args, 'variablesReference');
+      const name = stringArg(args, 'name');
+      const scope = this.variables.scopeOf(ref);
+      if (scope === undefined) throw new RequestError(`no variables with reference ${ref} (they are forgotten when the guest runs)`);
+      const value = this.valueOf(stringArg(args, 'value'), target);
+      const owner = this.variables.fieldOwner(ref);
+      const frame = this.variables.callerFrameOf(ref);
       let shown: bigint;
-      if (scope === SCOPE_REGISTERS && flag !== undefined) {
-        shown = editor.setFlag(name, value);
-      } else if (scope === SCOPE_REGISTERS) {
-        view.setRegister(name, value);
-        shown = view.register(name);
-        // a new RIP moves the frame (and with it the frame chain)
-        if (name === 'rip' || name === 'rsp' || name === 'rbp') areas = ['stacks', 'variables'];
-      } else if (scope === SCOPE_SEGMENTS && CONTROL_REGISTERS.includes(name)) {
-        editor.setControlRegister(name as ControlRegisterName, value);
-        shown = view.controlRegisters()[name as ControlRegisterName];
-        if (name === 'cr0' || name === 'cr3' || name === 'cr4') areas = ['stacks', 'variables'];
-      } else if ((scope === SCOPE_SEGMENTS && name === 'efer') || (scope === SCOPE_MSRS && msrByName(name) !== undefined)) {
-        const info = msrByName(name === 'efer' ? 'IA32_EFER' : name);
-        if (info === undefined) throw new RequestError(`no MSR named '${name}'`);
-        editor.setMsr(info, value);
-        shown = view.msr(info) ?? 0n;
-      } else if (scope === SCOPE_VMCS && view.vmcs(name) !== undefined) {
-        editor.setVmcsField(name, value);
-        shown = view.vmcs(name) ?? 0n;
-        if (name === 'GUEST_RIP' || name === 'GUEST_RSP') areas = ['stacks', 'variables'];
+      if (owner !== undefined) {
+        // a bit field: its owner is written whole with the field replaced, by the owner's rules
+        const field = owner.fields.find((f) => f.name === name);
+        if (field === undefined) throw new RequestError(`${owner.name} has no field named '${name}'`);
+        const whole = this.currentValue(target, owner.scope, owner.name);
+        const r = this.setWhole(target, owner.scope, owner.name, replaceField(whole, field, value));
+        shown = extractField(r.shown, field);
+        areas = r.areas;
+      } else if (frame !== undefined) {
+        shown = this.setCallerRegister(target, frame, name, value);
+        areas = ['stacks', 'variables'];
       } else {
-        throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers, EFER, whole MSRs and VMCS fields can`);
+        const r = this.setWhole(target, scope, name, value);
+        shown = r.shown;
+        areas = r.areas;
       }
       this.variables.refresh();
       response.body = { value: hex(shown) };
     });
     if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(areas));
+  }
+
+  /** The value a named variable of a scope has now (the owner of a field about to be changed). */
+  private currentValue(target: DebugTarget, scope: string, name: string): bigint {
+    const view = target.view;
+    if (scope === SCOPE_REGISTERS) return view.register(name);
+    if (scope === SCOPE_SEGMENTS) return view.controlRegisters()[name as ControlRegisterName | 'efer'];
+    if (scope === SCOPE_MSRS) return view.msr(msrByName(name) as MsrInfo) ?? 0n;
+    return view.vmcs(name) ?? 0n;
+  }
+
+  /**
+   * Writes a whole register, control register, MSR or VMCS field by the rules the hardware
+   * applies (src/vmm/guest-edit.ts); returns what it reads back and what the client must refetch.
+   */
+  private setWhole(target: DebugTarget, scope: string, name: string, value: bigint): { shown: bigint; areas: DebugProtocol.InvalidatedAreas[] } {
+    const view = target.view;
+    const editor = new GuestEditor(target.machine, view);
+    const variables: DebugProtocol.InvalidatedAreas[] = ['variables'];
+    const stacks: DebugProtocol.InvalidatedAreas[] = ['stacks', 'variables'];
+    if (scope === SCOPE_REGISTERS && REGISTER_ORDER.includes(name)) {
+      view.setRegister(name, value);
+      // a new RIP moves the frame (and with it the frame chain)
+      return { shown: view.register(name), areas: name === 'rip' || name === 'rsp' || name === 'rbp' ? stacks : variables };
+    }
+    if (scope === SCOPE_SEGMENTS && CONTROL_REGISTERS.includes(name)) {
+      editor.setControlRegister(name as ControlRegisterName, value);
+      return { shown: view.controlRegisters()[name as ControlRegisterName], areas: name === 'cr0' || name === 'cr3' || name === 'cr4' ? stacks : variables };
+    }
+    if ((scope === SCOPE_SEGMENTS && name === 'efer') || (scope === SCOPE_MSRS && msrByName(name) !== undefined)) {
+      const info = msrByName(name === 'efer' ? 'IA32_EFER' : name) as MsrInfo;
+      editor.setMsr(info, value);
+      return { shown: view.msr(info) ?? 0n, areas: variables };
+    }
+    if (scope === SCOPE_VMCS && view.vmcs(name) !== undefined) {
+      editor.setVmcsField(name, value);
+      return { shown: view.vmcs(name) ?? 0n, areas: name === 'GUEST_RIP' || name === 'GUEST_RSP' ? stacks : variables };
+    }
+    throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers and their bits, EFER, MSRs and their fields, VMCS fields and control bits can`);
+  }
+
+  /**
+   * A caller frame's rip or rbp lives in guest memory (the return address and the saved RBP
+   * its callee's frame holds): the change is written there, so the guest returns (or restores
+   * RBP) to the new value. Its rsp is where the callee's frame ends, nothing that can be written.
+   */
+  private setCallerRegister(target: DebugTarget, index: number, name: string, value: bigint): bigint {
+    const frame = this.frames(target)[index];
+    const r = frame?.caller;
+    if (r === undefined) throw new RequestError('this frame is no longer on the frame-pointer chain');
+    if (name !== 'rip' && name !== 'rbp') {
+      throw new RequestError(`'${name}' of a caller frame cannot be changed: only rip (the return address at ${hex(r.returnSlot)}) and rbp (saved at ${hex(r.rbpSlot)}) are kept in memory; rsp follows from the callee's rbp`);
+    }
+    if (value < 0n || value >= 1n << 64n) throw new RequestError(`${name}: ${value} does not fit in 64 bits`);
+    const slot = name === 'rip' ? r.returnSlot : r.rbpSlot;
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, value, true);
+    if (target.view.writeLinear(slot, bytes) !== 8) throw new RequestError(`cannot write the slot at ${hex(slot)}: not mapped by the guest's paging or not RAM`);
+    return value;
+  }
+
+  /** The frame chain of the stopped guest (frame ids are index + 1). */
+  private frames(target: DebugTarget): GuestFrame[] {
+    const image = this.image;
+    // a return address is believed when the line table knows the call before it, or a symbol holds it
+    const isCode = (a: bigint): boolean => image !== undefined && (image.lines.lookup(a - 1n) !== undefined || image.symbols.at(a) !== undefined);
+    return walkFrames(target.view, isCode);
   }
 
   /** A value the user typed for setVariable: any expression of the language (0x10, rax + 8, 1 << 5). */
