@@ -29,8 +29,11 @@ import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
-import { integerArg, referenceArg, RequestError, stringArg } from './request-args';
+import { integerArg, referenceArg, RequestError, stringArg, threadArg } from './request-args';
 import { REGISTER_ORDER, SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
+
+/** A data breakpoint as set: watched bytes with the id the client knows, or why it was refused. */
+type DataBreakpoint = { id: number; address: bigint; bytes: number; problem?: undefined } | { id?: undefined; problem: string };
 
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
 const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
@@ -59,6 +62,8 @@ export class VmxDebugSession extends DebugSession {
   private readonly variables = new VariableStore();
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
+  /** The exception filters last asked for (kept for a restart). */
+  private exceptionFilters: DebugProtocol.ExceptionFilterOptions[] = [];
   /** Conditions of the exit filters that have one, by exit reason (several filters can cover one reason). */
   private exitConditions = new Map<string, StopCondition[]>();
   private readonly breakpoints = new BreakpointBook();
@@ -144,9 +149,13 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
-    for (const name of config.breakOnExits) this.filterExits.add(name);
+    this.consoleText = '';
+    this.lastStop = undefined;
+    // a new run: every breakpoint kind is placed in the new guest, hit counts from zero
+    this.applyExceptionFilters();
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
+    for (const bp of this.applyDataBreakpoints(this.target)) if (bp.id !== undefined) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
   }
 
   protected configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
@@ -168,11 +177,12 @@ export class VmxDebugSession extends DebugSession {
 
   protected restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): void {
     this.answer(response, () => {
-      const config = args.arguments !== undefined ? parseLaunchArguments(args.arguments) : this.config;
+      const config = args?.arguments !== undefined ? parseLaunchArguments(args.arguments) : this.config;
       if (config === undefined) throw new RequestError('nothing to restart: no guest was launched');
       this.halt();
       this.target = undefined;
-      this.filterExits = new Set([...this.filterExits].filter((n) => !(this.config?.breakOnExits ?? []).includes(n)));
+      this.variables.reset();
+      // the program file is read again: a rebuilt guest is what runs now
       this.boot(config);
     });
     if (response.success) this.begin();
@@ -206,35 +216,40 @@ export class VmxDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected continueRequest(response: DebugProtocol.ContinueResponse): void {
+  protected continueRequest(response: DebugProtocol.ContinueResponse, args: DebugProtocol.ContinueArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       this.stoppedTarget();
       response.body = { allThreadsContinued: true };
     });
     if (response.success) this.resume();
   }
 
-  protected pauseRequest(response: DebugProtocol.PauseResponse): void {
+  protected pauseRequest(response: DebugProtocol.PauseResponse, args: DebugProtocol.PauseArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       if (!this.running) throw new RequestError('the guest is not running');
       this.pauseRequested = true;
     });
   }
 
   protected nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
+    if (!this.threadChecked(response, args)) return;
     if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
     else this.stepLine(response, true);
   }
 
   protected stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
+    if (!this.threadChecked(response, args)) return;
     if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
     else this.stepLine(response, false);
   }
 
   /** Runs until the code the guest is in returns (a RET that pops above the current stack), in slices. */
-  protected stepOutRequest(response: DebugProtocol.StepOutResponse): void {
+  protected stepOutRequest(response: DebugProtocol.StepOutResponse, args: DebugProtocol.StepOutArguments): void {
     let frameRsp = 0n;
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       frameRsp = this.stoppedTarget().view.register('rsp');
     });
     if (!response.success) return;
@@ -242,6 +257,13 @@ export class VmxDebugSession extends DebugSession {
       const stop = target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger());
       return stop.kind !== 'budget' && !this.stops(stop, target) ? { kind: 'budget' } : stop;
     });
+  }
+
+  /** A request about the thread with a threadId other than vCPU 0's is answered with an error (false). */
+  private threadChecked(response: DebugProtocol.Response, args: DebugProtocol.NextArguments | undefined): boolean {
+    let ok = false;
+    this.answer(response, () => { threadArg(args, THREAD_ID); ok = true; }, false);
+    return ok;
   }
 
   /** One guest instruction, then a `stopped` event. */
@@ -433,8 +455,9 @@ export class VmxDebugSession extends DebugSession {
     }
   }
 
-  protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+  protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse, args: DebugProtocol.ExceptionInfoArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       const stop = this.lastStop;
       if (stop?.kind === 'exit') {
         const e = stop.info;
@@ -456,12 +479,28 @@ export class VmxDebugSession extends DebugSession {
   // ---- breakpoints ----------------------------------------------------------------------
 
   protected setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    this.answer(response, () => {
+      const filters = args?.filters;
+      if (!Array.isArray(filters) || filters.some((f) => typeof f !== 'string')) throw new RequestError('argument \'filters\' must be an array of filter ids');
+      const options = args.filterOptions ?? [];
+      if (!Array.isArray(options) || options.some((o) => typeof o?.filterId !== 'string' || (o.condition !== undefined && typeof o.condition !== 'string'))) {
+        throw new RequestError('argument \'filterOptions\' must be an array of { filterId, condition? }');
+      }
+      this.exceptionFilters = [...filters.map((filterId) => ({ filterId })), ...options];
+      response.body = { breakpoints: this.applyExceptionFilters() };
+    });
+  }
+
+  /**
+   * The exit reasons to stop at, from the launch's breakOnExits and the exception filters last
+   * asked for, each condition compiled afresh (a launch or restart counts hits from zero).
+   */
+  private applyExceptionFilters(): DebugProtocol.Breakpoint[] {
     const names = new Set<string>(this.config?.breakOnExits ?? []);
     const unconditional = new Set(names);
     const conditional = new Map<string, StopCondition[]>();
     const breakpoints: DebugProtocol.Breakpoint[] = [];
-    const requested: DebugProtocol.ExceptionFilterOptions[] = [...args.filters.map((filterId) => ({ filterId })), ...(args.filterOptions ?? [])];
-    for (const { filterId, condition } of requested) {
+    for (const { filterId, condition } of this.exceptionFilters) {
       const reason = exitReasonByName(filterId);
       const covers = filterId === ANY_EXIT_FILTER ? PRODUCIBLE_EXIT_REASONS : reason === undefined ? undefined : [reason.name];
       if (covers === undefined) {
@@ -486,29 +525,36 @@ export class VmxDebugSession extends DebugSession {
     for (const n of unconditional) conditional.delete(n);
     this.filterExits = names;
     this.exitConditions = conditional;
-    response.body = { breakpoints };
-    this.sendResponse(response);
+    return breakpoints;
   }
 
   protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
     this.answer(response, () => {
-      const file = args.source.path;
+      const file = args?.source?.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
-      response.body = { breakpoints: this.breakpoints.setSource(file, args.breakpoints ?? []) };
+      const requested = args.breakpoints ?? [];
+      if (!Array.isArray(requested) || requested.some((b) => !Number.isInteger(b?.line))) throw new RequestError('argument \'breakpoints\' must be an array of { line, … }');
+      response.body = { breakpoints: this.breakpoints.setSource(file, requested) };
       this.applyBreakpoints();
     });
   }
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints) };
+      const requested = args?.breakpoints;
+      if (!Array.isArray(requested) || requested.some((b) => typeof b?.name !== 'string')) throw new RequestError('argument \'breakpoints\' must be an array of { name, … }');
+      response.body = { breakpoints: this.breakpoints.setFunctions(requested) };
       this.applyBreakpoints();
     });
   }
 
   protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.breakpoints.setInstructions(args.breakpoints, parseAddress) };
+      const requested = args?.breakpoints;
+      if (!Array.isArray(requested) || requested.some((b) => typeof b?.instructionReference !== 'string' || (b.offset !== undefined && !Number.isInteger(b.offset)))) {
+        throw new RequestError('argument \'breakpoints\' must be an array of { instructionReference, offset?, … }');
+      }
+      response.body = { breakpoints: this.breakpoints.setInstructions(requested, parseAddress) };
       this.applyBreakpoints();
     });
   }
@@ -521,6 +567,9 @@ export class VmxDebugSession extends DebugSession {
 
   protected stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
+      const startFrame = integerArg(args, 'startFrame', 0);
+      const levelsArg = integerArg(args, 'levels', 0);
       const target = this.stoppedTarget();
       const image = this.image;
       const frames = this.frames(target).map((f, k) => {
@@ -532,8 +581,8 @@ export class VmxDebugSession extends DebugSession {
         (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(f.pc);
         return frame;
       });
-      const start = Math.max(0, args.startFrame ?? 0);
-      const levels = args.levels === undefined || args.levels <= 0 ? frames.length : args.levels;
+      const start = Math.max(0, startFrame);
+      const levels = levelsArg <= 0 ? frames.length : levelsArg;
       response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
     });
   }
@@ -554,9 +603,10 @@ export class VmxDebugSession extends DebugSession {
 
   protected variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
     this.answer(response, () => {
+      const ref = referenceArg(args, 'variablesReference');
       this.stoppedTarget();
-      const vars = this.variables.variables(args.variablesReference);
-      if (vars === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
+      const vars = this.variables.variables(ref);
+      if (vars === undefined) throw new RequestError(`no variables with reference ${ref} (they are forgotten when the guest runs)`);
       response.body = { variables: vars };
     });
   }
@@ -675,10 +725,11 @@ export class VmxDebugSession extends DebugSession {
   /** The expression language of src/vmm/expression.ts over the stopped guest and its last VM exit. */
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     this.answer(response, () => {
+      const expression = stringArg(args, 'expression');
       const target = this.stoppedTarget();
       let value: bigint;
       try {
-        value = evaluate(args.expression, this.environment(target, target.lastExit));
+        value = evaluate(expression, this.environment(target, target.lastExit));
       } catch (e) {
         if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
         throw e;
@@ -691,10 +742,11 @@ export class VmxDebugSession extends DebugSession {
   protected writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
+      const base = parseAddress(stringArg(args, 'memoryReference'));
       if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
-      const data = Buffer.from(args.data, 'base64');
-      const address = (base + BigInt(args.offset ?? 0)) & ((1n << 64n) - 1n);
+      const offset = integerArg(args, 'offset', 0);
+      const data = Buffer.from(stringArg(args, 'data'), 'base64');
+      const address = (base + BigInt(offset)) & ((1n << 64n) - 1n);
       const reachable = target.view.readLinear(address, data.length).length;
       if (reachable < data.length && args.allowPartial !== true) {
         throw new RequestError(`cannot write ${data.length} bytes at ${hex(address)}: ${hex(address + BigInt(reachable))} is not mapped by the guest's paging or not RAM (nothing was written)`);
@@ -709,10 +761,11 @@ export class VmxDebugSession extends DebugSession {
   protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
+      const base = parseAddress(stringArg(args, 'memoryReference'));
       if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
-      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${args.count}`);
-      const address = base + BigInt(args.offset ?? 0);
+      const offset = integerArg(args, 'offset', 0);
+      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${String(args.count)}`);
+      const address = base + BigInt(offset);
       // guest-linear memory through the guest's paging; bytes past the first unmapped one are unreadable
       const bytes = target.view.readLinear(address, args.count);
       response.body = { address: hex(address), data: Buffer.from(bytes).toString('base64'), unreadableBytes: args.count - bytes.length };
@@ -722,12 +775,13 @@ export class VmxDebugSession extends DebugSession {
   protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const base = parseAddress(args.memoryReference);
+      const base = parseAddress(stringArg(args, 'memoryReference'));
       if (base === undefined) throw new RequestError(`'${args.memoryReference}' is not an address`);
+      const offset = integerArg(args, 'offset', 0);
       const count = args.instructionCount;
       if (!Number.isInteger(count) || count < 0 || count > 10000) throw new RequestError(`instructionCount must be 0-10000, not ${count}`);
-      const address = base + BigInt(args.offset ?? 0);
-      const insns = disassembleGuest(target.view, this.image, address, args.instructionOffset ?? 0, count, target.view.decodeMode());
+      const address = base + BigInt(offset);
+      const insns = disassembleGuest(target.view, this.image, address, integerArg(args, 'instructionOffset', 0, -10000, 10000), count, target.view.decodeMode());
       response.body = {
         instructions: insns.map((i): DebugProtocol.DisassembledInstruction => {
           // a place before readable memory or a known instruction boundary
@@ -769,9 +823,9 @@ export class VmxDebugSession extends DebugSession {
   protected dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const bytes = args.bytes ?? 8;
+      const bytes = args?.bytes ?? 8;
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x10000) throw new RequestError(`bytes must be 1-65536, not ${String(args.bytes)}`);
-      const address = evaluate(args.name, this.environment(target, target.lastExit));
+      const address = evaluate(stringArg(args, 'name'), this.environment(target, target.lastExit));
       target.view.physicalRanges(address, bytes); // refused now if it is not mapped
       response.body = {
         dataId: `mem:0x${address.toString(16)}:${bytes}`,
@@ -785,26 +839,39 @@ export class VmxDebugSession extends DebugSession {
   protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const ranges: Array<{ start: number; length: number }> = [];
-      const ids: number[] = [];
-      const results: DebugProtocol.Breakpoint[] = args.breakpoints.map((bp) => {
-        const m = /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId);
-        if (m === null) return { verified: false, message: `unknown data breakpoint id '${bp.dataId}'` };
-        if (bp.accessType !== undefined && bp.accessType !== 'write') return { verified: false, message: 'only writes can be watched' };
-        try {
-          ranges.push(...target.view.physicalRanges(BigInt(`0x${m[1]}`), Number(m[2])));
-        } catch (e) {
-          if (e instanceof GuestViewError) return { verified: false, message: e.message };
-          throw e;
-        }
-        const id = this.nextDataBreakpointId++;
-        ids.push(id);
-        return { id, verified: true };
+      const requested = args?.breakpoints;
+      if (!Array.isArray(requested)) throw new RequestError('argument \'breakpoints\' must be an array');
+      this.dataBreakpoints = requested.map((bp): DataBreakpoint => {
+        const m = typeof bp?.dataId === 'string' ? /^mem:0x([0-9a-f]+):(\d+)$/.exec(bp.dataId) : null;
+        if (m === null) return { problem: `unknown data breakpoint id '${String(bp?.dataId)}'` };
+        if (bp.accessType !== undefined && bp.accessType !== 'write') return { problem: 'only writes can be watched' };
+        return { id: this.nextDataBreakpointId++, address: BigInt(`0x${m[1]}`), bytes: Number(m[2]) };
       });
-      target.setWatchpoints(ranges);
-      this.dataBreakpointIds = ids;
-      response.body = { breakpoints: results };
+      response.body = { breakpoints: this.applyDataBreakpoints(target) };
     });
+  }
+
+  /**
+   * Watches the data breakpoints' bytes in `target`, each translated through the guest's paging
+   * as it is now (after a restart: the fresh guest's); the ids stay what the client knows.
+   */
+  private applyDataBreakpoints(target: DebugTarget): DebugProtocol.Breakpoint[] {
+    const ranges: Array<{ start: number; length: number }> = [];
+    const ids: number[] = [];
+    const results = this.dataBreakpoints.map((bp): DebugProtocol.Breakpoint => {
+      if (bp.id === undefined) return { verified: false, message: bp.problem };
+      try {
+        ranges.push(...target.view.physicalRanges(bp.address, bp.bytes));
+      } catch (e) {
+        if (e instanceof GuestViewError) return { id: bp.id, verified: false, message: e.message };
+        throw e;
+      }
+      ids.push(bp.id);
+      return { id: bp.id, verified: true };
+    });
+    target.setWatchpoints(ranges);
+    this.dataBreakpointIds = ids;
+    return results;
   }
 
   /** What expressions mean now: the guest's registers, memory and exit, and the image's symbols. */
@@ -813,6 +880,8 @@ export class VmxDebugSession extends DebugSession {
     return new GuestExpressionEnvironment(target.view, exit, symbols === undefined ? undefined : (name) => symbols.addressOf(name));
   }
 
+  /** The data breakpoints last set (kept for a restart); the ids of those being watched. */
+  private dataBreakpoints: DataBreakpoint[] = [];
   private dataBreakpointIds: number[] = [];
   private nextDataBreakpointId = 1_000_000;
 
@@ -824,12 +893,12 @@ export class VmxDebugSession extends DebugSession {
   }
 
   /** Runs a request's work and answers it; a bad request becomes an error response, never a crash. */
-  private answer(response: DebugProtocol.Response, work: () => void): void {
+  private answer(response: DebugProtocol.Response, work: () => void, respond = true): void {
     try {
       work();
-      this.sendResponse(response);
+      if (respond) this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof ExpressionError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }
