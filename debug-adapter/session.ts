@@ -484,7 +484,7 @@ export class VmxDebugSession extends DebugSession {
       if (!Array.isArray(filters) || filters.some((f) => typeof f !== 'string')) throw new RequestError('argument \'filters\' must be an array of filter ids');
       const options = args.filterOptions ?? [];
       if (!Array.isArray(options) || options.some((o) => typeof o?.filterId !== 'string' || (o.condition !== undefined && typeof o.condition !== 'string'))) {
-        throw new RequestError('argument \'filterOptions\' must be an array of { filterId, condition? }');
+        throw new RequestError('argument \'filterOptions\' must be an array of filter options, each with a string \'filterId\' (and a string \'condition\' if any)');
       }
       this.exceptionFilters = [...filters.map((filterId) => ({ filterId })), ...options];
       response.body = { breakpoints: this.applyExceptionFilters() };
@@ -533,7 +533,7 @@ export class VmxDebugSession extends DebugSession {
       const file = args?.source?.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
       const requested = args.breakpoints ?? [];
-      if (!Array.isArray(requested) || requested.some((b) => !Number.isInteger(b?.line))) throw new RequestError('argument \'breakpoints\' must be an array of { line, … }');
+      if (!Array.isArray(requested) || requested.some((b) => !Number.isInteger(b?.line))) throw new RequestError('argument \'breakpoints\' must be an array of source breakpoints, each with an integer \'line\'');
       response.body = { breakpoints: this.breakpoints.setSource(file, requested) };
       this.applyBreakpoints();
     });
@@ -542,7 +542,7 @@ export class VmxDebugSession extends DebugSession {
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
       const requested = args?.breakpoints;
-      if (!Array.isArray(requested) || requested.some((b) => typeof b?.name !== 'string')) throw new RequestError('argument \'breakpoints\' must be an array of { name, … }');
+      if (!Array.isArray(requested) || requested.some((b) => typeof b?.name !== 'string')) throw new RequestError('argument \'breakpoints\' must be an array of function breakpoints, each with a string \'name\'');
       response.body = { breakpoints: this.breakpoints.setFunctions(requested) };
       this.applyBreakpoints();
     });
@@ -552,7 +552,7 @@ export class VmxDebugSession extends DebugSession {
     this.answer(response, () => {
       const requested = args?.breakpoints;
       if (!Array.isArray(requested) || requested.some((b) => typeof b?.instructionReference !== 'string' || (b.offset !== undefined && !Number.isInteger(b.offset)))) {
-        throw new RequestError('argument \'breakpoints\' must be an array of { instructionReference, offset?, … }');
+        throw new RequestError('argument \'breakpoints\' must be an array of instruction breakpoints, each with a string \'instructionReference\' (and an integer \'offset\' if any)');
       }
       response.body = { breakpoints: this.breakpoints.setInstructions(requested, parseAddress) };
       this.applyBreakpoints();
@@ -617,9 +617,10 @@ export class VmxDebugSession extends DebugSession {
       const target = this.stoppedTarget();
       const ref = referenceArg(args, 'variablesReference');
       const name = stringArg(args, 'name');
+      const text = stringArg(args, 'value');
       const scope = this.variables.scopeOf(ref);
       if (scope === undefined) throw new RequestError(`no variables with reference ${ref} (they are forgotten when the guest runs)`);
-      const value = this.valueOf(stringArg(args, 'value'), target);
+      const value = this.valueOf(text, target);
       const owner = this.variables.fieldOwner(ref);
       const frame = this.variables.callerFrameOf(ref);
       let shown: bigint;

@@ -23,9 +23,11 @@ export const VSCODE_INITIALIZE: DebugProtocol.InitializeRequestArguments = {
   supportsInvalidatedEvent: true, supportsMemoryReferences: true, supportsVariableType: true,
 };
 
-/** A started adapter process and a client on it. */
-export async function startAdapter(): Promise<DebugClient> {
-  const dc = new DebugClient(process.execPath, ADAPTER, 'vmx');
+/** A started adapter process and a client on it; `nodeOptions` go to the adapter's node (NODE_OPTIONS). */
+export async function startAdapter(nodeOptions?: string): Promise<DebugClient> {
+  const dc = nodeOptions === undefined
+    ? new DebugClient(process.execPath, ADAPTER, 'vmx')
+    : new DebugClient(process.execPath, ADAPTER, 'vmx', { env: { ...process.env, NODE_OPTIONS: nodeOptions } });
   dc.defaultTimeout = 10_000;
   await dc.start();
   return dc;
