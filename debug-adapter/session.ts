@@ -591,7 +591,7 @@ export class VmxDebugSession extends DebugSession {
   protected scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const index = integerArg(args, 'frameId', 1) - 1;
+      const index = integerArg(args, 'frameId', 1, 1) - 1;
       if (index === 0) {
         response.body = { scopes: this.variables.scopes(target) };
         return;

@@ -143,7 +143,8 @@ test('scopes of a frame the stack does not have is an error naming it', T, async
     await launchAndStop(dc, { program: g.elf }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'inner_body' }] }));
     const total = (await dc.stackTraceRequest({ threadId: 1 })).body.totalFrames ?? 0;
     await assert.rejects(dc.scopesRequest({ frameId: total + 1 }), new RegExp(`no frame with id ${total + 1} \\(the stack has ${total}\\)`));
-    await assert.rejects(dc.send('scopes', { frameId: 'one' }), /argument 'frameId' must be an integer, not "one"/);
+    await assert.rejects(dc.send('scopes', { frameId: 'one' }), /argument 'frameId' must be an integer >= 1, not "one"/);
+    await assert.rejects(dc.send('scopes', { frameId: 0 }), /argument 'frameId' must be an integer >= 1, not 0/);
   } finally {
     await stopAdapter(dc);
     fs.rmSync(dir, { recursive: true, force: true });

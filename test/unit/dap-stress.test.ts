@@ -48,7 +48,7 @@ const MALFORMED: ReadonlyArray<{ command: string; args?: unknown; error: RegExp 
   { command: 'stepOut', args: { threadId: 9 }, error: /argument 'threadId' must be 1 \(the only thread, vCPU 0\), not 9/ },
   { command: 'stackTrace', args: { threadId: 2 }, error: /argument 'threadId' must be 1/ },
   { command: 'stackTrace', args: { threadId: 1, levels: 'all' }, error: /argument 'levels' must be an integer, not "all"/ },
-  { command: 'scopes', args: { frameId: 'x' }, error: /argument 'frameId' must be an integer, not "x"/ },
+  { command: 'scopes', args: { frameId: 'x' }, error: /argument 'frameId' must be an integer >= 1, not "x"/ },
   { command: 'evaluate', args: { expression: 42 }, error: /argument 'expression' must be a string, not 42/ },
   { command: 'evaluate', args: { expression: 'rax +' }, error: /cannot evaluate 'rax \+'/ },
   { command: 'setVariable', args: { variablesReference: 1, name: 'rbx' }, error: /argument 'value' must be a string, not nothing/ },
