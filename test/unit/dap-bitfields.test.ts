@@ -1,6 +1,7 @@
 // setVariable on bit-field children, through the protocol against the adapter process, on a
 // guest assembled here: a flag (DF makes STOSB go backwards), a VMX control (RDTSC exiting
-// makes RDTSC exit), CR0/CR4/EFER bits, a multi-bit MSR field (IA32_PAT's PA0). Each writes its
+// makes RDTSC exit), CR0/CR4/EFER bits (CR0.WP makes a CPL-0 write to a read-only page fault),
+// a multi-bit MSR field (IA32_PAT's PA0). Each writes its
 // owner with the field replaced, by the owner's rules; the refusals expected are computed here
 // from the SDM's rules and the capability MSRs the guest's processor reports.
 import { test } from 'node:test';
@@ -37,6 +38,23 @@ const PROGRAM = [
   '    ret',
   '    .data',
   'buffer: .fill 16, 1, 0',
+];
+
+/** Makes `target_page` read-only in its own page tables (boot.inc's `pt`), then writes to it at CPL 0. */
+const READ_ONLY_WRITE = [
+  '    .text',
+  'main:',
+  '    mov eax, offset target_page',
+  '    shr eax, 12',
+  '    and qword ptr [pt + rax * 8], -3',
+  '    invlpg [target_page]',
+  'ro_write:',
+  '    mov byte ptr [target_page], 1',
+  '    xor eax, eax',
+  '    ret',
+  '    .bss',
+  '    .balign 4096',
+  'target_page: .skip 4096',
 ];
 
 let guest: TestGuest | undefined;
@@ -199,4 +217,31 @@ test('at a VM exit: "RDTSC exiting" = 1 makes the guest\'s RDTSC exit; control b
   } finally {
     await stopAdapter(dc);
   }
+});
+
+test('cr0 > WP = 1: a supervisor write to a read-only page faults instead of going through', T, async () => {
+  dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'vmx-bitfields-'));
+  const g = buildTestGuest(dir, 'wp', READ_ONLY_WRITE);
+  const run = async (setWp: boolean): Promise<DebugProtocol.StoppedEvent | DebugProtocol.ExitedEvent> => {
+    const dc = await startAdapter();
+    try {
+      await launchAndStop(dc, { program: g.elf }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'ro_write' }] }));
+      // boot.inc leaves CR0.WP clear: CPL-0 writes ignore the R/W bit (SDM Vol. 3A, 4.6.1)
+      assert.equal(await fieldValue(dc, 'Segments & control', ['cr0', 'WP']), 0n);
+      if (setWp) assert.equal((await setField(dc, 'Segments & control', ['cr0', 'WP'], '1')).value, '0x1');
+      await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      const ended = Promise.race([dc.waitForEvent('exited'), dc.waitForEvent('stopped')]) as Promise<DebugProtocol.StoppedEvent | DebugProtocol.ExitedEvent>;
+      await dc.continueRequest({ threadId: 1 });
+      return await ended;
+    } finally {
+      await stopAdapter(dc);
+    }
+  };
+  const plain = await run(false);
+  assert.equal(plain.event, 'exited');
+  assert.equal((plain as DebugProtocol.ExitedEvent).body.exitCode, 0, 'the write went through and main returned 0');
+  // with WP = 1 the write is a page fault; the guest has no IDT, so it ends in a triple fault
+  const faulted = await run(true);
+  assert.equal(faulted.event, 'stopped');
+  assert.match((faulted as DebugProtocol.StoppedEvent).body.description ?? '', /triple fault/);
 });
