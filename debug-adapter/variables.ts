@@ -94,11 +94,6 @@ export class VariableStore {
     this.next = Math.max(0, ...keep) + 1;
   }
 
-  /** How many references are alive (the stress test checks they do not pile up). */
-  get size(): number {
-    return this.containers.size;
-  }
-
   private add(scope: string, children: () => Variable[], fieldsOf?: FieldOwner): number {
     const ref = this.next++;
     this.containers.set(ref, fieldsOf === undefined ? { scope, children } : { scope, children, fieldsOf });
