@@ -42,6 +42,8 @@ export class BreakpointBook {
   useImage(image: GuestImage, program: string): DebugProtocol.Breakpoint[] {
     this.image = image;
     this.programDir = path.dirname(path.resolve(program));
+    // a new run of the guest: hit counts start again
+    for (const b of [...[...this.source.values()].flat(), ...this.functions, ...this.instructions]) b.condition?.resetHits();
     const out: DebugProtocol.Breakpoint[] = [];
     for (const [file, entries] of this.source) for (const e of entries) out.push(this.resolveLine(file, e));
     for (const f of this.functions) out.push(this.resolveFunction(f));

@@ -11,13 +11,13 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { hex, integer } from '../src/format';
-import { msrByAddress, msrByName } from '../src/msr';
-import { RFLAGS_FIELDS } from '../src/rflags';
+import { extractField } from '../src/bitfields';
+import { msrByAddress, msrByName, MsrInfo } from '../src/msr';
 import { DebugStop, DebugTarget } from '../src/vmm/debug-target';
 import { evaluate, ExpressionError } from '../src/vmm/expression';
-import { walkFrames } from '../src/vmm/frame-chain';
+import { GuestFrame, walkFrames } from '../src/vmm/frame-chain';
 import { disassembleGuest } from '../src/vmm/guest-disassembly';
-import { ControlRegisterName, GuestEditor } from '../src/vmm/guest-edit';
+import { ControlRegisterName, GuestEditor, replaceField } from '../src/vmm/guest-edit';
 import { GuestExpressionEnvironment } from '../src/vmm/guest-expression';
 import { GuestImage, loadGuestImage, looksLikeElf } from '../src/vmm/guest-image';
 import { GuestViewError, msrVmcsField } from '../src/vmm/guest-view';
@@ -37,7 +37,8 @@ import { DisassemblySourceError, DisassemblySources } from './disassembly-source
 import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { MachineConfigError } from '../src/vmm/config-error';
-import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
+import { integerArg, referenceArg, RequestError, stringArg, threadArg } from './request-args';
+import { REGISTER_ORDER, SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
 const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
@@ -52,8 +53,6 @@ const STEP_OUT_SLICE = 20_000;
 const THREAD_ID = 1;
 const CONTROL_REGISTERS: readonly string[] = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'];
 
-/** A request that makes no sense now or names something that does not exist. */
-class RequestError extends Error {}
 
 
 export class VmxDebugSession extends DebugSession {
@@ -68,6 +67,8 @@ export class VmxDebugSession extends DebugSession {
   private readonly variables = new VariableStore();
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
+  /** The exception filters last asked for (kept for a restart). */
+  private exceptionFilters: DebugProtocol.ExceptionFilterOptions[] = [];
   /** Conditions of the exit filters that have one, by exit reason (several filters can cover one reason). */
   private exitConditions = new Map<string, StopCondition[]>();
   private readonly breakpoints = new BreakpointBook();
@@ -168,12 +169,15 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
-    // a restart keeps the data breakpoints (those that still make sense on the new machine)
-    if (this.dataBreakpointRequests.length > 0) this.applyDataBreakpoints(this.target, this.dataBreakpointRequests);
     this.exitLog.clear();
-    for (const name of config.breakOnExits) this.filterExits.add(name);
+    this.consoleText = '';
+    this.lastStop = undefined;
+    // a new run: every breakpoint kind is placed in the new guest, hit counts from zero
+    this.applyExceptionFilters();
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
+    // data breakpoints (those that still make sense in the new guest) keep their ids
+    for (const bp of this.applyDataBreakpoints(this.target, this.dataBreakpointRequests)) if (bp.id !== undefined) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
   }
 
   protected configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
@@ -195,11 +199,12 @@ export class VmxDebugSession extends DebugSession {
 
   protected restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): void {
     this.answer(response, () => {
-      const config = args.arguments !== undefined ? parseLaunchArguments(args.arguments) : this.config;
+      const config = args?.arguments !== undefined ? parseLaunchArguments(args.arguments) : this.config;
       if (config === undefined) throw new RequestError('nothing to restart: no guest was launched');
       this.halt();
       this.target = undefined;
-      this.filterExits = new Set([...this.filterExits].filter((n) => !(this.config?.breakOnExits ?? []).includes(n)));
+      this.variables.reset();
+      // the program file is read again: a rebuilt guest is what runs now
       this.boot(config);
     });
     if (response.success) this.begin();
@@ -233,35 +238,40 @@ export class VmxDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected continueRequest(response: DebugProtocol.ContinueResponse): void {
+  protected continueRequest(response: DebugProtocol.ContinueResponse, args: DebugProtocol.ContinueArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       this.stoppedTarget();
       response.body = { allThreadsContinued: true };
     });
     if (response.success) this.resume();
   }
 
-  protected pauseRequest(response: DebugProtocol.PauseResponse): void {
+  protected pauseRequest(response: DebugProtocol.PauseResponse, args: DebugProtocol.PauseArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       if (!this.running) throw new RequestError('the guest is not running');
       this.pauseRequested = true;
     });
   }
 
   protected nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
+    if (!this.threadChecked(response, args)) return;
     if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
     else this.stepLine(response, true);
   }
 
   protected stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
+    if (!this.threadChecked(response, args)) return;
     if (args.granularity === 'instruction' || !this.hasLineAtIp()) this.stepOne(response);
     else this.stepLine(response, false);
   }
 
   /** Runs until the code the guest is in returns (a RET that pops above the current stack), in slices. */
-  protected stepOutRequest(response: DebugProtocol.StepOutResponse): void {
+  protected stepOutRequest(response: DebugProtocol.StepOutResponse, args: DebugProtocol.StepOutArguments): void {
     let frameRsp = 0n;
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       frameRsp = this.stoppedTarget().view.register('rsp');
     });
     if (!response.success) return;
@@ -269,6 +279,13 @@ export class VmxDebugSession extends DebugSession {
       const stop = target.stepOut(frameRsp, STEP_OUT_SLICE, this.filterExits, this.exitLogger());
       return stop.kind !== 'budget' && !this.stops(stop, target) ? { kind: 'budget' } : stop;
     });
+  }
+
+  /** A request about the thread with a threadId other than vCPU 0's is answered with an error (false). */
+  private threadChecked(response: DebugProtocol.Response, args: DebugProtocol.NextArguments | undefined): boolean {
+    let ok = false;
+    this.answer(response, () => { threadArg(args, THREAD_ID); ok = true; }, false);
+    return ok;
   }
 
   /** One guest instruction, then a `stopped` event. */
@@ -478,8 +495,9 @@ export class VmxDebugSession extends DebugSession {
     }
   }
 
-  protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+  protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse, args: DebugProtocol.ExceptionInfoArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
       const stop = this.lastStop;
       if (stop?.kind === 'exit') {
         const e = stop.info;
@@ -501,12 +519,28 @@ export class VmxDebugSession extends DebugSession {
   // ---- breakpoints ----------------------------------------------------------------------
 
   protected setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    this.answer(response, () => {
+      const filters = args?.filters;
+      if (!Array.isArray(filters) || filters.some((f) => typeof f !== 'string')) throw new RequestError('argument \'filters\' must be an array of filter ids');
+      const options = args.filterOptions ?? [];
+      if (!Array.isArray(options) || options.some((o) => typeof o?.filterId !== 'string' || (o.condition !== undefined && typeof o.condition !== 'string'))) {
+        throw new RequestError('argument \'filterOptions\' must be an array of filter options, each with a string \'filterId\' (and a string \'condition\' if any)');
+      }
+      this.exceptionFilters = [...filters.map((filterId) => ({ filterId })), ...options];
+      response.body = { breakpoints: this.applyExceptionFilters() };
+    });
+  }
+
+  /**
+   * The exit reasons to stop at, from the launch's breakOnExits and the exception filters last
+   * asked for, each condition compiled afresh (a launch or restart counts hits from zero).
+   */
+  private applyExceptionFilters(): DebugProtocol.Breakpoint[] {
     const names = new Set<string>(this.config?.breakOnExits ?? []);
     const unconditional = new Set(names);
     const conditional = new Map<string, StopCondition[]>();
     const breakpoints: DebugProtocol.Breakpoint[] = [];
-    const requested: DebugProtocol.ExceptionFilterOptions[] = [...args.filters.map((filterId) => ({ filterId })), ...(args.filterOptions ?? [])];
-    for (const { filterId, condition } of requested) {
+    for (const { filterId, condition } of this.exceptionFilters) {
       const reason = exitReasonByName(filterId);
       const covers = filterId === ANY_EXIT_FILTER ? PRODUCIBLE_EXIT_REASONS : reason === undefined ? undefined : [reason.name];
       if (covers === undefined) {
@@ -531,29 +565,36 @@ export class VmxDebugSession extends DebugSession {
     for (const n of unconditional) conditional.delete(n);
     this.filterExits = names;
     this.exitConditions = conditional;
-    response.body = { breakpoints };
-    this.sendResponse(response);
+    return breakpoints;
   }
 
   protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
     this.answer(response, () => {
-      const file = args.source.path;
+      const file = args?.source?.path;
       if (file === undefined) throw new RequestError('a source breakpoint needs the source\'s path');
-      response.body = { breakpoints: this.breakpoints.setSource(file, args.breakpoints ?? []) };
+      const requested = args.breakpoints ?? [];
+      if (!Array.isArray(requested) || requested.some((b) => !Number.isInteger(b?.line))) throw new RequestError('argument \'breakpoints\' must be an array of source breakpoints, each with an integer \'line\'');
+      response.body = { breakpoints: this.breakpoints.setSource(file, requested) };
       this.applyBreakpoints();
     });
   }
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.breakpoints.setFunctions(args.breakpoints) };
+      const requested = args?.breakpoints;
+      if (!Array.isArray(requested) || requested.some((b) => typeof b?.name !== 'string')) throw new RequestError('argument \'breakpoints\' must be an array of function breakpoints, each with a string \'name\'');
+      response.body = { breakpoints: this.breakpoints.setFunctions(requested) };
       this.applyBreakpoints();
     });
   }
 
   protected setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.breakpoints.setInstructions(args.breakpoints, parseAddress) };
+      const requested = args?.breakpoints;
+      if (!Array.isArray(requested) || requested.some((b) => typeof b?.instructionReference !== 'string' || (b.offset !== undefined && !Number.isInteger(b.offset)))) {
+        throw new RequestError('argument \'breakpoints\' must be an array of instruction breakpoints, each with a string \'instructionReference\' (and an integer \'offset\' if any)');
+      }
+      response.body = { breakpoints: this.breakpoints.setInstructions(requested, parseAddress) };
       this.applyBreakpoints();
     });
   }
@@ -566,11 +607,12 @@ export class VmxDebugSession extends DebugSession {
 
   protected stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     this.answer(response, () => {
+      threadArg(args, THREAD_ID);
+      const startFrame = integerArg(args, 'startFrame', 0);
+      const levelsArg = integerArg(args, 'levels', 0);
       const target = this.stoppedTarget();
       const image = this.image;
-      // a return address is believed when the line table knows the call before it, or a symbol holds it
-      const isCode = (a: bigint): boolean => image !== undefined && (image.lines.lookup(a - 1n) !== undefined || image.symbols.at(a) !== undefined);
-      const frames = walkFrames(target.view, isCode).map((f, k) => {
+      const frames = this.frames(target).map((f, k) => {
         // a caller's line is the line of its call: the byte before the return address
         const where = f.returnAddress ? f.pc - 1n : f.pc;
         const name = image?.symbols.describe(where) ?? hex(f.pc);
@@ -581,8 +623,8 @@ export class VmxDebugSession extends DebugSession {
         (frame as DebugProtocol.StackFrame).instructionPointerReference = hex(f.pc);
         return frame;
       });
-      const start = Math.max(0, args.startFrame ?? 0);
-      const levels = args.levels === undefined || args.levels <= 0 ? frames.length : args.levels;
+      const start = Math.max(0, startFrame);
+      const levels = levelsArg <= 0 ? frames.length : levelsArg;
       response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
     });
   }
@@ -601,17 +643,26 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
-  protected scopesRequest(response: DebugProtocol.ScopesResponse): void {
+  /** Frame 1 (the top) has every scope; a caller frame its own Registers and the processor-wide ones. */
+  protected scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     this.answer(response, () => {
-      response.body = { scopes: this.variables.scopes(this.stoppedTarget()) };
+      const target = this.stoppedTarget();
+      const index = integerArg(args, 'frameId', 1, 1) - 1;
+      if (index === 0) {
+        response.body = { scopes: this.variables.scopes(target) };
+        return;
+      }
+      if (index >= this.frames(target).length) throw new RequestError(`no frame with id ${index + 1} (the stack has ${this.frames(target).length})`);
+      response.body = { scopes: this.variables.callerScopes(target, { index, walk: () => this.frames(target) }) };
     });
   }
 
   protected variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
     this.answer(response, () => {
+      const ref = referenceArg(args, 'variablesReference');
       this.stoppedTarget();
-      const vars = this.variables.variables(args.variablesReference, this.display.inHex(args.format));
-      if (vars === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
+      const vars = this.variables.variables(ref, this.display.inHex(args.format));
+      if (vars === undefined) throw new RequestError(`no variables with reference ${ref} (they are forgotten when the guest runs)`);
       response.body = { variables: vars };
     });
   }
@@ -620,41 +671,102 @@ export class VmxDebugSession extends DebugSession {
     let areas: DebugProtocol.InvalidatedAreas[] = ['variables'];
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const view = target.view;
-      const editor = new GuestEditor(target.machine, view);
-      const scope = this.variables.scopeOf(args.variablesReference);
-      if (scope === undefined) throw new RequestError(`no variables with reference ${args.variablesReference} (they are forgotten when the guest runs)`);
-      const value = this.valueOf(args.value, target);
-      const name = args.name;
-      const flag = RFLAGS_FIELDS.find((f) => f.name === name);
+      const ref = referenceArg(args, 'variablesReference');
+      const name = stringArg(args, 'name');
+      const text = stringArg(args, 'value');
+      const scope = this.variables.scopeOf(ref);
+      if (scope === undefined) throw new RequestError(`no variables with reference ${ref} (they are forgotten when the guest runs)`);
+      const value = this.valueOf(text, target);
+      const owner = this.variables.fieldOwner(ref);
+      const frame = this.variables.callerFrameOf(ref);
       let shown: bigint;
-      if (scope === SCOPE_REGISTERS && flag !== undefined) {
-        shown = editor.setFlag(name, value);
-      } else if (scope === SCOPE_REGISTERS) {
-        view.setRegister(name, value);
-        shown = view.register(name);
-        // a new RIP moves the frame (and with it the frame chain)
-        if (name === 'rip' || name === 'rsp' || name === 'rbp') areas = ['stacks', 'variables'];
-      } else if (scope === SCOPE_SEGMENTS && CONTROL_REGISTERS.includes(name)) {
-        editor.setControlRegister(name as ControlRegisterName, value);
-        shown = view.controlRegisters()[name as ControlRegisterName];
-        if (name === 'cr0' || name === 'cr3' || name === 'cr4') areas = ['stacks', 'variables'];
-      } else if ((scope === SCOPE_SEGMENTS && name === 'efer') || (scope === SCOPE_MSRS && msrByName(name) !== undefined)) {
-        const info = msrByName(name === 'efer' ? 'IA32_EFER' : name);
-        if (info === undefined) throw new RequestError(`no MSR named '${name}'`);
-        editor.setMsr(info, value);
-        shown = view.msr(info) ?? 0n;
-      } else if (scope === SCOPE_VMCS && view.vmcs(name) !== undefined) {
-        editor.setVmcsField(name, value);
-        shown = view.vmcs(name) ?? 0n;
-        if (name === 'GUEST_RIP' || name === 'GUEST_RSP') areas = ['stacks', 'variables'];
+      if (owner !== undefined) {
+        // a bit field: its owner is written whole with the field replaced, by the owner's rules
+        const field = owner.fields.find((f) => f.name === name);
+        if (field === undefined) throw new RequestError(`${owner.name} has no field named '${name}'`);
+        const whole = this.currentValue(target, owner.scope, owner.name);
+        const r = this.setWhole(target, owner.scope, owner.name, replaceField(whole, field, value));
+        shown = extractField(r.shown, field);
+        areas = r.areas;
+      } else if (frame !== undefined) {
+        shown = this.setCallerRegister(target, frame, name, value);
+        areas = ['stacks', 'variables'];
       } else {
-        throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers, EFER, whole MSRs and VMCS fields can`);
+        const r = this.setWhole(target, scope, name, value);
+        shown = r.shown;
+        areas = r.areas;
       }
       this.variables.refresh();
       response.body = { value: integer(shown, this.display.inHex(args.format)) };
     });
     if (response.success && this.clientInvalidates) this.sendEvent(new InvalidatedEvent(areas));
+  }
+
+  /** The value a named variable of a scope has now (the owner of a field about to be changed). */
+  private currentValue(target: DebugTarget, scope: string, name: string): bigint {
+    const view = target.view;
+    if (scope === SCOPE_REGISTERS) return view.register(name);
+    if (scope === SCOPE_SEGMENTS) return view.controlRegisters()[name as ControlRegisterName | 'efer'];
+    if (scope === SCOPE_MSRS) return view.msr(msrByName(name) as MsrInfo) ?? 0n;
+    return view.vmcs(name) ?? 0n;
+  }
+
+  /**
+   * Writes a whole register, control register, MSR or VMCS field by the rules the hardware
+   * applies (src/vmm/guest-edit.ts); returns what it reads back and what the client must refetch.
+   */
+  private setWhole(target: DebugTarget, scope: string, name: string, value: bigint): { shown: bigint; areas: DebugProtocol.InvalidatedAreas[] } {
+    const view = target.view;
+    const editor = new GuestEditor(target.machine, view);
+    const variables: DebugProtocol.InvalidatedAreas[] = ['variables'];
+    const stacks: DebugProtocol.InvalidatedAreas[] = ['stacks', 'variables'];
+    if (scope === SCOPE_REGISTERS && REGISTER_ORDER.includes(name)) {
+      view.setRegister(name, value);
+      // a new RIP moves the frame (and with it the frame chain)
+      return { shown: view.register(name), areas: name === 'rip' || name === 'rsp' || name === 'rbp' ? stacks : variables };
+    }
+    if (scope === SCOPE_SEGMENTS && CONTROL_REGISTERS.includes(name)) {
+      editor.setControlRegister(name as ControlRegisterName, value);
+      return { shown: view.controlRegisters()[name as ControlRegisterName], areas: name === 'cr0' || name === 'cr3' || name === 'cr4' ? stacks : variables };
+    }
+    if ((scope === SCOPE_SEGMENTS && name === 'efer') || (scope === SCOPE_MSRS && msrByName(name) !== undefined)) {
+      const info = msrByName(name === 'efer' ? 'IA32_EFER' : name) as MsrInfo;
+      editor.setMsr(info, value);
+      return { shown: view.msr(info) ?? 0n, areas: variables };
+    }
+    if (scope === SCOPE_VMCS && view.vmcs(name) !== undefined) {
+      editor.setVmcsField(name, value);
+      return { shown: view.vmcs(name) ?? 0n, areas: name === 'GUEST_RIP' || name === 'GUEST_RSP' ? stacks : variables };
+    }
+    throw new RequestError(`'${name}' in ${scope} cannot be changed: registers, flags, control registers and their bits, EFER, MSRs and their fields, VMCS fields and control bits can`);
+  }
+
+  /**
+   * A caller frame's rip or rbp lives in guest memory (the return address and the saved RBP
+   * its callee's frame holds): the change is written there, so the guest returns (or restores
+   * RBP) to the new value. Its rsp is where the callee's frame ends, nothing that can be written.
+   */
+  private setCallerRegister(target: DebugTarget, index: number, name: string, value: bigint): bigint {
+    const frame = this.frames(target)[index];
+    const r = frame?.caller;
+    if (r === undefined) throw new RequestError('this frame is no longer on the frame-pointer chain');
+    if (name !== 'rip' && name !== 'rbp') {
+      throw new RequestError(`'${name}' of a caller frame cannot be changed: only rip (the return address at ${hex(r.returnSlot)}) and rbp (saved at ${hex(r.rbpSlot)}) are kept in memory; rsp follows from the callee's rbp`);
+    }
+    if (value < 0n || value >= 1n << 64n) throw new RequestError(`${name}: ${value} does not fit in 64 bits`);
+    const slot = name === 'rip' ? r.returnSlot : r.rbpSlot;
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, value, true);
+    if (target.view.writeLinear(slot, bytes) !== 8) throw new RequestError(`cannot write the slot at ${hex(slot)}: not mapped by the guest's paging or not RAM`);
+    return value;
+  }
+
+  /** The frame chain of the stopped guest (frame ids are index + 1). */
+  private frames(target: DebugTarget): GuestFrame[] {
+    const image = this.image;
+    // a return address is believed when the line table knows the call before it, or a symbol holds it
+    const isCode = (a: bigint): boolean => image !== undefined && (image.lines.lookup(a - 1n) !== undefined || image.symbols.at(a) !== undefined);
+    return walkFrames(target.view, isCode);
   }
 
   /** A value the user typed for setVariable: any expression of the language (0x10, rax + 8, 1 << 5). */
@@ -670,10 +782,11 @@ export class VmxDebugSession extends DebugSession {
   /** The expression language of src/vmm/expression.ts over the stopped guest and its last VM exit. */
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     this.answer(response, () => {
+      const expression = stringArg(args, 'expression');
       const target = this.stoppedTarget();
       let value: bigint;
       try {
-        value = evaluate(args.expression, this.environment(target, target.lastExit));
+        value = evaluate(expression, this.environment(target, target.lastExit));
       } catch (e) {
         if (e instanceof ExpressionError) throw new RequestError(`cannot evaluate '${args.expression}': ${e.message}`);
         throw e;
@@ -689,9 +802,9 @@ export class VmxDebugSession extends DebugSession {
   protected writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const place = this.memoryPlace(args.memoryReference, args.offset);
+      const place = this.memoryPlace(stringArg(args, 'memoryReference'), integerArg(args, 'offset', 0));
       const space = memorySpace(target.machine, target.view, place.space);
-      const data = Buffer.from(args.data, 'base64');
+      const data = Buffer.from(stringArg(args, 'data'), 'base64');
       const address = place.address;
       const reachable = space.read(address, data.length).length;
       if (reachable < data.length && args.allowPartial !== true) {
@@ -709,8 +822,8 @@ export class VmxDebugSession extends DebugSession {
   protected readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const place = this.memoryPlace(args.memoryReference, args.offset);
-      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${args.count}`);
+      const place = this.memoryPlace(stringArg(args, 'memoryReference'), integerArg(args, 'offset', 0));
+      if (!Number.isInteger(args.count) || args.count < 0 || args.count > 1 << 20) throw new RequestError(`count must be 0-1048576, not ${String(args.count)}`);
       const address = place.address;
       // bytes past the first one the space cannot reach are unreadable (DAP: unreadableBytes, never an error)
       const bytes = memorySpace(target.machine, target.view, place.space).read(address, args.count);
@@ -721,14 +834,15 @@ export class VmxDebugSession extends DebugSession {
   protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
     this.answer(response, () => {
       const target = this.stoppedTarget();
-      const place = this.memoryPlace(args.memoryReference, args.offset);
+      const place = this.memoryPlace(stringArg(args, 'memoryReference'), integerArg(args, 'offset', 0));
       const count = args.instructionCount;
       if (!Number.isInteger(count) || count < 0 || count > 10000) throw new RequestError(`instructionCount must be 0-10000, not ${count}`);
       const address = place.address;
       // the image's symbols and lines are guest-linear: they name instructions of that space only
       const linear = place.space === 'linear';
       const space = memorySpace(target.machine, target.view, place.space);
-      const insns = disassembleGuest({ readLinear: (a, n) => space.read(a, n) }, linear ? this.image : undefined, address, args.instructionOffset ?? 0, count, target.view.decodeMode());
+      const insns = disassembleGuest({ readLinear: (a, n) => space.read(a, n) }, linear ? this.image : undefined, address,
+        integerArg(args, 'instructionOffset', 0, -10000, 10000), count, target.view.decodeMode());
       response.body = {
         instructions: insns.map((i): DebugProtocol.DisassembledInstruction => {
           // a place before readable memory or a known instruction boundary
@@ -819,9 +933,9 @@ export class VmxDebugSession extends DebugSession {
         response.body = state;
         return;
       }
-      const bytes = args.bytes ?? 8;
+      const bytes = args?.bytes ?? 8;
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0x10000) throw new RequestError(`bytes must be 1-65536, not ${String(args.bytes)}`);
-      const address = evaluate(args.name, this.environment(target, target.lastExit));
+      const address = evaluate(stringArg(args, 'name'), this.environment(target, target.lastExit));
       target.view.physicalRanges(address, bytes); // refused now if it is not mapped
       response.body = {
         dataId: dataIdOf(address, bytes),
@@ -834,7 +948,7 @@ export class VmxDebugSession extends DebugSession {
 
   /** dataBreakpointInfo for an MSR or a VMCS field; undefined when the request is about memory. */
   private stateDataBreakpointInfo(target: DebugTarget, args: DebugProtocol.DataBreakpointInfoArguments): DebugProtocol.DataBreakpointInfoResponse['body'] | undefined {
-    const name = args.name.trim();
+    const name = stringArg(args, 'name').trim();
     let kind: 'msr' | 'vmcs' | undefined;
     let key = name;
     const scope = args.variablesReference === undefined ? undefined : this.variables.scopeOf(args.variablesReference);
@@ -868,7 +982,9 @@ export class VmxDebugSession extends DebugSession {
 
   protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     this.answer(response, () => {
-      response.body = { breakpoints: this.applyDataBreakpoints(this.stoppedTarget(), args.breakpoints) };
+      const target = this.stoppedTarget();
+      if (!Array.isArray(args?.breakpoints)) throw new RequestError('argument \'breakpoints\' must be an array');
+      response.body = { breakpoints: this.applyDataBreakpoints(target, args.breakpoints) };
       this.dataBreakpointRequests = args.breakpoints;
     });
   }
@@ -978,12 +1094,12 @@ export class VmxDebugSession extends DebugSession {
   }
 
   /** Runs a request's work and answers it; a bad request becomes an error response, never a crash. */
-  private answer(response: DebugProtocol.Response, work: () => void): void {
+  private answer(response: DebugProtocol.Response, work: () => void, respond = true): void {
     try {
       work();
-      this.sendResponse(response);
+      if (respond) this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError || e instanceof ExpressionError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }

@@ -87,7 +87,14 @@ export class DebugTarget {
    * taken (the debugger is resuming from it); an exit held at a stop is answered first.
    */
   run(instructions: number, breakOn: ReadonlySet<string>, onExit?: (e: ExitEvent) => void): DebugStop {
-    this.heldExit = undefined;
+    if (this.heldExit !== undefined) {
+      // answering the exit moves RIP (past an OUT, say) to where the guest has not stopped yet:
+      // a breakpoint there is taken, not resumed from
+      this.heldExit = undefined;
+      const answered = this.translate(this.runMachine(0, { onExit: this.watch(onExit) }));
+      if (answered.kind !== 'budget') return answered;
+      if (this.breakpoints.includes(this.view.register('rip'))) return { kind: 'breakpoint' };
+    }
     const end = this.runMachine(instructions, { breakOn, onExit: this.watch(onExit) });
     return this.translate(end);
   }

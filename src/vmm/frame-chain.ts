@@ -12,6 +12,20 @@ export interface GuestFrame {
   readonly pc: bigint;
   /** True for the frames found through the chain (their pc is the instruction after a call). */
   readonly returnAddress: boolean;
+  /** For a caller frame: the registers the chain recovers, and where the callee's frame keeps them. */
+  readonly caller?: CallerRegisters;
+}
+
+/** What a caller frame's registers are, as far as the RBP chain tells. */
+export interface CallerRegisters {
+  /** The caller's RSP once the call has returned (the canonical frame address): the callee's RBP + 16. */
+  readonly cfa: bigint;
+  /** The caller's RBP, as the callee's prologue saved it. */
+  readonly rbp: bigint;
+  /** Where that RBP is saved: the callee's RBP. */
+  readonly rbpSlot: bigint;
+  /** Where the return address (the caller's RIP) is: the callee's RBP + 8. */
+  readonly returnSlot: bigint;
 }
 
 /** Frames deeper than this are not followed (a corrupt chain that happens to rise for ever). */
@@ -38,7 +52,7 @@ export function walkFrames(view: GuestView, isCode: (address: bigint) => boolean
     const callerRbp = readQword(view, rbp);
     const ret = readQword(view, rbp + 8n);
     if (callerRbp === undefined || ret === undefined || !isCode(ret)) break;
-    frames.push({ pc: ret, returnAddress: true });
+    frames.push({ pc: ret, returnAddress: true, caller: { cfa: rbp + 16n, rbp: callerRbp, rbpSlot: rbp, returnSlot: rbp + 8n } });
     // the caller's frame lies above this one, or the chain has ended (0) or is broken
     if (callerRbp !== 0n && callerRbp <= rbp) break;
     rbp = callerRbp;

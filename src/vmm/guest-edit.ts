@@ -4,14 +4,19 @@
 //   register or MSR is written the way MOV to CR / WRMSR would write it, #GP reason included;
 // - after a VM exit its state is in the VMCS, written with VMWRITE: a VMCS field the processor
 //   will not write answers with the VM-instruction error, and control-register and MSR values
-//   are checked against what the next VM entry requires of the guest state (SDM Vol. 3C, 27.3.1).
+//   are checked against what the next VM entry requires of the guest state (SDM Vol. 3C, 27.3.1),
+//   VMX control fields against the capability MSRs' allowed settings (27.2.1.1, Appendix A.3-A.5).
+// A bit field (a flag, CR0.WP, EFER.NXE, PAT's PA0, a VMX control) is changed by writing its whole
+// register with the field replaced (`replaceField`), so the register's rules decide.
 
 import { BitField, extractField, insertField } from '../bitfields';
 import { CpuFault } from '../hardware/cpu';
 import { hex } from '../format';
-import { Msr, MsrAccessError, MsrInfo } from '../msr';
+import { Msr, MsrAccessError, msrByName, MsrInfo } from '../msr';
 import { RFLAGS_FIELDS } from '../rflags';
-import { controlMask, ENTRY_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from '../vmx/controls';
+import {
+  adjustControls, CONTROL_SETS, ControlSet, controlMask, ENTRY_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS, splitCapabilityMsr,
+} from '../vmx/controls';
 import { VmxFail } from '../vmx/instructions';
 import { vmcsFieldByName } from '../vmx/vmcs-fields';
 import { GuestView, GuestViewError, msrVmcsField } from './guest-view';
@@ -38,8 +43,7 @@ export class GuestEditor {
   setFlag(name: string, value: bigint): bigint {
     const field = RFLAGS_FIELDS.find((f) => f.name.toLowerCase() === name.toLowerCase());
     if (field === undefined) throw new GuestViewError(`RFLAGS has no flag named '${name}' (${RFLAGS_FIELDS.map((f) => f.name).join(', ')})`);
-    checkFits(field, value);
-    this.view.setRegister('rflags', insertField(this.view.register('rflags'), field, value));
+    this.view.setRegister('rflags', replaceField(this.view.register('rflags'), field, value));
     return extractField(this.view.register('rflags'), field);
   }
 
@@ -136,7 +140,43 @@ export class GuestEditor {
     if (this.view.onProcessor) {
       throw new GuestViewError(`${f.name} cannot be written now: the guest is on the processor (stopped between its instructions, not at a VM exit), where VMWRITE is not available; stop at a VM exit to change the VMCS`);
     }
+    const problem = this.controlProblem(f.name, value);
+    if (problem !== undefined) throw new GuestViewError(`${f.name} = ${hex(value)} is refused: ${problem}`);
     this.vmwrite(f.name, value);
+  }
+
+  /**
+   * SDM Vol. 3C, 27.2.1.1: a VMX control field's bits against the allowed-0 and allowed-1 settings
+   * of its capability MSR (the TRUE one when IA32_VMX_BASIC[55] says there are TRUE MSRs, A.2);
+   * the secondary controls only count while the primary ones activate them.
+   */
+  private controlProblem(name: string, value: bigint): string | undefined {
+    const set = CONTROL_SETS.find((s) => s.vmcsField === name);
+    if (set === undefined) return undefined;
+    const primary = name === 'CPU_BASED_VM_EXEC_CONTROL' ? value : this.view.vmcs('CPU_BASED_VM_EXEC_CONTROL') ?? 0n;
+    const secondaryActive = (Number(primary & 0xffffffffn) & SECONDARY_ACTIVE) !== 0;
+    if (name === 'SECONDARY_VM_EXEC_CONTROL' && !secondaryActive) return undefined;
+    const problem = this.allowedSettingsProblem(set, value);
+    if (problem !== undefined || name !== 'CPU_BASED_VM_EXEC_CONTROL' || !secondaryActive) return problem;
+    // turning the secondary controls on makes their current value count
+    const secondary = this.view.vmcs('SECONDARY_VM_EXEC_CONTROL') ?? 0n;
+    const second = this.allowedSettingsProblem(CONTROL_SETS.find((s) => s.vmcsField === 'SECONDARY_VM_EXEC_CONTROL') as ControlSet, secondary);
+    return second === undefined ? undefined : `with "activate secondary controls", SECONDARY_VM_EXEC_CONTROL = ${hex(secondary)} counts: ${second}`;
+  }
+
+  private allowedSettingsProblem(set: ControlSet, value: bigint): string | undefined {
+    const rdmsr = (msr: string): bigint => this.machine.cpu.msrs.rdmsr((msrByName(msr) as MsrInfo).address);
+    const hasTrue = ((rdmsr('IA32_VMX_BASIC') >> 55n) & 1n) === 1n;
+    const capability = hasTrue && set.trueCapabilityMsr !== undefined ? set.trueCapabilityMsr : set.capabilityMsr;
+    const { allowed0, allowed1 } = splitCapabilityMsr(rdmsr(capability));
+    const bits = Number(value & 0xffffffffn);
+    try {
+      // every bit clear is one the caller needs clear: the allowed-0 settings must not force it
+      adjustControls(bits, allowed0, allowed1, set.bits, { mustClear: ~bits >>> 0, msrName: capability });
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   private vmwrite(name: string, value: bigint): void {
@@ -170,6 +210,8 @@ function vmcsMsrProblem(info: MsrInfo, v: bigint, ia32e: boolean, paging: boolea
   }
 }
 
-function checkFits(field: BitField, value: bigint): void {
+/** `whole` with one field set to `value`; a value wider than the field is refused, naming the field. */
+export function replaceField(whole: bigint, field: BitField, value: bigint): bigint {
   if (value < 0n || value >= 1n << BigInt(field.width)) throw new GuestViewError(`${field.name} is ${field.width} bit${field.width > 1 ? 's' : ''} wide: ${value} does not fit`);
+  return insertField(whole, field, value);
 }

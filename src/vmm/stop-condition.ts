@@ -53,6 +53,11 @@ export class StopCondition {
     return this.condition === undefined && this.hitTest === undefined && this.message === undefined;
   }
 
+  /** The guest starts again (a restart): no hits counted yet. */
+  resetHits(): void {
+    this.hits = 0;
+  }
+
   /** A hit: counts it when the condition holds, and says what to do. */
   judge(env: ExpressionEnvironment): Verdict {
     if (this.condition !== undefined) {

@@ -23,9 +23,11 @@ export const VSCODE_INITIALIZE: DebugProtocol.InitializeRequestArguments = {
   supportsInvalidatedEvent: true, supportsMemoryReferences: true, supportsVariableType: true,
 };
 
-/** A started adapter process and a client on it. */
-export async function startAdapter(): Promise<DebugClient> {
-  const dc = new DebugClient(process.execPath, ADAPTER, 'vmx');
+/** A started adapter process and a client on it; `nodeOptions` go to the adapter's node (NODE_OPTIONS). */
+export async function startAdapter(nodeOptions?: string): Promise<DebugClient> {
+  const dc = nodeOptions === undefined
+    ? new DebugClient(process.execPath, ADAPTER, 'vmx')
+    : new DebugClient(process.execPath, ADAPTER, 'vmx', { env: { ...process.env, NODE_OPTIONS: nodeOptions } });
   dc.defaultTimeout = 10_000;
   await dc.start();
   return dc;
@@ -194,4 +196,53 @@ export function findSourceLine(pattern: RegExp): { file: string; line: number; a
     return { file, line: k + 1, addresses };
   }
   assert.fail(`no source line of hello matches ${pattern}`);
+}
+
+// ---- guests written by a test ---------------------------------------------------------------
+
+/** A guest built the way samples are (boot.inc first, `main` in 64-bit code, guest.ld), with its nm symbols. */
+export interface TestGuest { elf: string; source: string; symbols: Map<string, bigint> }
+
+/** Assembles `lines` (after `.include "boot.inc"`) with -g into `dir`/`name`.elf. */
+export function buildTestGuest(dir: string, name: string, lines: readonly string[]): TestGuest {
+  const common = path.join(ROOT, 'samples/common');
+  const source = path.join(dir, `${name}.S`);
+  fs.writeFileSync(source, `    .include "boot.inc"\n${lines.join('\n')}\n`);
+  const elf = path.join(dir, `${name}.elf`);
+  run('as', ['--64', '-g', '-I', common, '-o', path.join(dir, `${name}.o`), source]);
+  run('ld', ['-T', path.join(common, 'guest.ld'), '--build-id=none', '-o', elf, path.join(dir, `${name}.o`)]);
+  const symbols = new Map(nmSymbols(elf).filter((s) => s.address !== undefined).map((s) => [s.name, s.address as bigint]));
+  return { elf, source, symbols };
+}
+
+/** The reference of a named scope of a frame (1: the top). */
+export async function scopeReference(dc: DebugClient, scope: string, frameId = 1): Promise<number> {
+  const sc = await dc.scopesRequest({ frameId });
+  const s = sc.body.scopes.find((x) => x.name === scope);
+  assert.ok(s !== undefined, `scope ${scope} in ${sc.body.scopes.map((x) => x.name).join(', ')}`);
+  return s.variablesReference;
+}
+
+/**
+ * The container that holds the variable at `path` below a scope: `['rflags', 'DF']` is the
+ * children of rflags; `['IA32_PAT', 'PA0']` is found below whatever group holds IA32_PAT.
+ */
+export async function containerOf(dc: DebugClient, scope: string, pathTo: readonly string[]): Promise<number> {
+  let ref = await scopeReference(dc, scope);
+  for (const name of pathTo.slice(0, -1)) {
+    const vars = (await dc.variablesRequest({ variablesReference: ref })).body.variables;
+    let hit = vars.find((v) => v.name === name);
+    // one level of grouping (MSR groups, VMCS groups) may lie between
+    for (const group of vars) {
+      if (hit !== undefined) break;
+      if (group.variablesReference === 0) continue;
+      hit = (await dc.variablesRequest({ variablesReference: group.variablesReference })).body.variables.find((v) => v.name === name);
+    }
+    assert.ok(hit !== undefined && hit.variablesReference !== 0, `no ${name} with children in ${scope}`);
+    ref = hit.variablesReference;
+  }
+  const last = pathTo[pathTo.length - 1];
+  const vars = (await dc.variablesRequest({ variablesReference: ref })).body.variables;
+  assert.ok(vars.some((v) => v.name === last), `no ${pathTo.join(' > ')} in ${scope}`);
+  return ref;
 }

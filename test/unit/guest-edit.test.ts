@@ -60,3 +60,34 @@ test('at a breakpoint the guest is on the processor: VMCS fields are refused, fl
   edit.setMsr(Msr.IA32_EFER, efer | 0x800n);
   assert.equal(t.view.msr(Msr.IA32_EFER), efer | 0x800n, 'NXE (bit 11) set');
 });
+
+test('VMX control fields against the capability MSRs: a default1 bit the TRUE MSR frees may be cleared; secondary controls count only while activated', { skip }, () => {
+  const bit = (n: number): bigint => 1n << BigInt(n);
+  // CR3-load exiting (primary bit 15) is a default1 bit that the TRUE MSR lets software clear (A.3.2)
+  const t = hello(false);
+  assert.equal(t.run(1_000_000, new Set(['IO_INSTRUCTION'])).kind, 'exit');
+  const edit = new GuestEditor(t.machine, t.view);
+  const primary = t.view.vmcs('CPU_BASED_VM_EXEC_CONTROL') as bigint;
+  assert.equal(((t.machine.cpu.msrs.rdmsr(Msr.IA32_VMX_TRUE_PROCBASED_CTLS.address)) >> 15n) & 1n, 0n, 'precondition: the TRUE MSR does not force bit 15');
+  assert.equal(((t.machine.cpu.msrs.rdmsr(Msr.IA32_VMX_PROCBASED_CTLS.address)) >> 15n) & 1n, 1n, 'precondition: the plain MSR does (so this shows which one is read)');
+  assert.equal((t.machine.cpu.msrs.rdmsr(Msr.IA32_VMX_BASIC.address) >> 55n) & 1n, 1n, 'precondition: IA32_VMX_BASIC[55] reports TRUE MSRs');
+  edit.setVmcsField('CPU_BASED_VM_EXEC_CONTROL', primary & ~bit(15));
+  assert.equal(t.view.vmcs('CPU_BASED_VM_EXEC_CONTROL'), primary & ~bit(15));
+  edit.setVmcsField('CPU_BASED_VM_EXEC_CONTROL', primary);
+
+  // secondary bit 0 (virtualize APIC accesses) is one the processor does not offer
+  const allowed1 = t.machine.cpu.msrs.rdmsr(Msr.IA32_VMX_PROCBASED_CTLS2.address) >> 32n;
+  assert.equal(allowed1 & 1n, 0n, 'precondition: IA32_VMX_PROCBASED_CTLS2 does not allow bit 0');
+  const secondary = t.view.vmcs('SECONDARY_VM_EXEC_CONTROL') as bigint;
+  assert.throws(() => edit.setVmcsField('SECONDARY_VM_EXEC_CONTROL', secondary | 1n),
+    /cannot set 'virtualize APIC accesses' \(bit 0\): IA32_VMX_PROCBASED_CTLS2 allows it to be 0 only/);
+  // while "activate secondary controls" (primary bit 31) is 0 the secondary field does not count (27.2.1.1) …
+  edit.setVmcsField('CPU_BASED_VM_EXEC_CONTROL', primary & ~bit(31));
+  edit.setVmcsField('SECONDARY_VM_EXEC_CONTROL', secondary | 1n);
+  // … and turning it on makes the value there count
+  assert.throws(() => edit.setVmcsField('CPU_BASED_VM_EXEC_CONTROL', primary),
+    /with "activate secondary controls", SECONDARY_VM_EXEC_CONTROL = 0x[0-9a-f]+ counts: cannot set 'virtualize APIC accesses' \(bit 0\)/);
+  edit.setVmcsField('SECONDARY_VM_EXEC_CONTROL', secondary);
+  edit.setVmcsField('CPU_BASED_VM_EXEC_CONTROL', primary);
+  assert.equal(t.view.vmcs('CPU_BASED_VM_EXEC_CONTROL'), primary);
+});
