@@ -28,15 +28,16 @@ import { exitReasonByName } from '../src/vmx/definitions';
 import { describeExitQualification } from '../src/vmx/exit-qualification';
 import type { VmxExitInfo } from '../src/vmx/vcpu';
 import { BreakpointBook } from './breakpoints';
+import { ANY_EXIT_FILTER, ExitBreakChoices, ExitBreakError } from './exit-breaks';
+import { EXIT_STATS, ExitStatsReporter, SET_EXIT_BREAK } from './exit-stats';
+import { SliceBudget } from './slice-budget';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS, VariableStore } from './variables';
 
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
 const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
 /** The exception-filter id that stops at every VM exit. */
-export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
-/** Guest instructions per slice of a `continue` (a few milliseconds of emulation). */
-const SLICE = 1_000_000;
+export { ANY_EXIT_FILTER };
 /** A step by source line gives up after this many instructions on one line (a tight loop). */
 const MAX_LINE_STEPS = 100_000;
 /** Instructions per slice of a step out (each is a single step, so fewer than a continue's). */
@@ -67,6 +68,14 @@ export class VmxDebugSession extends DebugSession {
   private clientInvalidates = false;
   /** Why the guest stopped last, for exceptionInfo. */
   private lastStop: DebugStop | undefined;
+  /** Exit reasons ticked or cleared in the VM exits view (vmxSetExitBreak), over the Breakpoints view's filters. */
+  private readonly exitChoices = new ExitBreakChoices();
+  /** Instructions per slice of a `continue`, sized to a few milliseconds of emulation. */
+  private readonly sliceBudget = new SliceBudget();
+  /** The VM exits view's counts and last exit (vmxExitStats). */
+  private readonly exitStats = new ExitStatsReporter({
+    target: () => this.target, running: () => this.running, breakOn: () => this.filterExits, chosenInView: () => this.exitChoices.choices(),
+  }, (e) => this.sendEvent(e));
 
   constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
     super(linesAndColumnsStartAt1, isServer);
@@ -145,6 +154,7 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
+    this.exitStats.reset();
     for (const name of config.breakOnExits) this.filterExits.add(name);
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
@@ -161,6 +171,7 @@ export class VmxDebugSession extends DebugSession {
     if (this.target === undefined || !this.configured) return;
     if (this.config?.stopOnEntry === true) {
       this.lastStop = undefined;
+      this.exitStats.report();
       this.sendEvent(new StoppedEvent('entry', THREAD_ID));
     } else {
       this.resume();
@@ -333,7 +344,8 @@ export class VmxDebugSession extends DebugSession {
     if (target === undefined) return;
     if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
     this.runSlices((t) => {
-      const stop = t.run(SLICE, this.filterExits, this.exitLogger());
+      const stop = t.run(this.sliceBudget.start(), this.filterExits, this.exitLogger());
+      this.sliceBudget.done();
       if (stop.kind === 'breakpoint' && untilReturn !== undefined && t.view.register('rip') === untilReturn.address) {
         // the call returned; a deeper pass through the same address (recursion) runs on
         if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
@@ -365,6 +377,7 @@ export class VmxDebugSession extends DebugSession {
       const stop = slice(target);
       if (stop.kind === 'budget') {
         this.flushConsole();
+        this.exitStats.whileRunning();
         this.timer = setImmediate(next);
         return;
       }
@@ -395,6 +408,8 @@ export class VmxDebugSession extends DebugSession {
     this.pauseRequested = false;
     this.flushConsole();
     this.lastStop = stop;
+    if (stop.kind === 'shutdown') this.exitStats.keepFinal();
+    this.exitStats.report();
     switch (stop.kind) {
       case 'budget': case 'step':
         this.sendEvent(new StoppedEvent(stop.kind === 'step' ? 'step' : budgetReason, THREAD_ID));
@@ -485,10 +500,30 @@ export class VmxDebugSession extends DebugSession {
       breakpoints.push({ verified: true });
     }
     for (const n of unconditional) conditional.delete(n);
-    this.filterExits = names;
-    this.exitConditions = conditional;
+    const chosen = this.exitChoices.breakpointsView({ names, conditions: conditional });
+    this.filterExits = chosen.names;
+    this.exitConditions = chosen.conditions;
     response.body = { breakpoints };
     this.sendResponse(response);
+    this.exitStats.report();
+  }
+
+  /** The VM exits view: vmxExitStats (its body, see exit-stats.ts) and vmxSetExitBreak { reason, enabled }. */
+  protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
+    if (command === EXIT_STATS) {
+      this.answer(response, () => { response.body = this.exitStats.body(); });
+    } else if (command === SET_EXIT_BREAK) {
+      this.answer(response, () => {
+        const a = (typeof args === 'object' && args !== null ? args : {}) as { reason?: unknown; enabled?: unknown };
+        const chosen = this.exitChoices.exitsView({ names: new Set(this.filterExits), conditions: this.exitConditions }, a.reason, a.enabled);
+        this.filterExits = chosen.names;
+        this.exitConditions = chosen.conditions;
+        response.body = this.exitStats.body();
+      });
+      if (response.success) this.exitStats.report();
+    } else {
+      super.customRequest(command, response, args);
+    }
   }
 
   protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
@@ -764,7 +799,7 @@ export class VmxDebugSession extends DebugSession {
       work();
       this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof ExitBreakError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }
