@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { VmxAdapterFactory } from './adapter-factory';
 import { DEBUG_TYPE, VmxConfigurationProvider } from './configuration-provider';
+import { registerExitsView } from './exits-view';
 
 /** The adapter's stdio entry inside the extension, as `npm run package` bundles it. */
 export const ADAPTER_ENTRY = 'dist/adapter.js';
@@ -14,6 +15,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Initial),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
   );
+  registerExitsView(context.subscriptions);
 }
 
 export function deactivate(): void {

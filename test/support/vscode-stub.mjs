@@ -5,16 +5,26 @@ import Module, { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 const calls = [];
+const disposable = { dispose() {} };
+const event = () => disposable;
 const stub = {
   DebugConfigurationProviderTriggerKind: { Initial: 1, Dynamic: 2 },
   DebugAdapterInlineImplementation: class { constructor(adapter) { this.adapter = adapter; } },
   DebugAdapterExecutable: class { constructor(command, args) { this.command = command; this.args = args; } },
+  EventEmitter: class { event = event; fire() {} dispose() {} },
+  TreeItem: class { constructor(label) { this.label = label; } },
+  TreeItemCheckboxState: { Unchecked: 0, Checked: 1 },
+  ThemeIcon: class { constructor(id) { this.id = id; } },
   workspace: { getConfiguration: () => ({ get: (_key, fallback) => fallback }), workspaceFolders: undefined },
-  window: { activeTextEditor: undefined },
-  debug: {},
+  window: {
+    activeTextEditor: undefined,
+    createTreeView: (type) => { calls.push({ name: 'createTreeView', type }); return { onDidChangeCheckboxState: event, dispose() {} }; },
+  },
+  commands: { registerCommand: (type) => { calls.push({ name: 'registerCommand', type }); return disposable; } },
+  debug: { onDidReceiveDebugSessionCustomEvent: event, onDidChangeActiveDebugSession: event, onDidTerminateDebugSession: event },
 };
 for (const name of ['registerDebugAdapterDescriptorFactory', 'registerDebugConfigurationProvider']) {
-  stub.debug[name] = (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return { dispose() {} }; };
+  stub.debug[name] = (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return disposable; };
 }
 const load = Module._load;
 Module._load = function (request, ...rest) {

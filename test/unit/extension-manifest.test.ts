@@ -76,7 +76,7 @@ test('configuration snippets are vmx launches whose attributes the schema define
 });
 
 test('activation, entry points, setting, languages, grammar and breakpoints point at real things', () => {
-  assert.deepEqual(manifest.activationEvents, ['onDebugResolve:vmx', 'onDebugDynamicConfigurations:vmx', 'onDebugInitialConfigurations']);
+  assert.deepEqual(manifest.activationEvents, ['onDebugResolve:vmx', 'onDebugDynamicConfigurations:vmx', 'onDebugInitialConfigurations', 'onView:vmx-debug.exits']);
   assert.equal(manifest.main, './dist/extension.js');
   assert.equal(vmx.program, './dist/adapter.js');
   const setting = manifest.contributes.configuration.properties['vmx-debug.adapter'];
@@ -100,4 +100,17 @@ test('activation, entry points, setting, languages, grammar and breakpoints poin
   const sources = fs.readdirSync(path.join(ROOT, 'samples'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(S|inc)$/.test(f));
   assert.ok(sources.length >= 4);
   for (const f of sources) assert.ok(lang.extensions.includes(path.extname(f)), f);
+});
+
+test('the VM exits view: in Run and Debug while a vmx session is focused, its menus name contributed commands', () => {
+  const views = manifest.contributes.views.debug as Record<string, any>[];
+  const exits = views.find((v) => v.id === 'vmx-debug.exits');
+  assert.ok(exits !== undefined, 'contributes.views.debug has vmx-debug.exits');
+  assert.equal(exits.name, 'VM exits');
+  assert.equal(exits.when, 'debugType == vmx');
+  assert.ok(manifest.activationEvents.includes(`onView:${exits.id}`));
+  const commands = new Set((manifest.contributes.commands as { command: string }[]).map((c) => c.command));
+  const menus = manifest.contributes.menus as Record<string, { command: string; when: string }[]>;
+  for (const m of [...menus['view/title'], ...menus.commandPalette]) assert.ok(commands.has(m.command), `${m.command} is not a contributed command`);
+  assert.deepEqual(menus['view/title'].map((m) => m.when), ['view == vmx-debug.exits', 'view == vmx-debug.exits']);
 });
