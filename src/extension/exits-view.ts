@@ -8,9 +8,12 @@ import { ANY_EXIT_FILTER } from '../../debug-adapter/exit-breaks';
 import { EXIT_STATS, ExitStatsBody, SET_EXIT_BREAK } from '../../debug-adapter/exit-stats';
 import { PRODUCIBLE_EXIT_REASONS } from '../vmm/producible-exits';
 import { exitReasonByName } from '../vmx/definitions';
+import { BreakpointsViewSync } from './breakpoints-view-sync';
 import { DEBUG_TYPE } from './configuration-provider';
 
 export const EXITS_VIEW_ID = 'vmx-debug.exits';
+/** Whether a tick in the VM exits view is also made in the Breakpoints view (breakpoints-view-sync.ts). */
+export const SYNC_SETTING = 'vmx-debug.exitsView.syncBreakpointsView';
 export const EXITS_COMMANDS = {
   /** (reason, enabled?) → the new ExitStatsBody; enabled defaults to the opposite of now. */
   toggle: 'vmx-debug.exits.toggle',
@@ -87,7 +90,7 @@ function reasonTooltip(name: string, count: number, on: boolean, chosenHere: boo
   const r = exitReasonByName(name);
   const lines = [`${name} (exit reason ${r?.number ?? '?'}): ${r?.description ?? ''}`, `Occurred ${count} time${count === 1 ? '' : 's'} in this session.`];
   lines.push(on ? 'The session stops at it, before the VMM answers it.' : 'The session does not stop at it.');
-  if (chosenHere !== undefined) lines.push(`${chosenHere ? 'Ticked' : 'Cleared'} here; the Breakpoints view's checkbox does not follow (VS Code lets no extension set it).`);
+  if (chosenHere !== undefined) lines.push(`${chosenHere ? 'Ticked' : 'Cleared'} here; the Breakpoints view's checkboxes do not show it (see ${SYNC_SETTING}).`);
   return lines.join('\n');
 }
 
@@ -107,6 +110,7 @@ function rowOf(provider: ExitsProvider, row: Row): ExitsViewRow {
 /** Registers the view, its commands and its listeners; everything goes into `subscriptions`. */
 export function registerExitsView(subscriptions: vscode.Disposable[]): void {
   const provider = new ExitsProvider();
+  const sync = new BreakpointsViewSync();
   const view = vscode.window.createTreeView(EXITS_VIEW_ID, { treeDataProvider: provider });
   const describe = (): void => {
     const body = provider.current();
@@ -122,8 +126,12 @@ export function registerExitsView(subscriptions: vscode.Disposable[]): void {
     }
     const on = enabled ?? !(provider.current()?.breakOn.includes(reason) ?? false);
     try {
-      const body = await session.customRequest(SET_EXIT_BREAK, { reason, enabled: on }) as ExitStatsBody;
+      let body = await session.customRequest(SET_EXIT_BREAK, { reason, enabled: on }) as ExitStatsBody;
       provider.update(session, body);
+      if (vscode.workspace.getConfiguration().get<boolean>(SYNC_SETTING, true) && await tickInBreakpointsView(session, reason, on)) {
+        body = await session.customRequest(EXIT_STATS) as ExitStatsBody;
+        provider.update(session, body);
+      }
       return body;
     } catch (e) {
       void vscode.window.showErrorMessage(`VM exits: ${e instanceof Error ? e.message : String(e)}`);
@@ -132,8 +140,25 @@ export function registerExitsView(subscriptions: vscode.Disposable[]): void {
     }
   };
 
+  /** The same choice in the Breakpoints view; true when something was tried there. */
+  const tickInBreakpointsView = async (session: vscode.DebugSession, reason: string, on: boolean): Promise<boolean> => {
+    const ticked = sync.ticked(session);
+    if (ticked === undefined) return false;
+    // clearing every reason clears every ticked filter; ticking every reason is ANY_VM_EXIT
+    const filters = reason === ANY_EXIT_FILTER && !on ? [...ticked] : [reason];
+    if (filters.length === 0) return false;
+    for (const f of filters) await sync.set(session, f, on);
+    try {
+      await vscode.commands.executeCommand(`${EXITS_VIEW_ID}.focus`);
+    } catch {
+      // the view is not shown: focus stays where the Breakpoints view left it
+    }
+    return true;
+  };
+
   subscriptions.push(
     view,
+    vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, sync.trackerFactory),
     provider.onDidChangeTreeData(describe),
     vscode.debug.onDidReceiveDebugSessionCustomEvent((e) => {
       if (e.session.type === DEBUG_TYPE && e.event === EXIT_STATS) provider.update(e.session, e.body as ExitStatsBody);

@@ -21,7 +21,7 @@ const stub = {
     createTreeView: (type) => { calls.push({ name: 'createTreeView', type }); return { onDidChangeCheckboxState: event, dispose() {} }; },
   },
   commands: { registerCommand: (type) => { calls.push({ name: 'registerCommand', type }); return disposable; } },
-  debug: { onDidReceiveDebugSessionCustomEvent: event, onDidChangeActiveDebugSession: event, onDidTerminateDebugSession: event },
+  debug: { onDidReceiveDebugSessionCustomEvent: event, onDidChangeActiveDebugSession: event, onDidTerminateDebugSession: event, registerDebugAdapterTrackerFactory: () => disposable },
 };
 for (const name of ['registerDebugAdapterDescriptorFactory', 'registerDebugConfigurationProvider']) {
   stub.debug[name] = (type, impl, trigger) => { calls.push({ name, type, impl, trigger }); return disposable; };

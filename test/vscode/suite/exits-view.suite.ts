@@ -39,19 +39,34 @@ async function rowsWhen(check: (r: Row[]) => boolean, what: string): Promise<Row
   return r;
 }
 
-/**
- * The `stopped` events of vmx sessions that start from now on, in order (session-helpers'
- * nextStop sees only a session that starts after it is called).
- */
-function recordStops(): { next: () => Promise<Stopped>; dispose: () => void } {
+interface Recorder {
+  /** The next `stopped` event (session-helpers' nextStop sees only a session that starts after it is called). */
+  next: () => Promise<Stopped>;
+  /** The exception filters VS Code last sent in setExceptionBreakpoints: what the Breakpoints view has ticked. */
+  breakpointsView: () => Set<string>;
+  /** The exception filters the adapter declared in its initialize response, in order. */
+  declared: () => string[];
+  dispose: () => void;
+}
+
+/** What VS Code and the adapter of vmx sessions that start from now on say to each other. */
+function record(): Recorder {
   const queue: Stopped[] = [];
   let waiting: ((s: Stopped) => void) | undefined;
+  let ticked = new Set<string>();
+  let declared: string[] = [];
   const reg = vscode.debug.registerDebugAdapterTrackerFactory('vmx', {
     createDebugAdapterTracker(session) {
       return {
-        onDidSendMessage(m: { type?: string; event?: string; body?: Stopped['body'] }) {
+        onWillReceiveMessage(m: { command?: string; arguments?: { filters?: string[]; filterOptions?: Array<{ filterId: string }> } }) {
+          if (m.command === 'setExceptionBreakpoints') ticked = new Set([...(m.arguments?.filters ?? []), ...(m.arguments?.filterOptions ?? []).map((o) => o.filterId)]);
+        },
+        onDidSendMessage(m: { type?: string; event?: string; command?: string; body?: unknown }) {
+          if (m.type === 'response' && m.command === 'initialize') {
+            declared = ((m.body as { exceptionBreakpointFilters?: { filter: string }[] } | undefined)?.exceptionBreakpointFilters ?? []).map((f) => f.filter);
+          }
           if (m.type !== 'event' || m.event !== 'stopped' || m.body === undefined) return;
-          const s = { session, body: m.body };
+          const s = { session, body: m.body as Stopped['body'] };
           if (waiting !== undefined) { waiting(s); waiting = undefined; } else queue.push(s);
         },
       };
@@ -65,7 +80,20 @@ function recordStops(): { next: () => Promise<Stopped>; dispose: () => void } {
       waiting = (x) => { clearTimeout(timer); resolve(x); };
     });
   };
-  return { next, dispose: () => reg.dispose() };
+  return { next, breakpointsView: () => ticked, declared: () => declared, dispose: () => reg.dispose() };
+}
+
+/**
+ * Nothing ticked, here or in the Breakpoints view (VS Code keeps that view's ticks from one
+ * session to the next, so every test starts and ends with this).
+ */
+async function cleanSlate(): Promise<void> {
+  await vscode.commands.executeCommand('vmx-debug.exits.clear');
+}
+
+async function cleanSlateAndEnd(session: vscode.DebugSession): Promise<void> {
+  if (vscode.debug.activeDebugSession?.id === session.id) await cleanSlate();
+  await endSession(session);
 }
 
 const row = (r: Row[], label: string): Row | undefined => r.find((x) => x.label === label);
@@ -83,7 +111,7 @@ export const tests: HostTest[] = [
     const program = path.join(dir, 'cpuid.bin');
     fs.writeFileSync(program, bytes);
     let session: vscode.DebugSession | undefined;
-    const stops = recordStops();
+    const stops = record();
     try {
       const { stop } = await launchAndStop({ type: 'vmx', request: 'launch', name: 'exits view', program, loadAddress: ORIGIN, stopOnEntry: true });
       session = stop.session;
@@ -92,8 +120,10 @@ export const tests: HostTest[] = [
       assert.ok(r.every((x) => x.checked === false && x.description === '0'), 'on entry nothing is ticked and nothing has happened');
 
       assert.equal((await stops.next()).body.reason, 'entry');
+      await cleanSlate();
       await vscode.commands.executeCommand('vmx-debug.exits.toggle', 'CPUID', true);
       assert.equal(row(await rows(), 'CPUID')?.checked, true, 'the CPUID row is ticked');
+      assert.deepEqual([...stops.breakpointsView()], ['CPUID'], 'and the Breakpoints view has ticked CPUID: VS Code sent it');
       await vscode.commands.executeCommand('workbench.action.debug.continue');
       const atCpuid = await stops.next();
       assert.equal(atCpuid.body.reason, 'exception');
@@ -109,6 +139,7 @@ export const tests: HostTest[] = [
       r = await rows();
       assert.equal(row(r, 'CPUID')?.checked, false, 'toggling without a state clears a ticked reason');
       assert.equal(row(r, 'IO_INSTRUCTION')?.checked, true);
+      assert.deepEqual([...stops.breakpointsView()], ['IO_INSTRUCTION'], 'the Breakpoints view follows');
       await vscode.commands.executeCommand('workbench.action.debug.continue');
       assert.match(((await stops.next()).body as { text?: string }).text ?? '', /^IO_INSTRUCTION \(30\)/);
       r = await rowsWhen((x) => counted(x, 'IO_INSTRUCTION', 1), 'IO_INSTRUCTION 1');
@@ -118,26 +149,78 @@ export const tests: HostTest[] = [
       assert.equal(r.filter((x) => x.checked !== undefined && x.description !== '0').length, 2, 'only CPUID and I/O exits happened');
     } finally {
       stops.dispose();
-      if (session !== undefined) await endSession(session);
+      if (session !== undefined) await cleanSlateAndEnd(session);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }],
   ['"Break on Every Exit Reason" ticks every row, "Break on No Exit Reason" clears them', async () => {
-    const stops = recordStops();
+    const stops = record();
     const { stop } = await launchAndStop({ type: 'vmx', request: 'launch', name: 'exits view all', program: 'samples/hello/hello.elf', stopOnEntry: true });
     try {
       assert.equal((await stops.next()).body.reason, 'entry');
+      await cleanSlate();
       await rowsWhen((x) => x.length > 0, 'its rows');
       await vscode.commands.executeCommand('vmx-debug.exits.breakOnAll');
       const all = (await rows()).filter((x) => x.checked !== undefined);
       assert.ok(all.length > 40 && all.every((x) => x.checked === true), 'every reason ticked');
       await vscode.commands.executeCommand('workbench.action.debug.continue');
       assert.equal((await stops.next()).body.reason, 'exception', 'the first exit stops');
+      assert.deepEqual([...stops.breakpointsView()], ['ANY_VM_EXIT'], 'the Breakpoints view ticks "Any VM exit"');
       await vscode.commands.executeCommand('vmx-debug.exits.clear');
       assert.ok((await rows()).every((x) => x.checked !== true), 'nothing ticked');
+      assert.deepEqual([...stops.breakpointsView()], [], 'nor in the Breakpoints view');
     } finally {
       stops.dispose();
-      await endSession(stop.session);
+      await cleanSlateAndEnd(stop.session);
+    }
+  }],
+  ['a filter ticked in the Breakpoints view (Space on its row) shows ticked in the VM exits view and stops there', async () => {
+    const stops = record();
+    const { stop } = await launchAndStop({ type: 'vmx', request: 'launch', name: 'breakpoints view', program: 'samples/hello/hello.elf', stopOnEntry: true });
+    try {
+      assert.equal((await stops.next()).body.reason, 'entry');
+      await cleanSlate();
+      await rowsWhen((x) => x.length > 0, 'its rows');
+      // the Breakpoints view lists "Any VM exit", then the reasons in the order initialize gave them
+      const order = stops.declared();
+      const index = order.indexOf('IO_INSTRUCTION');
+      assert.ok(index > 0, `IO_INSTRUCTION among ${order.join()}`);
+      await vscode.commands.executeCommand('workbench.debug.action.focusBreakpointsView');
+      await vscode.commands.executeCommand('list.focusFirst');
+      for (let k = 0; k < index; k++) await vscode.commands.executeCommand('list.focusDown');
+      await vscode.commands.executeCommand('debug.toggleBreakpoint');
+      await rowsWhen((x) => row(x, 'IO_INSTRUCTION')?.checked === true, 'IO_INSTRUCTION ticked');
+      assert.deepEqual([...stops.breakpointsView()], ['IO_INSTRUCTION']);
+      await vscode.commands.executeCommand('workbench.action.debug.continue');
+      assert.match(((await stops.next()).body as { text?: string }).text ?? '', /^IO_INSTRUCTION \(30\)/);
+      // and cleared again from the VM exits view
+      await vscode.commands.executeCommand('vmx-debug.exits.toggle', 'IO_INSTRUCTION', false);
+      assert.deepEqual([...stops.breakpointsView()], []);
+    } finally {
+      stops.dispose();
+      await cleanSlateAndEnd(stop.session);
+    }
+  }],
+  ['with vmx-debug.exitsView.syncBreakpointsView off the Breakpoints view is left alone, and the exits view still decides', async () => {
+    const settings = vscode.workspace.getConfiguration();
+    const stops = record();
+    const { stop } = await launchAndStop({ type: 'vmx', request: 'launch', name: 'no sync', program: 'samples/hello/hello.elf', stopOnEntry: true });
+    try {
+      assert.equal((await stops.next()).body.reason, 'entry');
+      await cleanSlate();
+      await settings.update('vmx-debug.exitsView.syncBreakpointsView', false, vscode.ConfigurationTarget.Workspace);
+      await rowsWhen((x) => x.length > 0, 'its rows');
+      await vscode.commands.executeCommand('vmx-debug.exits.toggle', 'IO_INSTRUCTION', true);
+      const r = await rows();
+      assert.equal(row(r, 'IO_INSTRUCTION')?.checked, true);
+      assert.match(row(r, 'IO_INSTRUCTION')?.tooltip ?? '', /Ticked here; the Breakpoints view's checkboxes do not show it/);
+      assert.deepEqual([...stops.breakpointsView()], []);
+      await vscode.commands.executeCommand('workbench.action.debug.continue');
+      assert.match(((await stops.next()).body as { text?: string }).text ?? '', /^IO_INSTRUCTION \(30\)/);
+    } finally {
+      stops.dispose();
+      await settings.update('vmx-debug.exitsView.syncBreakpointsView', undefined, vscode.ConfigurationTarget.Workspace);
+      await cleanSlateAndEnd(stop.session);
     }
   }],
 ];
