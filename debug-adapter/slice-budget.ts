@@ -10,7 +10,7 @@ export const MIN_SLICE = 1_000;
 export const MAX_SLICE = 1_000_000;
 
 export class SliceBudget {
-  private size = MAX_SLICE;
+  private size = MIN_SLICE * 50;
   private startedAt = 0;
 
   /** The instructions for the next slice; call done() after it. */
