@@ -35,6 +35,9 @@ import { DisplayFormat, DisplayFormatError, SET_DISPLAY_FORMAT_REQUEST } from '.
 import { DATA_ACCESS_TYPES, DataBreakpointBook, DataBreakpointSpec, dataIdOf, describeAccess, parseDataId } from './data-breakpoints';
 import { DisassemblySourceError, DisassemblySources } from './disassembly-source';
 import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
+import { ANY_EXIT_FILTER, ExitBreakChoices, ExitBreakError } from './exit-breaks';
+import { EXIT_STATS, ExitStatsReporter, SET_EXIT_BREAK } from './exit-stats';
+import { SliceBudget } from './slice-budget';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { MachineConfigError } from '../src/vmm/config-error';
 import { integerArg, referenceArg, RequestError, stringArg, threadArg } from './request-args';
@@ -43,9 +46,7 @@ import { REGISTER_ORDER, SCOPE_MSRS, SCOPE_REGISTERS, SCOPE_SEGMENTS, SCOPE_VMCS
 /** What the Breakpoints view shows as the hint for an exit filter's condition. */
 const EXIT_CONDITION_HINT = 'e.g. port == 0x3f8 && !in, ecx == 0xc0000080, gpa >= 0xfed00000';
 /** The exception-filter id that stops at every VM exit. */
-export const ANY_EXIT_FILTER = 'ANY_VM_EXIT';
-/** Guest instructions per slice of a `continue` (a few milliseconds of emulation). */
-const SLICE = 1_000_000;
+export { ANY_EXIT_FILTER };
 /** A step by source line gives up after this many instructions on one line (a tight loop). */
 const MAX_LINE_STEPS = 100_000;
 /** Instructions per slice of a step out (each is a single step, so fewer than a continue's). */
@@ -80,6 +81,14 @@ export class VmxDebugSession extends DebugSession {
   private readonly exitLog = new ExitLog();
   /** Disassembly documents for frames without a source line (debug-adapter/disassembly-source.ts). */
   private readonly disassemblySources = new DisassemblySources();
+  /** Exit reasons ticked or cleared in the VM exits view (vmxSetExitBreak), over the Breakpoints view's filters. */
+  private readonly exitChoices = new ExitBreakChoices();
+  /** Instructions per slice of a `continue`, sized to a few milliseconds of emulation. */
+  private readonly sliceBudget = new SliceBudget();
+  /** The VM exits view's counts and last exit (vmxExitStats). */
+  private readonly exitStats = new ExitStatsReporter({
+    target: () => this.target, running: () => this.running, breakOn: () => this.filterExits, chosenInView: () => this.exitChoices.choices(),
+  }, (e) => this.sendEvent(e));
 
   constructor(linesAndColumnsStartAt1?: boolean, isServer?: boolean) {
     super(linesAndColumnsStartAt1, isServer);
@@ -174,6 +183,7 @@ export class VmxDebugSession extends DebugSession {
     this.lastStop = undefined;
     // a new run: every breakpoint kind is placed in the new guest, hit counts from zero
     this.applyExceptionFilters();
+    this.exitStats.reset();
     for (const bp of this.breakpoints.useImage(image, config.program)) this.sendEvent(new BreakpointEvent('changed', bp as Breakpoint));
     this.applyBreakpoints();
     // data breakpoints (those that still make sense in the new guest) keep their ids
@@ -191,6 +201,7 @@ export class VmxDebugSession extends DebugSession {
     if (this.target === undefined || !this.configured) return;
     if (this.config?.stopOnEntry === true) {
       this.lastStop = undefined;
+      this.exitStats.report();
       this.sendEvent(new StoppedEvent('entry', THREAD_ID));
     } else {
       this.resume();
@@ -376,7 +387,8 @@ export class VmxDebugSession extends DebugSession {
     if (target === undefined) return;
     if (untilReturn !== undefined) target.setBreakpoints([...target.breakpointAddresses, untilReturn.address]);
     this.runSlices((t) => {
-      const stop = t.run(SLICE, this.filterExits, this.exitLogger());
+      const stop = t.run(this.sliceBudget.start(), this.filterExits, this.exitLogger());
+      this.sliceBudget.done();
       if (stop.kind === 'breakpoint' && untilReturn !== undefined && t.view.register('rip') === untilReturn.address) {
         // the call returned; a deeper pass through the same address (recursion) runs on
         if (t.view.register('rsp') >= untilReturn.rsp) return { kind: 'step' };
@@ -408,6 +420,7 @@ export class VmxDebugSession extends DebugSession {
       const stop = slice(target);
       if (stop.kind === 'budget') {
         this.flushConsole();
+        this.exitStats.whileRunning();
         this.timer = setImmediate(next);
         return;
       }
@@ -442,6 +455,8 @@ export class VmxDebugSession extends DebugSession {
     this.pauseRequested = false;
     this.flushConsole();
     this.lastStop = stop;
+    if (stop.kind === 'shutdown') this.exitStats.keepFinal();
+    this.exitStats.report();
     switch (stop.kind) {
       case 'budget': case 'step':
         this.sendEvent(new StoppedEvent(stop.kind === 'step' ? 'step' : budgetReason, THREAD_ID));
@@ -529,6 +544,7 @@ export class VmxDebugSession extends DebugSession {
       this.exceptionFilters = [...filters.map((filterId) => ({ filterId })), ...options];
       response.body = { breakpoints: this.applyExceptionFilters() };
     });
+    if (response.success) this.exitStats.report();
   }
 
   /**
@@ -563,9 +579,27 @@ export class VmxDebugSession extends DebugSession {
       breakpoints.push({ verified: true });
     }
     for (const n of unconditional) conditional.delete(n);
-    this.filterExits = names;
-    this.exitConditions = conditional;
+    const chosen = this.exitChoices.breakpointsView({ names, conditions: conditional });
+    this.filterExits = chosen.names;
+    this.exitConditions = chosen.conditions;
     return breakpoints;
+  }
+
+  /** vmxExitStats: the VM exits view's counts and last exit (its body: exit-stats.ts). */
+  private exitStatsRequest(response: DebugProtocol.Response): void {
+    this.answer(response, () => { response.body = this.exitStats.body(); });
+  }
+
+  /** vmxSetExitBreak { reason, enabled }: a tick in the VM exits view, over the Breakpoints view's filters. */
+  private setExitBreak(response: DebugProtocol.Response, args: unknown): void {
+    this.answer(response, () => {
+      const a = (typeof args === 'object' && args !== null ? args : {}) as { reason?: unknown; enabled?: unknown };
+      const chosen = this.exitChoices.exitsView({ names: new Set(this.filterExits), conditions: this.exitConditions }, a.reason, a.enabled);
+      this.filterExits = chosen.names;
+      this.exitConditions = chosen.conditions;
+      response.body = this.exitStats.body();
+    });
+    if (response.success) this.exitStats.report();
   }
 
   protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
@@ -865,11 +899,16 @@ export class VmxDebugSession extends DebugSession {
     });
   }
 
-  /** The adapter's own requests: vmxSetDisplayFormat (display-format.ts), vmxExitLog (exit-log.ts). */
+  /**
+   * The adapter's own requests: vmxSetDisplayFormat (display-format.ts), vmxExitLog (exit-log.ts),
+   * and the VM exits view's vmxExitStats and vmxSetExitBreak (exit-stats.ts, exit-breaks.ts).
+   */
   protected customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
     switch (command) {
       case SET_DISPLAY_FORMAT_REQUEST: this.setDisplayFormat(response, args); return;
       case EXIT_LOG_REQUEST: this.readExitLog(response, args); return;
+      case EXIT_STATS: this.exitStatsRequest(response); return;
+      case SET_EXIT_BREAK: this.setExitBreak(response, args); return;
       default: super.customRequest(command, response, args);
     }
   }
@@ -1099,7 +1138,7 @@ export class VmxDebugSession extends DebugSession {
       work();
       if (respond) this.sendResponse(response);
     } catch (e) {
-      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError || e instanceof ExpressionError;
+      const known = e instanceof RequestError || e instanceof LaunchError || e instanceof GuestViewError || e instanceof DisplayFormatError || e instanceof ExpressionError || e instanceof ExitBreakError;
       const message = known ? (e as Error).message : `internal error: ${(e as Error).message ?? String(e)}`;
       this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, ''), showUser: true });
     }

@@ -9,6 +9,7 @@ import { MsrTreeProvider, registerMsrView } from './msr-view';
 import { registerSetMsr } from './set-msr';
 import { VmxStopWatcher } from './stop-watcher';
 import { registerShowVmcs } from './vmcs-document';
+import { registerExitsView } from './exits-view';
 
 /** The adapter's stdio entry inside the extension, as `npm run package` bundles it. */
 export const ADAPTER_ENTRY = 'dist/adapter.js';
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const stops = new VmxStopWatcher();
   const msrs = new MsrTreeProvider(stops);
   context.subscriptions.push(stops, registerMsrView(stops, msrs), registerSetMsr(msrs), registerShowVmcs(stops), registerExportExitLog());
+  registerExitsView(context.subscriptions);
 }
 
 export function deactivate(): void {

@@ -12,9 +12,15 @@ const stub = {
   DebugAdapterExecutable: class { constructor(command, args) { this.command = command; this.args = args; } },
   EventEmitter: class { event = () => disposable(); fire() {} dispose() {} },
   Disposable: class { static from() { return disposable(); } },
+  TreeItem: class { constructor(label) { this.label = label; } },
+  TreeItemCheckboxState: { Unchecked: 0, Checked: 1 },
+  ThemeIcon: class { constructor(id) { this.id = id; } },
   workspace: { getConfiguration: () => ({ get: (_key, fallback) => fallback }), workspaceFolders: undefined },
   window: { activeTextEditor: undefined },
-  debug: { activeDebugSession: undefined, onDidChangeActiveDebugSession: disposable, onDidTerminateDebugSession: disposable },
+  debug: {
+    activeDebugSession: undefined, onDidChangeActiveDebugSession: disposable, onDidTerminateDebugSession: disposable,
+    onDidReceiveDebugSessionCustomEvent: disposable,
+  },
   commands: {},
 };
 // every registration is recorded as [function, first argument (type, id, scheme), trigger]
@@ -24,7 +30,7 @@ stub.commands.registerCommand = record('registerCommand');
 stub.workspace.registerTextDocumentContentProvider = record('registerTextDocumentContentProvider');
 stub.window.createTreeView = (id) => {
   calls.push({ name: 'createTreeView', type: id });
-  return { visible: false, message: undefined, onDidChangeVisibility: disposable, dispose() {} };
+  return { visible: false, message: undefined, onDidChangeVisibility: disposable, onDidChangeCheckboxState: disposable, dispose() {} };
 };
 const load = Module._load;
 Module._load = function (request, ...rest) {

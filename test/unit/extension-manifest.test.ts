@@ -76,7 +76,7 @@ test('configuration snippets are vmx launches whose attributes the schema define
 });
 
 test('activation, entry points, setting, languages, grammar and breakpoints point at real things', () => {
-  assert.deepEqual(manifest.activationEvents, ['onDebugResolve:vmx', 'onDebugDynamicConfigurations:vmx', 'onDebugInitialConfigurations']);
+  assert.deepEqual(manifest.activationEvents, ['onDebugResolve:vmx', 'onDebugDynamicConfigurations:vmx', 'onDebugInitialConfigurations', 'onView:vmx-debug.exits', 'onView:vmx-debug.msrs']);
   assert.equal(manifest.main, './dist/extension.js');
   assert.equal(vmx.program, './dist/adapter.js');
   const setting = manifest.contributes.configuration.properties['vmx-debug.adapter'];
@@ -132,4 +132,17 @@ test('the walkthrough: every step shows a page in docs/walkthrough/ whose images
     const png = fs.readFileSync(path.resolve(path.dirname(path.join(ROOT, page)), images[0]));
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${images[0]} is a PNG`);
   }
+});
+
+test('the VM exits view: in Run and Debug while a vmx session is focused, its menus name contributed commands', () => {
+  const views = manifest.contributes.views.debug as Record<string, any>[];
+  const exits = views.find((v) => v.id === 'vmx-debug.exits');
+  assert.ok(exits !== undefined, 'contributes.views.debug has vmx-debug.exits');
+  assert.equal(exits.name, 'VM exits');
+  assert.equal(exits.when, 'debugType == vmx');
+  assert.ok(manifest.activationEvents.includes(`onView:${exits.id}`));
+  const commands = new Set((manifest.contributes.commands as { command: string }[]).map((c) => c.command));
+  const menus = manifest.contributes.menus as Record<string, { command: string; when: string }[]>;
+  for (const m of [...menus['view/title'], ...menus.commandPalette]) assert.ok(commands.has(m.command), `${m.command} is not a contributed command`);
+  assert.equal(menus['view/title'].filter((m) => m.when === 'view == vmx-debug.exits').length, 2, 'Break on every / no exit reason');
 });

@@ -77,8 +77,8 @@ test('the bundled extension loads with only `vscode` from outside and registers 
   const contributes = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { commands: { command: string }[]; views: Record<string, { id: string }[]> } }).contributes;
   for (const c of contributes.commands) assert.ok(seen.registrations.some((r) => String(r) === String(['registerCommand', c.command, null])), `${c.command} is registered`);
   for (const v of Object.values(contributes.views).flat()) assert.ok(seen.registrations.some((r) => String(r) === String(['createTreeView', v.id, null])), `view ${v.id} is created`);
-  // the adapter factory, two providers, the hex toggle (command, launch provider, session end), the stop watcher, MSRs view, Set MSR, VMCS document, exit log export
-  assert.equal(seen.subscriptions, 11);
+  // each registration is disposed with the extension
+  assert.ok(seen.subscriptions >= seen.registrations.length, `${seen.subscriptions} subscriptions for ${seen.registrations.length} registrations`);
   assert.equal(seen.descriptor, 'DebugAdapterInlineImplementation');
   assert.equal(seen.initialize.command, 'initialize');
   assert.equal(seen.initialize.success, true);
