@@ -2,6 +2,7 @@
 // the attribute, so the client can show exactly what to fix in launch.json.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { exitReasonByName } from '../src/vmx/definitions';
 import type { GuestMode } from '../src/vmx/vcpu';
 import type { CpuidOverrides } from '../src/hardware/cpuid-overrides';
@@ -9,6 +10,7 @@ import type { VmxCapabilities } from '../src/hardware/vmx/capabilities';
 import { MachineConfigError } from '../src/vmm/config-error';
 import { parseCpuidOverrides } from '../src/vmm/cpuid-config';
 import { MsrOverride, parseMsrOverrides } from '../src/vmm/msr-config';
+import { parseSerial, SerialError, SerialTarget } from './serial-output';
 import { parseDisabledControls } from '../src/vmm/controls-config';
 
 export class LaunchError extends Error {
@@ -32,6 +34,8 @@ export interface LaunchConfig {
   breakOnExits: string[];
   /** One Debug Console line per VM exit. */
   logExits: boolean;
+  /** Where COM1's output goes. */
+  serial: SerialTarget;
   /** Changes to what the guest's CPUID returns. */
   cpuid?: CpuidOverrides;
   /** The guest's MSRs as it starts. */
@@ -104,8 +108,15 @@ export function parseLaunchArguments(raw: unknown): LaunchConfig {
     if (r === undefined) throw new LaunchError('breakOnExits', `unknown exit reason ${JSON.stringify(e)} (names as in VmxExitReason, e.g. "IO_INSTRUCTION")`);
     return r.name;
   });
+  let serial: SerialTarget;
+  try {
+    serial = parseSerial(args.serial, path.dirname(path.resolve(program)));
+  } catch (e) {
+    if (e instanceof SerialError) throw new LaunchError('serial', e.message);
+    throw e;
+  }
   const config: LaunchConfig = {
-    program, mode: mode as GuestMode, memoryMB: memory, breakOnExits,
+    program, mode: mode as GuestMode, memoryMB: memory, breakOnExits, serial,
     stopOnEntry: bool(args, 'stopOnEntry', false), logExits: bool(args, 'logExits', false), hexDisplay: bool(args, 'hexDisplay', true),
   };
   const loadAddress = address(args, 'loadAddress');

@@ -37,6 +37,7 @@ import { DisassemblySourceError, DisassemblySources } from './disassembly-source
 import { EXIT_LOG_REQUEST, ExitLog, ExitLogArguments, ExitLogError } from './exit-log';
 import { ANY_EXIT_FILTER, ExitBreakChoices, ExitBreakError } from './exit-breaks';
 import { EXIT_STATS, ExitStatsReporter, SET_EXIT_BREAK } from './exit-stats';
+import { SerialError, SerialSink } from './serial-output';
 import { SliceBudget } from './slice-budget';
 import { LaunchConfig, LaunchError, parseLaunchArguments } from './launch-config';
 import { MachineConfigError } from '../src/vmm/config-error';
@@ -65,6 +66,8 @@ export class VmxDebugSession extends DebugSession {
   private pauseRequested = false;
   private timer: NodeJS.Immediate | undefined;
   private consoleText = '';
+  /** Where COM1's bytes go (launch attribute `serial`). */
+  private serial: SerialSink | undefined;
   private readonly variables = new VariableStore();
   /** Exit reasons to stop at: from setExceptionBreakpoints and launch's breakOnExits. */
   private filterExits = new Set<string>();
@@ -156,9 +159,16 @@ export class VmxDebugSession extends DebugSession {
     } catch (e) {
       throw new LaunchError(config.loadAddress === undefined ? 'program' : 'loadAddress', (e as Error).message);
     }
+    let serial: SerialSink;
+    try {
+      serial = new SerialSink(config.serial, (b) => { this.consoleText += Buffer.from(b).toString('latin1'); });
+    } catch (e) {
+      if (e instanceof SerialError) throw new LaunchError('serial', e.message);
+      throw e;
+    }
     const machine = new Machine({
       memoryMiB: config.memoryMB, cpuid: config.cpuid, msrs: config.msrs, vmxCapabilities: config.vmxCapabilities,
-      console: (b) => { this.consoleText += Buffer.from(b).toString('latin1'); },
+      console: (b) => serial.write(b),
     });
     try {
       machine.load(image);
@@ -178,6 +188,8 @@ export class VmxDebugSession extends DebugSession {
     this.config = config;
     this.image = image;
     this.target = new DebugTarget(machine);
+    this.serial?.close();
+    this.serial = serial;
     this.exitLog.clear();
     this.consoleText = '';
     this.lastStop = undefined;
@@ -223,6 +235,7 @@ export class VmxDebugSession extends DebugSession {
 
   protected terminateRequest(response: DebugProtocol.TerminateResponse): void {
     this.halt();
+    this.serial?.close();
     this.target = undefined;
     this.sendResponse(response);
     this.sendEvent(new TerminatedEvent());
@@ -230,11 +243,12 @@ export class VmxDebugSession extends DebugSession {
 
   protected disconnectRequest(response: DebugProtocol.DisconnectResponse, args: DebugProtocol.DisconnectArguments, request?: DebugProtocol.Request): void {
     this.halt();
+    this.serial?.close();
     this.target = undefined;
     super.disconnectRequest(response, args, request);
   }
 
-  /** Stops a running slice loop. */
+  /** Stops a running slice loop (and, when the session ends, the serial file with it). */
   private halt(): void {
     if (this.timer !== undefined) clearImmediate(this.timer);
     this.timer = undefined;
