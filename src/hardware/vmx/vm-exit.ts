@@ -3,7 +3,7 @@
 // MSRs is a VMX abort (28.7): the abort indicator is written and the processor shuts down.
 
 import { F } from './vmcs';
-import { loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
+import { exitGuestAddressSpace, loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
 import { loadMsrList, storeMsrList } from './msr-lists';
 import type { VmxUnit } from './vmx-unit';
 
@@ -22,6 +22,8 @@ export interface ExitInfo {
 
 export function performExit(unit: VmxUnit, info: ExitInfo): void {
   const c = unit.cpu, v = unit.vmcs;
+  // before any field is written: whether the SYSENTER fields still match the MSRs
+  const sysenterUnchanged = unit.sysenterUnchangedSinceEntry();
   v.set(F.VM_EXIT_REASON, info.reason & 0xffff);
   v.setBig(F.EXIT_QUALIFICATION, info.qualification ?? 0n);
   v.set(F.VM_EXIT_INSTRUCTION_LEN, info.instructionLength ?? 0);
@@ -37,13 +39,19 @@ export function performExit(unit: VmxUnit, info: ExitInfo): void {
   // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
   const injected = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);
   if (injected < 0) v.set(F.VM_ENTRY_INTR_INFO_FIELD, injected & 0x7fffffff);
-  saveGuestState(c, v);
+  saveGuestState(c, v, sysenterUnchanged);
   unit.nonRootOps.end();
-  const bad = storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0);
-  if (bad !== undefined) { unit.vmxAbort(2); return; }
+  const stores = v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0;
+  if (stores !== 0 && storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), stores) !== undefined) { unit.vmxAbort(2); return; }
   loadHostState(c, v);
-  switchAddressSpace(c);
-  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+  exitGuestAddressSpace(c);
+  loadHostMsrs(unit);
+}
+
+/** 28.6: the VM-exit MSR-load list; a failure is a VMX abort (28.7). */
+function loadHostMsrs(unit: VmxUnit): void {
+  const v = unit.vmcs, count = v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0;
+  if (count !== 0 && loadMsrList(unit.cpu, v.get(F.VM_EXIT_MSR_LOAD_ADDR), count) !== undefined) unit.vmxAbort(4);
 }
 
 /** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */
@@ -53,5 +61,5 @@ export function entryFailure(unit: VmxUnit, reason: number, qualification: numbe
   v.setBig(F.EXIT_QUALIFICATION, BigInt(qualification));
   loadHostState(c, v);
   switchAddressSpace(c);
-  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+  loadHostMsrs(unit);
 }

@@ -28,8 +28,14 @@ const SAFE_BIG = 1n << 53n;
 /** Width of each slot in bits: 16, 32, 64, or 0 for natural width. */
 const SLOT_BITS = Int8Array.from(VMCS_FIELDS, (f) => (f.width === 'natural' ? 0 : Number(f.width)));
 const READ_ONLY = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'readonly' ? 1 : 0));
-/** Control and host-state slots: what the VM-entry checks of 27.2 read. */
-const CHECKED_BY_27_2 = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || f.type === 'host' ? 1 : 0));
+/**
+ * Guest-state fields VM entry checks on every entry (entry-checks.ts, checkVolatileGuestState),
+ * or that no check reads: every exit saves them anew, so they do not count as changes.
+ */
+const VOLATILE_GUEST: ReadonlySet<string> = new Set(['GUEST_RIP', 'GUEST_RSP', 'GUEST_RFLAGS', 'GUEST_ACTIVITY_STATE',
+  'GUEST_INTERRUPTIBILITY_INFO', 'VMX_PREEMPTION_TIMER_VALUE']);
+/** Which change counter a slot's changes bump: 1 controlVersion (control and host state, read by 27.2), 2 guestVersion, 0 none. */
+const SLOT_CLASS = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || f.type === 'host' ? 1 : f.type === 'guest' && !VOLATILE_GUEST.has(f.name) ? 2 : 0));
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
@@ -76,6 +82,11 @@ export class VmcsData {
    * entry can skip re-checking an unchanged set (the checks are a pure function of them).
    */
   controlVersion = 0;
+  /**
+   * Bumped whenever a guest-state field changes that only the full guest-state checks read
+   * (every guest field but those in VOLATILE_GUEST), or the VMCS is reloaded.
+   */
+  guestVersion = 0;
 
   /** Low 32 bits of a field (16- and 32-bit fields are all of it). */
   lo(slot: number): number {
@@ -90,7 +101,10 @@ export class VmcsData {
     const bits = SLOT_BITS[slot];
     const l = bits === 16 ? lo & 0xffff : lo | 0;
     const h = bits === 16 || bits === 32 ? 0 : hi | 0;
-    if (CHECKED_BY_27_2[slot] === 1 && (this.w[2 * slot] !== l || this.w[2 * slot + 1] !== h)) this.controlVersion++;
+    const cls = SLOT_CLASS[slot];
+    if (cls !== 0 && (this.w[2 * slot] !== l || this.w[2 * slot + 1] !== h)) {
+      if (cls === 1) this.controlVersion++; else this.guestVersion++;
+    }
     this.w[2 * slot] = l;
     this.w[2 * slot + 1] = h;
   }
@@ -154,6 +168,7 @@ export class VmcsData {
     }
     this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
     this.controlVersion++;
+    this.guestVersion++;
   }
 }
 

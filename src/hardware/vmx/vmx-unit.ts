@@ -48,6 +48,12 @@ export class VmxUnit {
   readonly eptStage: EptStage;
   /** controlVersion (and mode) of the current VMCS's control and host fields that last passed 27.2; -1: none. */
   checkedControls = -1;
+  /** controlVersion and guestVersion * 2 + RFLAGS.VM of the current VMCS when its guest state last passed 27.3.1; -1: none. */
+  checkedGuestControls = -1;
+  checkedGuestState = -1;
+  /** The SYSENTER MSRs' write count and the VMCS's guestVersion right after VM entry loaded guest state. */
+  private msrWritesAtEntry = -1;
+  private guestVersionAtEntry = -1;
   /** Why the last VM entry failed, in the words of the rule (for the debugger and the CLI). */
   lastEntryProblem = '';
   /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
@@ -177,6 +183,8 @@ export class VmxUnit {
       this.vmcs.load(this.cpu.mem, pa);
       this.currentVmcs = pa;
       this.checkedControls = -1;
+      this.checkedGuestControls = -1;
+      this.checkedGuestState = -1;
     }
     this.succeed();
   }
@@ -288,6 +296,17 @@ export class VmxUnit {
     this.cpu.interruptController = undefined;
   }
 
+  /** Called by VM entry once guest state is loaded (27.3.2), before the MSR-load list. */
+  noteGuestStateLoaded(): void {
+    this.msrWritesAtEntry = this.cpu.msrs.vmxMsrWrites;
+    this.guestVersionAtEntry = this.vmcs.guestVersion;
+  }
+
+  /** Whether the SYSENTER MSRs and the guest fields still hold what VM entry loaded (so a VM exit need not save the MSRs). */
+  sysenterUnchangedSinceEntry(): boolean {
+    return this.cpu.msrs.vmxMsrWrites === this.msrWritesAtEntry && this.vmcs.guestVersion === this.guestVersionAtEntry;
+  }
+
   /** Marks the current VMCS launched (a VM entry by VMLAUNCH got past the checks, SDM 27.3). */
   markLaunched(): void {
     this.vmcs.launchState = LAUNCH_STATE_LAUNCHED;
@@ -302,7 +321,7 @@ export class VmxUnit {
     if (!((type === 1 && single) || (type === 2 && all))) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
     // the TLB holds combined (linear → host-physical) translations, which INVEPT invalidates too
     if (type === 1) this.eptStage.walker.invalidate(eptp); else this.eptStage.walker.invalidate();
-    this.cpu.flushTlb();
+    this.cpu.flushEveryTlb();
     this.succeed();
   }
 
@@ -316,8 +335,8 @@ export class VmxUnit {
       const top = linear >> 47n;
       if (top !== 0n && top !== 0x1ffffn) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
     }
-    // translations of linear addresses are tagged by VPID on silicon; ours are flushed whole
-    this.cpu.flushTlb();
+    // every VPID's cached translations go: more than the type asks for, which the SDM allows (29.4.3.1)
+    this.cpu.flushEveryTlb();
     this.succeed();
   }
 
