@@ -7,6 +7,7 @@ import { Insn } from './insn';
 import { PhysicalMemory, PAGE_SIZE, CHUNK_MASK } from './memory';
 import { decodeBlock, DecodeMode } from './decoder';
 import { Tlb, TLB_MASK, Perm } from './tlb';
+import { TlbTags } from './tlb-tags';
 import { deliverEvent } from './exceptions';
 import { eventsMayBePending, InterruptController, takePendingEvent } from './events';
 import { CpuMsrFile } from './msr-file';
@@ -121,7 +122,9 @@ const BLOCK_CACHE_SIZE = 1 << 16;
 export class Cpu extends CpuState {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
-  readonly tlb = new Tlb();
+  /** The cached translations in use: the host's, or with VMX "enable VPID" the guest's (tlb-tags.ts). */
+  tlb = new Tlb();
+  private readonly tlbTags = new TlbTags(this.tlb);
   /** Scratch results: the high word of a 64-bit read, computed addresses. */
   hi = 0;
   eaLo = 0;
@@ -233,6 +236,23 @@ export class Cpu extends CpuState {
     this.tlb.flushAll();
   }
 
+  /** Empties the cached translations of every VPID and EPTP (INVEPT, INVVPID, and the emulator's own reasons). */
+  flushEveryTlb(): void {
+    this.tlbTags.each((t) => t.flushAll());
+  }
+
+  /** Makes the translations tagged with `vpid` and EPTP current (a VM entry with "enable VPID"); see tlb-tags.ts. */
+  useGuestTlb(vpid: number, eptLo: number, eptHi: number): void {
+    this.tlb = this.tlbTags.select(vpid, eptLo, eptHi);
+  }
+
+  /** Makes the host's (VPID 0000H) translations current; false if they were already. */
+  useHostTlb(): boolean {
+    if (this.tlb === this.tlbTags.host) return false;
+    this.tlb = this.tlbTags.host;
+    return true;
+  }
+
   /** Access kinds for the current privilege level. */
   private permFor(kind: number): number {
     return this.cpl === 3 ? kind << 3 : kind;
@@ -290,7 +310,7 @@ export class Cpu extends CpuState {
     }
     this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), perms);
     if (r.global) this.tlb.global[idx] = 1; else this.tlb.global[idx] = 0;
-    if (r.pageSize > PAGE_SIZE) this.largePages = true;
+    if (r.pageSize > PAGE_SIZE) this.tlb.largePages = true;
     return phys;
   }
 
@@ -301,9 +321,6 @@ export class Cpu extends CpuState {
   taskSwitchExit = 0;
   /** Linear address of the last page fault, for CR2 or the VM-exit qualification. */
   pfAddress = 0n;
-
-  /** Whether any TLB entry came from a large page (INVLPG must then drop more than one entry). */
-  private largePages = false;
 
   /** CR0 as MOV from CR0 and SMSW read it: bits the VMX guest/host mask owns come from the read shadow. */
   readCr0(): number {
@@ -316,14 +333,18 @@ export class Cpu extends CpuState {
 
   /** Points the page walker at the current paging control registers. */
   reconfigurePaging(): void {
-    this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
+    this.repointPaging();
     this.tlb.flushAll();
-    this.largePages = false;
+  }
+
+  /** Points the page walker at the current paging control registers, keeping cached translations. */
+  repointPaging(): void {
+    this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
   }
 
   /** INVLPG: every TLB entry for the page (all of them if large pages are cached). */
   invalidatePage(lo: number, hi: number): void {
-    if (this.largePages) this.tlb.flushAll(); else this.tlb.flushPage(lo, hi);
+    if (this.tlb.largePages) this.tlb.flushAll(); else this.tlb.flushPage(lo, hi);
   }
 
   /** The time-stamp counter: instructions retired plus the offset software wrote. */
@@ -600,7 +621,7 @@ export class Cpu extends CpuState {
     this.blocks.fill(undefined);
     for (const page of this.blocksByPage.keys()) this.mem.watchedPages[page] = 0;
     this.blocksByPage.clear();
-    this.tlb.flushAll();
+    this.flushEveryTlb();
   }
 
   private watchPage(page: number, block: Block): void {
@@ -609,7 +630,7 @@ export class Cpu extends CpuState {
       list = [];
       this.blocksByPage.set(page, list);
       this.mem.watchedPages[page] = 1;
-      this.tlb.dropWrite(page);
+      this.tlbTags.each((t) => t.dropWrite(page));
     }
     list.push(block);
   }
@@ -704,7 +725,7 @@ export class Cpu extends CpuState {
       for (let p = Math.floor(r.start / PAGE_SIZE); p <= Math.floor(last / PAGE_SIZE); p++) pages[p] = 1;
     }
     this.mem.onDataWrite = this.watchRanges.length === 0 ? undefined : (address, size) => this.onDataWrite(address, size);
-    this.tlb.flushAll(); // entries for those pages must lose their write permission
+    this.flushEveryTlb(); // entries for those pages must lose their write permission
   }
 
   private watchRanges: Array<{ start: number; length: number }> = [];

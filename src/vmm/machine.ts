@@ -193,6 +193,9 @@ export class Machine {
    */
   run(maxInstructions: number, options: { breakOn?: ReadonlySet<string>; onExit?: (e: ExitEvent) => void } = {}): RunEnd {
     const limit = this.cpu.icount + maxInstructions;
+    // the caller may have changed guest memory since the last run (paging structures included):
+    // the guest sees that as if every VM entry dropped its cached translations
+    this.vcpu.invalidateTranslations();
     const held = this.heldExit;
     if (held !== undefined) {
       // the exit a break stopped at is answered when the run resumes
@@ -218,7 +221,11 @@ export class Machine {
       }
       this.count(r.info);
       const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
-      options.onExit?.({ info: r.info, by });
+      if (options.onExit !== undefined) {
+        options.onExit({ info: r.info, by });
+        // the hook is host code too, and may have changed guest memory
+        this.vcpu.invalidateTranslations();
+      }
       if (r.kind === 'deferred') {
         // stopped before anyone answers it, so its state can be looked at (and changed)
         this.heldExit = { info: r.info };

@@ -16,7 +16,8 @@ import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY
 import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
 import { ExitRecord, VmxExitInfo } from './exit-record';
-import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
+import { invvpid, vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
+import { InvvpidType } from './instructions';
 
 export type { VmxExitInfo } from './exit-record';
 
@@ -57,6 +58,12 @@ const EXITC = (...n: string[]) => controlMask(EXIT_CONTROLS, ...n);
 const ENTRYC = (...n: string[]) => controlMask(ENTRY_CONTROLS, ...n);
 const INTERRUPT_WINDOW = PROC('interrupt-window exiting');
 const IA32E_GUEST = ENTRYC('IA-32e mode guest');
+const ENABLE_VPID = PROC2('enable VPID');
+
+/** IA32_VMX_EPT_VPID_CAP: INVVPID, and its single-context type (SDM Vol. 3D, A.10). */
+const INVVPID_SINGLE_CONTEXT = (1n << 32n) | (1n << 41n);
+/** The next VPID to hand out (1-FFFFH; 0000H is the host's). */
+let nextVpid = 1;
 
 const CR0_PE = 1, CR0_NE = 0x20, CR0_PG = 0x80000000, CR0_RESET = 0x60000010;
 const CR4_PAE = 0x20, CR4_VMXE = 0x2000;
@@ -92,6 +99,13 @@ export class VmxVcpu {
   private readonly cpu: Cpu;
   /** Two words of scratch for VMREAD on the exit path. */
   private readonly scratch = new Int32Array(2);
+  /**
+   * This vCPU's VPID: with "enable VPID" the processor keeps the guest's cached translations
+   * across its exits instead of invalidating them at every entry and exit (SDM Vol. 3C, 29.4.3.1).
+   */
+  readonly vpid: number;
+  /** Whether setup enabled VPID (the processor may lack it). */
+  private usesVpid = false;
 
   /** VMXON on the processor if it is not in VMX operation yet (x86_vcpu's per-CPU enable). */
   static enableVmx(unit: VmxUnit, frames: HostFrames): void {
@@ -108,6 +122,8 @@ export class VmxVcpu {
   constructor(private readonly unit: VmxUnit, frames: HostFrames) {
     this.cpu = unit.cpu;
     this.vmcs = new Vmcs(unit);
+    this.vpid = nextVpid;
+    nextVpid = nextVpid === 0xffff ? 1 : nextVpid + 1;
     this.vmcsRegion = frames.allocFrame();
     this.cpu.mem.write(this.vmcsRegion, 4, Number(this.cpu.msrs.rdmsr(Msr.IA32_VMX_BASIC.address) & 0x7fffffffn));
     this.ioBitmapA = frames.allocFrame();
@@ -142,7 +158,18 @@ export class VmxVcpu {
     v.setControls('PIN_BASED_VM_EXEC_CONTROL', PIN('external-interrupt exiting', 'NMI exiting', 'virtual NMIs'));
     v.setControls('CPU_BASED_VM_EXEC_CONTROL', PROC('HLT exiting', 'use I/O bitmaps', 'use MSR bitmaps', 'activate secondary controls'),
       PROC('CR3-load exiting', 'CR3-store exiting'));
-    v.setControls('SECONDARY_VM_EXEC_CONTROL', PROC2('enable EPT', 'unrestricted guest', 'enable RDTSCP'));
+    // VPID where the processor offers it with single-context INVVPID (IA32_VMX_PROCBASED_CTLS2
+    // allowed-1, IA32_VMX_EPT_VPID_CAP bits 32 and 41); a guest runs without it otherwise
+    const msrs = this.cpu.msrs;
+    const vpid = (Number(msrs.rdmsr(Msr.IA32_VMX_PROCBASED_CTLS2.address) >> 32n) & ENABLE_VPID) !== 0 &&
+      (msrs.rdmsr(Msr.IA32_VMX_EPT_VPID_CAP.address) & INVVPID_SINGLE_CONTEXT) === INVVPID_SINGLE_CONTEXT;
+    v.setControls('SECONDARY_VM_EXEC_CONTROL', PROC2('enable EPT', 'unrestricted guest', 'enable RDTSCP') | (vpid ? ENABLE_VPID : 0));
+    this.usesVpid = vpid;
+    if (vpid) {
+      v.write('VIRTUAL_PROCESSOR_ID', this.vpid);
+      // a new guest: nothing cached for this VPID may survive from an earlier one
+      invvpid(this.unit, InvvpidType.SingleContext, this.vpid);
+    }
     v.setControls('VM_EXIT_CONTROLS', EXITC('host address-space size', 'acknowledge interrupt on exit', 'save IA32_EFER', 'load IA32_EFER', 'save IA32_PAT', 'load IA32_PAT'));
     v.setControls('VM_ENTRY_CONTROLS', ENTRYC('load IA32_EFER', 'load IA32_PAT') | (mode === 'long' ? IA32E_GUEST : 0));
     v.write('IO_BITMAP_A', this.ioBitmapA);
@@ -291,6 +318,15 @@ export class VmxVcpu {
     v.write('VM_ENTRY_INTR_INFO_FIELD', (0x80000000 | type << 8 | ev.vector | (deliver ? 0x800 : 0)) >>> 0);
     if (deliver) v.write('VM_ENTRY_EXCEPTION_ERROR_CODE', ev.errorCode ?? 0);
     if (v.read('GUEST_ACTIVITY_STATE') === 1n) v.write('GUEST_ACTIVITY_STATE', 0);
+  }
+
+  /**
+   * After host code changed guest memory that may hold paging structures: INVVPID (single
+   * context) for this vCPU, so that the guest's cached translations, which survive its exits
+   * with VPID, do not hide the change. Without VPID every VM entry invalidates them anyway.
+   */
+  invalidateTranslations(): void {
+    if (this.usesVpid && !this.inGuest) invvpid(this.unit, InvvpidType.SingleContext, this.vpid);
   }
 
   // ---- running --------------------------------------------------------------------------
