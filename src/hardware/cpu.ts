@@ -295,6 +295,10 @@ export class Cpu extends CpuState {
     access |= this.flagsOther & 0x40000; // RFLAGS.AC for SMAP
     this.walkLo = lo;
     this.walkHi = hi;
+    if (this.walkerStale) {
+      this.walkerStale = false;
+      this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
+    }
     let phys = this.walker.translate(lo, hi, access);
     const r = this.walker.result;
     if (phys === PAGE_FAULT) {
@@ -337,10 +341,16 @@ export class Cpu extends CpuState {
     this.tlb.flushAll();
   }
 
-  /** Points the page walker at the current paging control registers, keeping cached translations. */
+  /**
+   * Points the page walker at the current paging control registers, keeping cached translations.
+   * Done at the next page walk: a VM entry or exit whose translations all hit the TLB walks nothing.
+   */
   repointPaging(): void {
-    this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
+    this.walkerStale = true;
   }
+
+  /** The paging registers changed since the walker was configured (see repointPaging). */
+  private walkerStale = false;
 
   /** INVLPG: every TLB entry for the page (all of them if large pages are cached). */
   invalidatePage(lo: number, hi: number): void {

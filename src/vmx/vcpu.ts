@@ -15,7 +15,7 @@ import { Msr } from '../msr';
 import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from './controls';
 import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
-import { ExitRecord, VmxExitInfo } from './exit-record';
+import { EXIT_RECORD_WORDS, ExitRecord, VmxExitInfo } from './exit-record';
 import { invvpid, vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
 import { InvvpidType } from './instructions';
 
@@ -97,8 +97,8 @@ export class VmxVcpu {
   private guestXcr0 = 1n;
   private hostXcr0 = 1n;
   private readonly cpu: Cpu;
-  /** Two words of scratch for VMREAD on the exit path. */
-  private readonly scratch = new Int32Array(2);
+  /** Scratch words for VMREAD on the exit path. */
+  private readonly scratch = new Int32Array(EXIT_RECORD_WORDS);
   /**
    * This vCPU's VPID: with "enable VPID" the processor keeps the guest's cached translations
    * across its exits instead of invalidating them at every entry and exit (SDM Vol. 3C, 29.4.3.1).

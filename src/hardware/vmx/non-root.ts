@@ -138,7 +138,7 @@ export class NonRoot implements CpuHooks {
 
   private instructionExit(c: Cpu, what: Intercept, i: Insn): ExitInfo | undefined {
     const len = i.len;
-    const simple = (reason: number, qualification = 0n): ExitInfo => ({ reason, instructionLength: len, qualification });
+    const simple = (reason: number, qualification?: bigint): ExitInfo => ({ reason, instructionLength: len, qualification });
     switch (what) {
       case Intercept.CPUID: return simple(R.CPUID.number);
       case Intercept.HLT: return simple(R.HLT.number);

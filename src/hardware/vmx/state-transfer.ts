@@ -77,24 +77,27 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
  * other, so the fields already hold what saving would write.
  */
 export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): void {
+  // every value below is already cut to its field's width (selectors 16 bits, limits and access
+  // rights 32, control registers and RFLAGS with bits 63:32 zero), so setWords stores it as set would
   const exit = v.lo(F.VM_EXIT_CONTROLS);
-  v.set(F.GUEST_CR0, c.cr0);
+  v.setWords(F.GUEST_CR0, c.cr0 | 0, 0);
   v.setBig(F.GUEST_CR3, c.cr3);
-  v.set(F.GUEST_CR4, c.cr4);
+  v.setWords(F.GUEST_CR4, c.cr4 | 0, 0);
   if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
+  const segSel = c.segSel, segBase = c.segBase, segLimit = c.segLimit, segAr = c.segAr;
   for (let s = 0; s < 8; s++) {
-    v.set(F.GUEST_ES_SELECTOR + s, c.segSel[s]);
-    v.set(F.GUEST_ES_BASE + s, c.segBase[2 * s], c.segBase[2 * s + 1]);
-    v.set(F.GUEST_ES_LIMIT + s, c.segLimit[s] | 0);
-    v.set(F.GUEST_ES_AR_BYTES + s, c.segAr[s] & 0x1f0ff);
+    v.setWords(F.GUEST_ES_SELECTOR + s, segSel[s], 0);
+    v.setWords(F.GUEST_ES_BASE + s, segBase[2 * s], segBase[2 * s + 1]);
+    v.setWords(F.GUEST_ES_LIMIT + s, segLimit[s] | 0, 0);
+    v.setWords(F.GUEST_ES_AR_BYTES + s, segAr[s] & 0x1f0ff, 0);
   }
   v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
-  v.set(F.GUEST_GDTR_LIMIT, c.gdtrLimit);
+  v.setWords(F.GUEST_GDTR_LIMIT, c.gdtrLimit | 0, 0);
   v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);
-  v.set(F.GUEST_IDTR_LIMIT, c.idtrLimit);
-  v.set(F.GUEST_RSP, c.r[8], c.r[9]);
-  v.set(F.GUEST_RIP, c.ip[0], c.ip[1]);
-  v.set(F.GUEST_RFLAGS, getRflags(c));
+  v.setWords(F.GUEST_IDTR_LIMIT, c.idtrLimit | 0, 0);
+  v.setWords(F.GUEST_RSP, c.r[8], c.r[9]);
+  v.setWords(F.GUEST_RIP, c.ip[0], c.ip[1]);
+  v.setWords(F.GUEST_RFLAGS, getRflags(c) | 0, 0);
   const msrs = c.msrs;
   if (!sysenterUnchanged) {
     v.setBig(F.GUEST_SYSENTER_ESP, msrs.sysenterEspValue);
@@ -102,7 +105,7 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
     v.setBig(F.GUEST_SYSENTER_CS, msrs.sysenterCsValue); // a 32-bit field: bits 31:0
   }
   if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, msrs.patValue);
-  if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
+  if ((exit & EXIT_SAVE_EFER) !== 0) v.setWords(F.GUEST_IA32_EFER, c.efer | 0, 0);
   // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
   const nextEntry = c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST;
@@ -111,9 +114,9 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
   if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
   if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
   if (c.nmiBlocked) intr |= Interruptibility.NMI;
-  v.set(F.GUEST_INTERRUPTIBILITY_INFO, intr);
-  v.set(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE);
-  v.set(F.GUEST_PENDING_DBG_EXCEPTIONS, 0);
+  v.setWords(F.GUEST_INTERRUPTIBILITY_INFO, intr, 0);
+  v.setWords(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE, 0);
+  v.setWords(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
   if ((c.cr0 & 0x80000000) !== 0 && (c.cr4 & 0x20) !== 0 && !c.longModeActive) {
     v.setBig(F.GUEST_PDPTR0, c.pdptes[0]); v.setBig(F.GUEST_PDPTR1, c.pdptes[1]);
     v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);

@@ -110,6 +110,19 @@ export class VmcsData {
   }
 
   /**
+   * `set` for a value the caller has already cut to the field's width (int32 words): small enough
+   * to inline where VM exit saves the guest-state area field by field.
+   */
+  setWords(slot: number, lo: number, hi: number): void {
+    const i = 2 * slot, w = this.w;
+    if (w[i] === lo && w[i + 1] === hi) return;
+    w[i] = lo;
+    w[i + 1] = hi;
+    const cls = SLOT_CLASS[slot];
+    if (cls === 1) this.controlVersion++; else if (cls === 2) this.guestVersion++;
+  }
+
+  /**
    * The BigInt last made for each slot and the words it was made from: every VM entry and exit
    * moves CR3, the descriptor-table bases and the SYSENTER MSRs between bigint processor state
    * and the VMCS, and they rarely change, so a field that still holds those words hands back

@@ -217,6 +217,26 @@ export class VmxUnit {
     return true;
   }
 
+  /**
+   * VMREAD of several fields in a row, each into two words of `out` (field k at 2k, 2k + 1): the
+   * same as that many VMREADs, whose checks and VMsucceed are the same for each; the VMM's exit
+   * path reads the exit-information fields this way. Stops at a field that fails (recorded as
+   * VMREAD records it) and returns how many were read.
+   */
+  vmreadWordsMany(encodings: readonly number[], out: Int32Array): number {
+    for (let k = 0; k < encodings.length; k++) {
+      const e = encodings[k];
+      const code = k === 0 ? this.readableSlot(e) : e >>> 0 === e ? slotCodeOfEncoding(e) : -1;
+      if (code < 0) {
+        if (k > 0) this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT);
+        return k;
+      }
+      const slot = code >> 1;
+      if ((code & 1) !== 0) { out[2 * k] = this.vmcs.hi(slot); out[2 * k + 1] = 0; } else { out[2 * k] = this.vmcs.lo(slot); out[2 * k + 1] = this.vmcs.hi(slot); }
+    }
+    return encodings.length;
+  }
+
   vmwrite(encoding: number, value: bigint): void {
     const code = this.writableSlot(encoding);
     if (code < 0) return;
