@@ -88,8 +88,14 @@ export class Machine {
   private heldExit: { info: VmxExitInfo; exit?: VcpuExit } | undefined;
   image: GuestImage | undefined;
   private readonly hypervisorMsrs = { guestId: 0n };
-  /** Counts of exits by reason name, since the machine was made. */
-  readonly exitCounts = new Map<string, number>();
+  /** Exits by basic reason number since the machine was made, and each reason's name in the order first seen. */
+  private readonly exitsByReason = new Float64Array(0x10000);
+  private readonly exitNames: Array<[number, string]> = [];
+
+  /** Counts of exits by reason name, since the machine was made (in the order each reason first happened). */
+  get exitCounts(): ReadonlyMap<string, number> {
+    return new Map(this.exitNames.map(([reason, name]) => [name, this.exitsByReason[reason]]));
+  }
 
   constructor(options: MachineOptions = {}) {
     const mib = options.memoryMiB ?? 64;
@@ -251,7 +257,7 @@ export class Machine {
   }
 
   private count(info: VmxExitInfo): void {
-    this.exitCounts.set(info.name, (this.exitCounts.get(info.name) ?? 0) + 1);
+    if (this.exitsByReason[info.reason]++ === 0) this.exitNames.push([info.reason, info.name]);
   }
 
   /** The guest executed HLT: time jumps to the next device event, whose interrupt wakes it. */

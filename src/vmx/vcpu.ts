@@ -442,18 +442,17 @@ export class VmxVcpu {
   // ---- exits ------------------------------------------------------------------------------
 
   private handleExit(info: VmxExitInfo): VcpuRun {
-    const handled: VcpuRun = { kind: 'handled', info };
     const regs = this.regsImage;
     switch (info.reason) {
-      case R.CPUID.number: this.handleCpuid(info); return handled;
-      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : returned(info, { kind: 'unhandled', reason: info.reason });
-      case R.XSETBV.number: this.handleXsetbv(info); return handled;
+      case R.CPUID.number: this.handleCpuid(info); return handled(info);
+      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled(info) : returned(info, { kind: 'unhandled', reason: info.reason });
+      case R.XSETBV.number: this.handleXsetbv(info); return handled(info);
       case R.INTERRUPT_WINDOW.number: {
         const v = this.vmcs;
         v.write('CPU_BASED_VM_EXEC_CONTROL', v.read('CPU_BASED_VM_EXEC_CONTROL') & ~BigInt(INTERRUPT_WINDOW));
-        return handled;
+        return handled(info);
       }
-      case R.PREEMPTION_TIMER.number: return handled;
+      case R.PREEMPTION_TIMER.number: return handled(info);
       case R.VMCALL.number:
         return returned(info, { kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
       case R.IO_INSTRUCTION.number: {
@@ -564,6 +563,11 @@ export class VmxVcpu {
     this.guestXcr0 = value;
     this.advanceRip(info.instructionLength);
   }
+}
+
+/** An exit the vCPU answered itself. */
+function handled(info: VmxExitInfo): VcpuRun {
+  return { kind: 'handled', info };
 }
 
 /** An exit handed to the VMM. */

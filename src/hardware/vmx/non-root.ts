@@ -48,11 +48,18 @@ export class NonRoot implements CpuHooks {
 
   private get c(): Cpu { return this.unit.cpu; }
 
-  /** Arms the CPU's hooks for the controls of the current VMCS (after guest state is loaded). */
-  begin(): void {
-    const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
-    this.unit.nonRoot = true;
-    this.pending = undefined;
+  /** What `derive` computed from the control fields, and the controlVersion it did so for (-1: nothing yet). */
+  private derivedFor = -1;
+  private mask = 0;
+  private cr0Mask = 0;
+  private cr4Mask = 0;
+  private cr0Shadow = 0;
+  private cr4Shadow = 0;
+  private eventWatch = false;
+
+  /** The intercepts and CPU settings the control fields call for (a pure function of them and the capabilities). */
+  private derive(): void {
+    const v = this.unit.vmcs;
     const pin = this.pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
     const proc = this.proc = v.lo(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = this.proc2 = secondaryControls(v);
@@ -77,16 +84,30 @@ export class NonRoot implements CpuHooks {
     if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0 || (proc & PROC.MTF) !== 0) mask |= Intercept.EXCEPTION;
     if (pin & PIN.EXTINT) mask |= Intercept.INTERRUPT;
     if (pin & PIN.NMI) mask |= Intercept.NMI;
-    c.interceptMask = mask;
-    this.savedHooks = c.hooks;
-    c.hooks = this;
-    c.cr0Mask = cr0Mask; c.cr0Shadow = v.lo(F.CR0_READ_SHADOW);
-    c.cr4Mask = cr4Mask; c.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
-    // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
-    c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
+    this.mask = mask;
+    this.cr0Mask = cr0Mask; this.cr0Shadow = v.lo(F.CR0_READ_SHADOW);
+    this.cr4Mask = cr4Mask; this.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
     // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
     // so the run loop's IF-gated check is not enough: watch every boundary
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
+    this.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
+    this.derivedFor = v.controlVersion;
+  }
+
+  /** Arms the CPU's hooks for the controls of the current VMCS (after guest state is loaded). */
+  begin(): void {
+    const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
+    this.unit.nonRoot = true;
+    this.pending = undefined;
+    if (this.derivedFor !== v.controlVersion) this.derive();
+    const pin = this.pin, proc = this.proc, proc2 = this.proc2;
+    c.interceptMask = this.mask;
+    this.savedHooks = c.hooks;
+    c.hooks = this;
+    c.cr0Mask = this.cr0Mask; c.cr0Shadow = this.cr0Shadow;
+    c.cr4Mask = this.cr4Mask; c.cr4Shadow = this.cr4Shadow;
+    // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
+    c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
+    c.eventWatch = this.eventWatch;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     if ((proc2 & PROC2.EPT) !== 0) {

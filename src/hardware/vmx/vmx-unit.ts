@@ -286,21 +286,23 @@ export class VmxUnit {
     const name = launch ? 'VMLAUNCH' : 'VMRESUME';
     this.checkOperation(name);
     this.requireCpl0(name);
-    const refuse = (error: E, detail: string): EntryResult => {
-      this.fail(error);
-      return this.noteEntryProblem({ kind: 'vmfail', error, detail });
-    };
     if (this.currentVmcs === NO_POINTER) {
       this.failInvalid();
       return this.noteEntryProblem({ kind: 'vmfail', error: undefined, detail: `${name} without a current VMCS (VMfailInvalid)` });
     }
-    if ((this.cpu.interruptShadow & 2) !== 0) return refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
-    if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
-    if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
+    if ((this.cpu.interruptShadow & 2) !== 0) return this.refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
+    if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return this.refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
+    if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return this.refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
     const r = enterGuest(this, launch);
     // on success RFLAGS are the guest's; after a VM-entry failure they are the host's (2)
     if (r.kind === 'vmfail' && r.error !== undefined) this.fail(r.error);
     return r;
+  }
+
+  /** VMLAUNCH/VMRESUME refused before VM entry starts: VMfailValid(error). */
+  private refuse(error: E, detail: string): EntryResult {
+    this.fail(error);
+    return this.noteEntryProblem({ kind: 'vmfail', error, detail });
   }
 
   noteEntryProblem(r: EntryResult): EntryResult {
