@@ -77,6 +77,7 @@ const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.numb
 
 /** Fields every handled exit touches, looked up once. */
 const GUEST_RIP = Vmcs.field('GUEST_RIP'), GUEST_INTERRUPTIBILITY = Vmcs.field('GUEST_INTERRUPTIBILITY_INFO');
+const RIP_AND_INTERRUPTIBILITY = [GUEST_RIP, GUEST_INTERRUPTIBILITY];
 
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;
@@ -373,8 +374,9 @@ export class VmxVcpu {
     const c = this.cpu;
     this.injectPendingEvents();
     // restore macro: guest registers from the image, RSP from the VMCS
-    const img = this.regsImage.words;
-    for (let k = 0; k < 32; k++) if (k !== 8 && k !== 9) c.r[k] = img[k] | 0;
+    const img = this.regsImage.words, gpr = c.r;
+    for (let k = 0; k < 8; k++) gpr[k] = img[k] | 0;
+    for (let k = 10; k < 32; k++) gpr[k] = img[k] | 0;
     this.hostXcr0 = c.xcr0;
     c.xcr0 = this.guestXcr0;
     const r = this.launched ? vmresume(this.unit) : vmlaunch(this.unit);
@@ -392,8 +394,9 @@ export class VmxVcpu {
     const c = this.cpu;
     this.inGuest = false;
     // save macro: the 128-byte image at HOST_RSP - 128 (slot 4, RSP, is the gap)
-    const img = this.regsImage.words;
-    for (let k = 0; k < 32; k++) if (k !== 8 && k !== 9) img[k] = c.r[k];
+    const img = this.regsImage.words, r = c.r;
+    for (let k = 0; k < 8; k++) img[k] = r[k];
+    for (let k = 10; k < 32; k++) img[k] = r[k];
     this.guestXcr0 = c.xcr0;
     c.xcr0 = this.hostXcr0;
   }
@@ -415,11 +418,11 @@ export class VmxVcpu {
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
     const v = this.vmcs, w = this.scratch;
-    v.readWords(GUEST_RIP, w);
+    v.readWordsMany(RIP_AND_INTERRUPTIBILITY, w);
     const lo = (w[0] >>> 0) + length;
     v.writeWords(GUEST_RIP, lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
     // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
-    const intr = v.readNumber(GUEST_INTERRUPTIBILITY);
+    const intr = w[2] >>> 0;
     if ((intr & 3) !== 0) v.writeNumber(GUEST_INTERRUPTIBILITY, (intr & ~3) >>> 0);
   }
 

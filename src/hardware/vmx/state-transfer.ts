@@ -84,13 +84,7 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
   v.setBig(F.GUEST_CR3, c.cr3);
   v.setWords(F.GUEST_CR4, c.cr4 | 0, 0);
   if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
-  const segSel = c.segSel, segBase = c.segBase, segLimit = c.segLimit, segAr = c.segAr;
-  for (let s = 0; s < 8; s++) {
-    v.setWords(F.GUEST_ES_SELECTOR + s, segSel[s], 0);
-    v.setWords(F.GUEST_ES_BASE + s, segBase[2 * s], segBase[2 * s + 1]);
-    v.setWords(F.GUEST_ES_LIMIT + s, segLimit[s] | 0, 0);
-    v.setWords(F.GUEST_ES_AR_BYTES + s, segAr[s] & 0x1f0ff, 0);
-  }
+  v.saveGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
   v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
   v.setWords(F.GUEST_GDTR_LIMIT, c.gdtrLimit | 0, 0);
   v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);

@@ -15,6 +15,7 @@ export const F: { readonly [K in VmcsFieldName]: number } = Object.freeze(
 ) as { readonly [K in VmcsFieldName]: number };
 
 export const FIELD_COUNT = VMCS_FIELDS.length;
+const GUEST_ES_SELECTOR = F.GUEST_ES_SELECTOR, GUEST_ES_BASE = F.GUEST_ES_BASE, GUEST_ES_LIMIT = F.GUEST_ES_LIMIT, GUEST_ES_AR_BYTES = F.GUEST_ES_AR_BYTES;
 const DATA_OFFSET = 8;
 const LAUNCH_STATE_OFFSET = DATA_OFFSET + 8 * FIELD_COUNT;
 export const LAUNCH_STATE_CLEAR = 0;
@@ -123,6 +124,28 @@ export class VmcsData {
   }
 
   /**
+   * The guest segment registers ES..TR as VM exit saves them (28.3.1): selector, base, limit and
+   * access rights (already masked) of each, compared and stored word by word in one loop rather
+   * than 32 calls of setWords (the same stores and the same guestVersion count).
+   */
+  saveGuestSegments(sel: Uint16Array, base: Int32Array, limit: Uint32Array, ar: Uint32Array, arMask: number): void {
+    const w = this.w;
+    let changed = false;
+    for (let s = 0; s < 8; s++) {
+      const is = 2 * (GUEST_ES_SELECTOR + s), ib = 2 * (GUEST_ES_BASE + s), il = 2 * (GUEST_ES_LIMIT + s), ia = 2 * (GUEST_ES_AR_BYTES + s);
+      const vs = sel[s], bl = base[2 * s], bh = base[2 * s + 1], vl = limit[s] | 0, va = ar[s] & arMask;
+      if (w[is] !== vs || w[ib] !== bl || w[ib + 1] !== bh || w[il] !== vl || w[ia] !== va) {
+        changed = true;
+        w[is] = vs; w[is + 1] = 0;
+        w[ib] = bl; w[ib + 1] = bh;
+        w[il] = vl; w[il + 1] = 0;
+        w[ia] = va; w[ia + 1] = 0;
+      }
+    }
+    if (changed) this.guestVersion++;
+  }
+
+  /**
    * The BigInt last made for each slot and the words it was made from: every VM entry and exit
    * moves CR3, the descriptor-table bases and the SYSENTER MSRs between bigint processor state
    * and the VMCS, and they rarely change, so a field that still holds those words hands back
@@ -132,8 +155,14 @@ export class VmcsData {
   private readonly bigWords = new Int32Array(2 * FIELD_COUNT);
 
   get(slot: number): bigint {
+    const i = 2 * slot;
+    if (this.w[i] === this.bigWords[i] && this.w[i + 1] === this.bigWords[i + 1]) return this.big[slot];
+    return this.makeBig(slot);
+  }
+
+  /** get's slow path, kept apart so that the fast path stays small enough to inline. */
+  private makeBig(slot: number): bigint {
     const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
-    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1]) return this.big[slot];
     // one BigInt instead of four for the values that fit a double exactly (nearly all of them)
     const v = (hi >>> 0) < SAFE_HI ? BigInt((hi >>> 0) * TWO32 + (lo >>> 0)) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     this.remember(slot, v, lo, hi);
@@ -147,8 +176,13 @@ export class VmcsData {
   }
 
   setBig(slot: number, v: bigint): void {
-    const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
-    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1] && v === this.big[slot]) return;
+    const i = 2 * slot;
+    if (this.w[i] === this.bigWords[i] && this.w[i + 1] === this.bigWords[i + 1] && v === this.big[slot]) return;
+    this.storeBig(slot, v);
+  }
+
+  /** setBig's slow path (see makeBig). */
+  private storeBig(slot: number, v: bigint): void {
     if (v >= 0n && v < SAFE_BIG) {
       // through a double: no intermediate BigInts
       const n = Number(v);
