@@ -211,8 +211,8 @@ export class NonRoot implements CpuHooks {
   /** I/O instructions: unconditional I/O exiting or the I/O bitmaps (26.1.3); qualification of Table 28-5. */
   private ioExit(c: Cpu, i: Insn): ExitInfo | undefined {
     const m = i.mnemonic;
-    const string = m.startsWith('ins') || m.startsWith('outs');
-    const input = m.startsWith('in');
+    // the decoder's I/O mnemonics: in, out, ins, outs (the operand size is in i.size)
+    const input = m === 'in' || m === 'ins', string = m === 'ins' || m === 'outs';
     const port = i.immLo >= 0 && !string ? i.immLo & 0xffff : c.r[4] & 0xffff;
     const size = i.size;
     if ((this.proc & PROC.IO_BITMAPS) !== 0) {
@@ -221,7 +221,7 @@ export class NonRoot implements CpuHooks {
       return undefined;
     }
     const q = (size - 1) | (input ? 8 : 0) | (string ? 0x10 : 0) | (i.rep !== 0 && string ? 0x20 : 0) | (i.immLo >= 0 && !string ? 0x40 : 0) | port << 16;
-    const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: BigInt(q >>> 0) };
+    const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: q >>> 0 };
     if (string) {
       // IA32_VMX_BASIC[54]: address size and segment of INS/OUTS are reported (Table 28-8)
       const seg = input ? Seg.ES : i.segOverride >= 0 ? i.segOverride : Seg.DS;
@@ -239,7 +239,8 @@ export class NonRoot implements CpuHooks {
     const v = this.unit.vmcs, mem = this.c.mem;
     for (let p = port; p < port + size; p++) {
       if (p > 0xffff) return true;
-      const base = Number(v.get(p < 0x8000 ? F.IO_BITMAP_A : F.IO_BITMAP_B));
+      const slot = p < 0x8000 ? F.IO_BITMAP_A : F.IO_BITMAP_B;
+      const base = (v.hi(slot) >>> 0) * 4294967296 + (v.lo(slot) >>> 0);
       const bit = p & 0x7fff;
       if ((mem.read8(base + (bit >>> 3)) & (1 << (bit & 7))) !== 0) return true;
     }

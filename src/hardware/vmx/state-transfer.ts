@@ -43,13 +43,7 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
   let efer = (entry & ENTRY_LOAD_EFER) !== 0 ? v.lo(F.GUEST_IA32_EFER) : c.efer;
   efer = ia32e ? efer | 0x500 : efer & ~0x500;
   c.efer = efer >>> 0;
-  for (let s = 0; s < 8; s++) {
-    c.segSel[s] = v.lo(F.GUEST_ES_SELECTOR + s) & 0xffff;
-    c.segBase[2 * s] = v.lo(F.GUEST_ES_BASE + s);
-    c.segBase[2 * s + 1] = v.hi(F.GUEST_ES_BASE + s);
-    c.segLimit[s] = v.lo(F.GUEST_ES_LIMIT + s) >>> 0;
-    c.segAr[s] = v.lo(F.GUEST_ES_AR_BYTES + s) & 0x1f0ff;
-  }
+  v.loadGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
   c.gdtrBase = v.get(F.GUEST_GDTR_BASE);
   c.gdtrLimit = v.lo(F.GUEST_GDTR_LIMIT) & 0xffff;
   c.idtrBase = v.get(F.GUEST_IDTR_BASE);

@@ -10,7 +10,8 @@ import type { VmxUnit } from './vmx-unit';
 /** What an exit records besides the guest state; absent fields are written as 0. */
 export interface ExitInfo {
   reason: number;
-  qualification?: bigint;
+  /** A number holds bits 31:0 (bits 63:32 zero): the qualifications of I/O and CR exits, without a BigInt. */
+  qualification?: bigint | number;
   instructionLength?: number;
   instructionInfo?: number;
   guestLinear?: bigint;
@@ -55,8 +56,10 @@ function loadHostMsrs(unit: VmxUnit): void {
   if (count !== 0 && loadMsrList(unit.cpu, v.get(F.VM_EXIT_MSR_LOAD_ADDR), count) !== undefined) unit.vmxAbort(4);
 }
 
-function setBigOrZero(v: VmcsData, slot: number, value: bigint | undefined): void {
-  if (value === undefined) v.setWords(slot, 0, 0); else v.setBig(slot, value);
+function setBigOrZero(v: VmcsData, slot: number, value: bigint | number | undefined): void {
+  if (value === undefined) v.setWords(slot, 0, 0);
+  else if (typeof value === 'number') v.setWords(slot, value | 0, 0);
+  else v.setBig(slot, value);
 }
 
 /** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */

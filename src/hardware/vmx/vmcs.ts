@@ -145,6 +145,18 @@ export class VmcsData {
     if (changed) this.guestVersion++;
   }
 
+  /** The guest segment registers ES..TR as VM entry loads them (27.3.2.2), in one loop over the words. */
+  loadGuestSegments(sel: Uint16Array, base: Int32Array, limit: Uint32Array, ar: Uint32Array, arMask: number): void {
+    const w = this.w;
+    for (let s = 0; s < 8; s++) {
+      sel[s] = w[2 * (GUEST_ES_SELECTOR + s)] & 0xffff;
+      base[2 * s] = w[2 * (GUEST_ES_BASE + s)];
+      base[2 * s + 1] = w[2 * (GUEST_ES_BASE + s) + 1];
+      limit[s] = w[2 * (GUEST_ES_LIMIT + s)] >>> 0;
+      ar[s] = w[2 * (GUEST_ES_AR_BYTES + s)] & arMask;
+    }
+  }
+
   /**
    * The BigInt last made for each slot and the words it was made from: every VM entry and exit
    * moves CR3, the descriptor-table bases and the SYSENTER MSRs between bigint processor state
