@@ -878,7 +878,7 @@ export class Cpu extends CpuState {
         this.ip[0] = ins.ripLo;
         this.ip[1] = ins.ripHi;
         prev = undefined;
-        const r = this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        const r = this.finishStop(interceptOutcome(this.lastIntercept));
         if (r !== undefined) return r;
         continue;
       }
@@ -905,7 +905,7 @@ export class Cpu extends CpuState {
       this.ip[0] = ins.ripLo;
       this.ip[1] = ins.ripHi;
     }
-    if (e === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+    if (e === STOP_BEFORE) return this.finishStop(interceptOutcome(this.lastIntercept));
     if (e instanceof CpuFault) {
       if ((this.interceptMask & Intercept.EXCEPTION) !== 0 && this.hooks?.exception?.(this, e.vector, e.errorCode)) {
         return this.finishStop({ kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail });
@@ -915,7 +915,7 @@ export class Cpu extends CpuState {
         r = deliverEvent(this, e.vector, e.errorCode, false, ins);
       } catch (x) {
         // the delivery path asked the intercept hook (a task gate: TASK_SWITCH) and it said stop
-        if (x === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        if (x === STOP_BEFORE) return this.finishStop(interceptOutcome(this.lastIntercept));
         throw x;
       }
       return r === 'triple-fault' ? this.finishStop({ kind: 'triple-fault', vector: e.vector }) : undefined;
@@ -931,6 +931,18 @@ export class Cpu extends CpuState {
 
 /** CR4 bits this processor implements: VME..OSXMMEXCPT, VMXE, OSXSAVE, SMEP, SMAP. */
 const CR4_WRITABLE = 0x7ff | (1 << 13) | (1 << 18) | (1 << 20) | (1 << 21);
+
+/** One frozen outcome per intercept point, shared: a VM exit stops the run this way every time. */
+const INTERCEPT_OUTCOMES = new Map<Intercept, RunOutcome>();
+
+function interceptOutcome(what: Intercept): RunOutcome {
+  let o = INTERCEPT_OUTCOMES.get(what);
+  if (o === undefined) {
+    o = Object.freeze({ kind: 'intercept', intercept: what });
+    INTERCEPT_OUTCOMES.set(what, o);
+  }
+  return o;
+}
 
 /** Thrown to leave an instruction before it has any effect. */
 export const STOP_BEFORE = { stopBeforeInstruction: true };

@@ -159,19 +159,18 @@ export class NonRoot implements CpuHooks {
 
   private instructionExit(c: Cpu, what: Intercept, i: Insn): ExitInfo | undefined {
     const len = i.len;
-    const simple = (reason: number, qualification?: bigint): ExitInfo => ({ reason, instructionLength: len, qualification });
     switch (what) {
-      case Intercept.CPUID: return simple(R.CPUID.number);
-      case Intercept.HLT: return simple(R.HLT.number);
-      case Intercept.INVD: return simple(R.INVD.number);
-      case Intercept.XSETBV: return simple(R.XSETBV.number);
-      case Intercept.PAUSE: return simple(R.PAUSE_INSTRUCTION.number);
-      case Intercept.RDPMC: return simple(R.RDPMC.number);
-      case Intercept.WBINVD: return simple(R.WBINVD.number);
+      case Intercept.CPUID: return simple(len, R.CPUID.number);
+      case Intercept.HLT: return simple(len, R.HLT.number);
+      case Intercept.INVD: return simple(len, R.INVD.number);
+      case Intercept.XSETBV: return simple(len, R.XSETBV.number);
+      case Intercept.PAUSE: return simple(len, R.PAUSE_INSTRUCTION.number);
+      case Intercept.RDPMC: return simple(len, R.RDPMC.number);
+      case Intercept.WBINVD: return simple(len, R.WBINVD.number);
       case Intercept.RDTSC:
         if (i.mnemonic === 'rdtscp' && (this.proc2 & PROC2.RDTSCP) === 0) throw new CpuFault(Vector.UD, -1, 'RDTSCP with "enable RDTSCP" = 0');
         if ((this.proc & PROC.RDTSC) === 0) return undefined;
-        return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
+        return simple(len, i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
       case Intercept.RDRAND: {
         const seed = i.mnemonic === 'rdseed';
         if ((this.proc2 & (seed ? PROC2.RDSEED : PROC2.RDRAND)) === 0) return undefined;
@@ -180,7 +179,7 @@ export class NonRoot implements CpuHooks {
       case Intercept.MONITOR_MWAIT: {
         const mwait = i.mnemonic === 'mwait';
         if ((this.proc & (mwait ? PROC.MWAIT : PROC.MONITOR)) === 0) return undefined;
-        return simple(mwait ? R.MWAIT_INSTRUCTION.number : R.MONITOR_INSTRUCTION.number);
+        return simple(len, mwait ? R.MWAIT_INSTRUCTION.number : R.MONITOR_INSTRUCTION.number);
       }
       case Intercept.INVLPG: return { reason: R.INVLPG.number, instructionLength: len, qualification: linearOf(c, i) };
       case Intercept.VMX_INSTRUCTION: {
@@ -195,7 +194,7 @@ export class NonRoot implements CpuHooks {
       case Intercept.MSR_READ: case Intercept.MSR_WRITE: return this.msrExit(c, what === Intercept.MSR_WRITE, len);
       case Intercept.CR_READ: case Intercept.CR_WRITE: return this.crExit(c, what === Intercept.CR_WRITE, i);
       case Intercept.DR_ACCESS:
-        return simple(R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
+        return simple(len, R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
       case Intercept.EXCEPTION: {
         // INT3 and INTO: software exceptions (type 6); INT1: a privileged software exception (type 5); with the length
         const vector = i.opcode === 0xcc ? 3 : i.opcode === 0xf1 ? 1 : 4;
@@ -428,8 +427,20 @@ export class NonRoot implements CpuHooks {
     if (this.shadowAtStop >= 0) c.interruptShadow = this.shadowAtStop;
     this.shadowAtStop = -1;
     performExit(this.unit, exit);
-    return this.unit.hostIsExternal ? { kind: 'vm-exit', reason: exit.reason } : undefined;
+    return this.unit.hostIsExternal ? vmExitOutcome(exit.reason) : undefined;
   }
+}
+
+/** An instruction's exit with no more than its length and qualification. */
+function simple(len: number, reason: number, qualification?: bigint): ExitInfo {
+  return { reason, instructionLength: len, qualification };
+}
+
+/** One frozen vm-exit outcome per exit reason, shared (see Cpu.run's intercept outcomes). */
+const VM_EXIT_OUTCOMES: RunOutcome[] = [];
+
+function vmExitOutcome(reason: number): RunOutcome {
+  return VM_EXIT_OUTCOMES[reason] ??= Object.freeze({ kind: 'vm-exit', reason });
 }
 
 function sizeCode(size: number): number {
