@@ -226,8 +226,8 @@ export class Machine {
         return { kind: 'paused', why: r.why };
       }
       this.count(r.info);
-      const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
       if (options.onExit !== undefined) {
+        const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
         options.onExit({ info: r.info, by });
         // the hook is host code too, and may have changed guest memory
         this.vcpu.invalidateTranslations();

@@ -27,6 +27,9 @@ const REASON = 0, QUALIFICATION = 2, LENGTH = 4, RIP = 6, GPA = 8, LINEAR = 10, 
 /** Words for every field of EXIT_FIELDS. */
 export const EXIT_RECORD_WORDS = 2 * EXIT_FIELDS.length;
 
+/** Exit-reason names by basic reason (0-FFFFH), looked up once each. */
+const NAMES: string[] = [];
+
 function wordsToBig(lo: number, hi: number): bigint {
   return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
@@ -52,7 +55,7 @@ export class ExitRecord implements VmxExitInfo {
     const raw = w[REASON];
     const reason = raw & 0xffff;
     this.reason = reason;
-    this.name = exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`;
+    this.name = NAMES[reason] ??= exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`;
     this.entryFailure = (raw & 0x80000000) !== 0;
     this.qualificationLow = w[QUALIFICATION] >>> 0; this.qualificationHigh = w[QUALIFICATION + 1];
     this.instructionLength = w[LENGTH] >>> 0;
