@@ -21,11 +21,11 @@ export interface VmxExitInfo {
 }
 
 /** The fields every exit reads, looked up once, in the order of their word pairs in `w`. */
-const EXIT_FIELDS = ['VM_EXIT_REASON', 'EXIT_QUALIFICATION', 'VM_EXIT_INSTRUCTION_LEN', 'GUEST_RIP', 'GUEST_PHYSICAL_ADDRESS',
-  'GUEST_LINEAR_ADDRESS', 'VM_EXIT_INTR_INFO'].map((name) => Vmcs.field(name));
+const EXIT_FIELDS = Vmcs.fieldList(['VM_EXIT_REASON', 'EXIT_QUALIFICATION', 'VM_EXIT_INSTRUCTION_LEN', 'GUEST_RIP',
+  'GUEST_PHYSICAL_ADDRESS', 'GUEST_LINEAR_ADDRESS', 'VM_EXIT_INTR_INFO']);
 const REASON = 0, QUALIFICATION = 2, LENGTH = 4, RIP = 6, GPA = 8, LINEAR = 10, INTR_INFO = 12;
 /** Words for every field of EXIT_FIELDS. */
-export const EXIT_RECORD_WORDS = 2 * EXIT_FIELDS.length;
+export const EXIT_RECORD_WORDS = 2 * EXIT_FIELDS.encodings.length;
 
 /** Exit-reason names by basic reason (0-FFFFH), looked up once each. */
 const NAMES: string[] = [];

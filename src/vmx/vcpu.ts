@@ -77,7 +77,7 @@ const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.numb
 
 /** Fields every handled exit touches, looked up once. */
 const GUEST_RIP = Vmcs.field('GUEST_RIP'), GUEST_INTERRUPTIBILITY = Vmcs.field('GUEST_INTERRUPTIBILITY_INFO');
-const RIP_AND_INTERRUPTIBILITY = [GUEST_RIP, GUEST_INTERRUPTIBILITY];
+const RIP_AND_INTERRUPTIBILITY = Vmcs.fieldList(['GUEST_RIP', 'GUEST_INTERRUPTIBILITY_INFO']);
 
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;

@@ -19,8 +19,10 @@ export class VmcsFieldError extends Error {
 /** Names as callers spell them, resolved once (a VMM asks for the same few fields on every exit). */
 const BY_EXACT_NAME = new Map<string, VmcsFieldInfo>();
 
-/** The encodings of each field list readWordsMany was given (callers pass the same constant list each time). */
-const ENCODINGS = new WeakMap<readonly VmcsFieldInfo[], number[]>();
+/** Fields read together by one readWordsMany (made by Vmcs.fieldList). */
+export interface VmcsFieldList {
+  readonly encodings: readonly number[];
+}
 
 function fieldOf(field: string | VmcsFieldInfo): VmcsFieldInfo {
   return typeof field === 'string' ? Vmcs.field(field) : field;
@@ -60,14 +62,14 @@ export class Vmcs {
     vmreadWords(this.unit, fieldOf(field).encoding, out);
   }
 
+  /** A list of fields for readWordsMany, resolved once. */
+  static fieldList(names: readonly string[]): VmcsFieldList {
+    return { encodings: names.map((n) => Vmcs.field(n).encoding) };
+  }
+
   /** Reads several fields into word pairs of `out` (field k at 2k, 2k + 1), as that many readWords. */
-  readWordsMany(fields: readonly VmcsFieldInfo[], out: Int32Array): void {
-    let encodings = ENCODINGS.get(fields);
-    if (encodings === undefined) {
-      encodings = fields.map((f) => f.encoding);
-      ENCODINGS.set(fields, encodings);
-    }
-    vmreadWordsMany(this.unit, encodings, out);
+  readWordsMany(list: VmcsFieldList, out: Int32Array): void {
+    vmreadWordsMany(this.unit, list.encodings, out);
   }
 
   /** Reads a field no wider than 53 bits (the 16- and 32-bit fields, lengths, addresses below 2^53) as a number. */
