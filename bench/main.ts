@@ -1,6 +1,7 @@
 // Every benchmark — the emulator's and the debug adapter's round trips through the protocol
 // (bench/dap-round-trip.ts) — in one run: `npm run bench` (readable), `npm run bench -- --json`
-// (one JSON object per figure), `--quick` for a smoke run with smaller counts. Figures are printed, never
+// (one JSON object per figure), `--quick` for a smoke run with smaller counts, `--exits` for the
+// VM-exit figures alone. Figures are printed, never
 // compared with thresholds; but every emulated run is checked for the right result, and a
 // wrong one ends the bench with an error and a non-zero exit status.
 import { BenchError } from './guest';
@@ -44,13 +45,19 @@ function mips(instructions: number, s: number): number {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const unknown = argv.filter((a) => a !== '--json' && a !== '--quick');
-  if (unknown.length > 0) throw new BenchError(`unknown argument ${unknown.join(' ')} (use --json, --quick)`);
+  const unknown = argv.filter((a) => a !== '--json' && a !== '--quick' && a !== '--exits');
+  if (unknown.length > 0) throw new BenchError(`unknown argument ${unknown.join(' ')} (use --json, --quick, --exits)`);
   const report = new Report(argv.includes('--json'));
   const counts = argv.includes('--quick') ? scaled(FULL, 10) : FULL;
   // Short runs of every kernel first, so V8 has compiled the hot paths before timing starts
   // (and so a wrong result shows before the long runs).
   const warm = scaled(counts, 100);
+  if (argv.includes('--exits')) {
+    runCpuidExits(warm.exits);
+    runIoExits(warm.exits);
+    exitFigures(report, counts);
+    return;
+  }
   runCpuLoop(warm.cpuLoop);
   runRepMovsb(warm.movsbRepeats);
   runCallRet(warm.callRet);
@@ -80,12 +87,16 @@ async function main(argv: string[]): Promise<void> {
   report.figure('call-ret', mips(calls.instructions, calls.seconds), 'MIPS',
     `${calls.instructions} instructions in ${seconds(calls.seconds)}`);
 
+  exitFigures(report, counts);
+
+  await runDapBench(report, argv.includes('--quick') ? DAP_QUICK : DAP_FULL);
+}
+
+function exitFigures(report: Report, counts: Counts): void {
   const cpuid = runCpuidExits(counts.exits);
   report.figure('cpuid-exits', cpuid.exits / cpuid.seconds, 'exits/s', `${cpuid.exits} exits handled by VmxVcpu in ${seconds(cpuid.seconds)}`);
   const io = runIoExits(counts.exits);
   report.figure('io-exits', io.exits / io.seconds, 'exits/s', `${io.exits} exits handled by the VMM in ${seconds(io.seconds)}`);
-
-  await runDapBench(report, argv.includes('--quick') ? DAP_QUICK : DAP_FULL);
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

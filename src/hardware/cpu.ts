@@ -7,6 +7,7 @@ import { Insn } from './insn';
 import { PhysicalMemory, PAGE_SIZE, CHUNK_MASK } from './memory';
 import { decodeBlock, DecodeMode } from './decoder';
 import { Tlb, TLB_MASK, Perm } from './tlb';
+import { TlbTags } from './tlb-tags';
 import { deliverEvent } from './exceptions';
 import { eventsMayBePending, InterruptController, takePendingEvent } from './events';
 import { CpuMsrFile } from './msr-file';
@@ -122,7 +123,9 @@ const BLOCK_CACHE_SIZE = 1 << 16;
 export class Cpu extends CpuState {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
-  readonly tlb = new Tlb();
+  /** The cached translations in use: the host's, or with VMX "enable VPID" the guest's (tlb-tags.ts). */
+  tlb = new Tlb();
+  private readonly tlbTags = new TlbTags(this.tlb);
   /** Scratch results: the high word of a 64-bit read, computed addresses. */
   hi = 0;
   eaLo = 0;
@@ -235,6 +238,23 @@ export class Cpu extends CpuState {
     this.tlb.flushAll();
   }
 
+  /** Empties the cached translations of every VPID and EPTP (INVEPT, INVVPID, and the emulator's own reasons). */
+  flushEveryTlb(): void {
+    this.tlbTags.each((t) => t.flushAll());
+  }
+
+  /** Makes the translations tagged with `vpid` and EPTP current (a VM entry with "enable VPID"); see tlb-tags.ts. */
+  useGuestTlb(vpid: number, eptLo: number, eptHi: number): void {
+    this.tlb = this.tlbTags.select(vpid, eptLo, eptHi);
+  }
+
+  /** Makes the host's (VPID 0000H) translations current; false if they were already. */
+  useHostTlb(): boolean {
+    if (this.tlb === this.tlbTags.host) return false;
+    this.tlb = this.tlbTags.host;
+    return true;
+  }
+
   /** Access kinds for the current privilege level. */
   private permFor(kind: number): number {
     return this.cpl === 3 ? kind << 3 : kind;
@@ -277,6 +297,10 @@ export class Cpu extends CpuState {
     access |= this.flagsOther & 0x40000; // RFLAGS.AC for SMAP
     this.walkLo = lo;
     this.walkHi = hi;
+    if (this.walkerStale) {
+      this.walkerStale = false;
+      this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
+    }
     let phys = this.walker.translate(lo, hi, access);
     const r = this.walker.result;
     if (phys === PAGE_FAULT) {
@@ -292,7 +316,7 @@ export class Cpu extends CpuState {
     }
     this.fillTlb(idx, lo, hi, Math.floor(phys / PAGE_SIZE), perms);
     if (r.global) this.tlb.global[idx] = 1; else this.tlb.global[idx] = 0;
-    if (r.pageSize > PAGE_SIZE) this.largePages = true;
+    if (r.pageSize > PAGE_SIZE) this.tlb.largePages = true;
     return phys;
   }
 
@@ -303,9 +327,6 @@ export class Cpu extends CpuState {
   taskSwitchExit = 0;
   /** Linear address of the last page fault, for CR2 or the VM-exit qualification. */
   pfAddress = 0n;
-
-  /** Whether any TLB entry came from a large page (INVLPG must then drop more than one entry). */
-  private largePages = false;
 
   /** CR0 as MOV from CR0 and SMSW read it: bits the VMX guest/host mask owns come from the read shadow. */
   readCr0(): number {
@@ -318,14 +339,24 @@ export class Cpu extends CpuState {
 
   /** Points the page walker at the current paging control registers. */
   reconfigurePaging(): void {
-    this.walker.configure(this); // the processor's own fields are the control state (no object per VM entry/exit)
+    this.repointPaging();
     this.tlb.flushAll();
-    this.largePages = false;
   }
+
+  /**
+   * Points the page walker at the current paging control registers, keeping cached translations.
+   * Done at the next page walk: a VM entry or exit whose translations all hit the TLB walks nothing.
+   */
+  repointPaging(): void {
+    this.walkerStale = true;
+  }
+
+  /** The paging registers changed since the walker was configured (see repointPaging). */
+  private walkerStale = false;
 
   /** INVLPG: every TLB entry for the page (all of them if large pages are cached). */
   invalidatePage(lo: number, hi: number): void {
-    if (this.largePages) this.tlb.flushAll(); else this.tlb.flushPage(lo, hi);
+    if (this.tlb.largePages) this.tlb.flushAll(); else this.tlb.flushPage(lo, hi);
   }
 
   /** The time-stamp counter: instructions retired plus the offset software wrote. */
@@ -618,7 +649,7 @@ export class Cpu extends CpuState {
     this.blocks.fill(undefined);
     for (const page of this.blocksByPage.keys()) this.mem.watchedPages[page] = 0;
     this.blocksByPage.clear();
-    this.tlb.flushAll();
+    this.flushEveryTlb();
   }
 
   private watchPage(page: number, block: Block): void {
@@ -627,7 +658,7 @@ export class Cpu extends CpuState {
       list = [];
       this.blocksByPage.set(page, list);
       this.mem.watchedPages[page] = 1;
-      this.tlb.dropWrite(page);
+      this.tlbTags.each((t) => t.dropWrite(page));
     }
     list.push(block);
   }
@@ -716,7 +747,7 @@ export class Cpu extends CpuState {
   setWatchpoints(ranges: ReadonlyArray<WatchRange>): void {
     this.watch.set(ranges);
     this.mem.onDataWrite = this.watch.active ? (address, size) => { if (this.watch.noteWrite(address, size)) this.stopBlock = true; } : undefined;
-    this.tlb.flushAll(); // entries for those pages must lose their write or read permission
+    this.flushEveryTlb(); // entries for those pages must lose their write or read permission
   }
 
   /** Data watchpoints; `watch.readPages` keeps read-watched pages out of the TLB's read fast path. */
@@ -847,7 +878,7 @@ export class Cpu extends CpuState {
         this.ip[0] = ins.ripLo;
         this.ip[1] = ins.ripHi;
         prev = undefined;
-        const r = this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        const r = this.finishStop(interceptOutcome(this.lastIntercept));
         if (r !== undefined) return r;
         continue;
       }
@@ -875,7 +906,7 @@ export class Cpu extends CpuState {
       this.ip[0] = ins.ripLo;
       this.ip[1] = ins.ripHi;
     }
-    if (e === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+    if (e === STOP_BEFORE) return this.finishStop(interceptOutcome(this.lastIntercept));
     if (e instanceof CpuFault) {
       if ((this.interceptMask & Intercept.EXCEPTION) !== 0 && this.hooks?.exception?.(this, e.vector, e.errorCode)) {
         return this.finishStop({ kind: 'exception', vector: e.vector, errorCode: e.errorCode, detail: e.detail });
@@ -885,7 +916,7 @@ export class Cpu extends CpuState {
         r = deliverEvent(this, e.vector, e.errorCode, false, ins);
       } catch (x) {
         // the delivery path asked the intercept hook (a task gate: TASK_SWITCH) and it said stop
-        if (x === STOP_BEFORE) return this.finishStop({ kind: 'intercept', intercept: this.lastIntercept });
+        if (x === STOP_BEFORE) return this.finishStop(interceptOutcome(this.lastIntercept));
         throw x;
       }
       return r === 'triple-fault' ? this.finishStop({ kind: 'triple-fault', vector: e.vector }) : undefined;
@@ -901,6 +932,18 @@ export class Cpu extends CpuState {
 
 /** CR4 bits this processor implements: VME..OSXMMEXCPT, VMXE, OSXSAVE, SMEP, SMAP. */
 const CR4_WRITABLE = 0x7ff | (1 << 13) | (1 << 18) | (1 << 20) | (1 << 21);
+
+/** One frozen outcome per intercept point, shared: a VM exit stops the run this way every time. */
+const INTERCEPT_OUTCOMES = new Map<Intercept, RunOutcome>();
+
+function interceptOutcome(what: Intercept): RunOutcome {
+  let o = INTERCEPT_OUTCOMES.get(what);
+  if (o === undefined) {
+    o = Object.freeze({ kind: 'intercept', intercept: what });
+    INTERCEPT_OUTCOMES.set(what, o);
+  }
+  return o;
+}
 
 /** Thrown to leave an instruction before it has any effect. */
 export const STOP_BEFORE = { stopBeforeInstruction: true };

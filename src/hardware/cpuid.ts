@@ -54,10 +54,22 @@ export function hasSubleaves(leaf: number): boolean {
   return SUBLEAF_LEAVES.has(leaf);
 }
 
+/**
+ * Table keys made once for basic leaves 0-FFH with subleaves 0-FFH and extended leaves
+ * 80000000H-800000FFH (subleaf 0): a guest's CPUID exits ask for the same few again and again.
+ */
+const KEYS: string[] = [];
+
+function keyOf(leaf: number, sub: number): string {
+  const slot = leaf < 0x100 && sub < 0x100 ? leaf * 0x100 + sub : leaf >= 0x80000000 && leaf < 0x80000100 && sub === 0 ? 0x10000 + leaf - 0x80000000 : -1;
+  if (slot < 0) return `${leaf.toString(16)}:${sub.toString(16)}`;
+  return KEYS[slot] ??= `${leaf.toString(16)}:${sub.toString(16)}`;
+}
+
 /** Looks a leaf up; leaves above the maximum return the highest basic leaf's values (SDM). */
 export function cpuidLookup(t: CpuidTable, leaf: number, subleaf: number): [number, number, number, number] {
   const sub = SUBLEAF_LEAVES.has(leaf) ? subleaf : 0;
-  const hit = t.get(`${(leaf >>> 0).toString(16)}:${(sub >>> 0).toString(16)}`);
+  const hit = t.get(keyOf(leaf >>> 0, sub >>> 0));
   if (hit !== undefined) return hit;
   const maxBasic = t.get('0:0')?.[0] ?? 0;
   const maxExt = t.get('80000000:0')?.[0] ?? 0;

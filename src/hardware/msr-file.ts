@@ -23,6 +23,11 @@ export class CpuMsrFile implements MsrStore {
   private sysenterEsp = 0n;
   private sysenterEip = 0n;
   private pat = 0x0007040600070406n;
+  /**
+   * Bumped by every change of the SYSENTER MSRs or IA32_PAT (define, WRMSR, an MSR-list load):
+   * a VM exit need not save them when nothing has written them since VM entry loaded them.
+   */
+  vmxMsrWrites = 0;
   /** MSRs whose writes the processor refuses (capability MSRs are read-only). */
   private readonly readOnly = new Set<number>();
   /**
@@ -49,13 +54,32 @@ export class CpuMsrFile implements MsrStore {
   /** Stores one of the MSRs kept in fields; false for the others. */
   private setField(address: number, v: bigint): boolean {
     switch (address) {
-      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; return true;
-      case Msr.IA32_SYSENTER_ESP.address: this.sysenterEsp = v; return true;
-      case Msr.IA32_SYSENTER_EIP.address: this.sysenterEip = v; return true;
-      case Msr.IA32_PAT.address: this.pat = v; return true;
+      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; break;
+      case Msr.IA32_SYSENTER_ESP.address: this.sysenterEsp = v; break;
+      case Msr.IA32_SYSENTER_EIP.address: this.sysenterEip = v; break;
+      case Msr.IA32_PAT.address: this.pat = v; break;
       default: return false;
     }
+    this.vmxMsrWrites++;
+    return true;
   }
+
+  /**
+   * VM entry and exit load the SYSENTER MSRs (and IA32_PAT when `pat` is given) from VMCS fields
+   * (SDM Vol. 3C, 27.3.2.1, 28.5.1): 64-bit field values, so without define's range checks.
+   */
+  loadForVmx(cs: bigint, esp: bigint, eip: bigint, pat: bigint | undefined): void {
+    this.sysenterCs = cs;
+    this.sysenterEsp = esp;
+    this.sysenterEip = eip;
+    if (pat !== undefined) this.pat = pat;
+    this.vmxMsrWrites++;
+  }
+
+  get sysenterCsValue(): bigint { return this.sysenterCs; }
+  get sysenterEspValue(): bigint { return this.sysenterEsp; }
+  get sysenterEipValue(): bigint { return this.sysenterEip; }
+  get patValue(): bigint { return this.pat; }
 
   rdmsr(address: number): bigint {
     const c = this.cpu;
@@ -108,7 +132,7 @@ export class CpuMsrFile implements MsrStore {
       case Msr.IA32_TIME_STAMP_COUNTER.address:
         c.tscOffset = v - c.tsc() + c.tscOffset;
         return;
-      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; return;
+      case Msr.IA32_SYSENTER_CS.address: this.sysenterCs = v; this.vmxMsrWrites++; return;
       case Msr.IA32_FMASK.address: case Msr.IA32_STAR.address:
         this.values.set(address, address === Msr.IA32_FMASK.address ? v & 0xffffffffn : v);
         return;
@@ -126,6 +150,7 @@ export class CpuMsrFile implements MsrStore {
           if (t === 2n || t === 3n || t > 7n) reject('invalid PAT memory type');
         }
         this.pat = v;
+        this.vmxMsrWrites++;
         return;
     }
     if (!this.values.has(address) && msrByAddress(address) === undefined) reject('not implemented by this processor');

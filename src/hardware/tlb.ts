@@ -13,6 +13,13 @@ export const enum Perm {
 
 const EMPTY_VIEW = new DataView(new ArrayBuffer(8));
 
+/**
+ * Epochs come from one counter for every Tlb, so an epoch names one set of contents across
+ * them all: a decoded block stamped under one VPID's translations is never taken for current
+ * under another's (tlb-tags.ts).
+ */
+let lastEpoch = 0;
+
 export class Tlb {
   /** Linear page number bits 31:0 and 47:32 of each entry's tag. */
   readonly tagLo = new Int32Array(TLB_SIZE);
@@ -26,8 +33,10 @@ export class Tlb {
   /** Backing bytes of the physical page and its offset in that chunk. */
   readonly view: DataView[] = new Array<DataView>(TLB_SIZE).fill(EMPTY_VIEW);
   readonly off = new Int32Array(TLB_SIZE);
-  /** Counts flushes: a decoded block found under one value keeps its translation until it changes. */
-  epoch = 0;
+  /** Changes with every flush: a decoded block found under one value keeps its translation until it changes. */
+  epoch = ++lastEpoch;
+  /** Whether an entry may have come from a large page (INVLPG must then drop more than one entry). */
+  largePages = false;
   /**
    * Slots filled since the last full flush (a superset of the valid ones), so that a flush
    * clears only those: VM entry and exit flush a TLB that holds a handful of entries, and
@@ -45,7 +54,8 @@ export class Tlb {
   }
 
   flushAll(): void {
-    this.epoch++;
+    this.epoch = ++lastEpoch;
+    this.largePages = false;
     const n = this.filledCount;
     if (n > TLB_SIZE) this.perm.fill(0);
     else for (let k = 0; k < n; k++) this.perm[this.filled[k]] = 0;
@@ -54,7 +64,7 @@ export class Tlb {
 
   /** MOV CR3 with CR4.PGE=1 keeps global entries. */
   flushNonGlobal(): void {
-    this.epoch++;
+    this.epoch = ++lastEpoch;
     for (let i = 0; i < TLB_SIZE; i++) if (this.global[i] === 0) this.perm[i] = 0;
   }
 
@@ -62,7 +72,7 @@ export class Tlb {
   flushPage(lo: number, hi: number): void {
     const vpn = (lo >>> 12) | (hi << 20);
     const idx = vpn & TLB_MASK;
-    this.epoch++;
+    this.epoch = ++lastEpoch;
     if (this.tagLo[idx] === vpn && this.tagHi[idx] === (hi >>> 12)) this.perm[idx] = 0;
   }
 

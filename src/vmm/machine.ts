@@ -98,8 +98,14 @@ export class Machine {
   image: GuestImage | undefined;
   private readonly hypervisorMsrs = { guestId: 0n };
   private readonly initialMsrs: readonly MsrOverride[];
-  /** Counts of exits by reason name, since the machine was made. */
-  readonly exitCounts = new Map<string, number>();
+  /** Exits by basic reason number since the machine was made, and each reason's name in the order first seen. */
+  private readonly exitsByReason = new Float64Array(0x10000);
+  private readonly exitNames: Array<[number, string]> = [];
+
+  /** Counts of exits by reason name, since the machine was made (in the order each reason first happened). */
+  get exitCounts(): ReadonlyMap<string, number> {
+    return new Map(this.exitNames.map(([reason, name]) => [name, this.exitsByReason[reason]]));
+  }
 
   constructor(options: MachineOptions = {}) {
     const mib = options.memoryMiB ?? 64;
@@ -212,6 +218,9 @@ export class Machine {
   run(maxInstructions: number, options: { breakOn?: ReadonlySet<string>; onExit?: (e: ExitEvent) => void } = {}): RunEnd {
     const limit = this.cpu.icount + maxInstructions;
     this.pauseRequested = false;
+    // the caller may have changed guest memory since the last run (paging structures included):
+    // the guest sees that as if every VM entry dropped its cached translations
+    this.vcpu.invalidateTranslations();
     const held = this.heldExit;
     if (held !== undefined) {
       // the exit a break stopped at is answered when the run resumes
@@ -237,8 +246,12 @@ export class Machine {
         return { kind: 'paused', why: r.why };
       }
       this.count(r.info);
-      const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
-      options.onExit?.({ info: r.info, by });
+      if (options.onExit !== undefined) {
+        const by = r.kind === 'handled' || (r.kind === 'deferred' && this.vcpu.handlesItself(r.info.reason)) ? 'vcpu' : 'vmm';
+        options.onExit({ info: r.info, by });
+        // the hook is host code too, and may have changed guest memory
+        this.vcpu.invalidateTranslations();
+      }
       if (r.kind === 'deferred') {
         // stopped before anyone answers it, so its state can be looked at (and changed)
         this.heldExit = { info: r.info };
@@ -264,7 +277,7 @@ export class Machine {
   }
 
   private count(info: VmxExitInfo): void {
-    this.exitCounts.set(info.name, (this.exitCounts.get(info.name) ?? 0) + 1);
+    if (this.exitsByReason[info.reason]++ === 0) this.exitNames.push([info.reason, info.name]);
   }
 
   /** The guest executed HLT: time jumps to the next device event, whose interrupt wakes it. */

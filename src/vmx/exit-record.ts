@@ -20,10 +20,15 @@ export interface VmxExitInfo {
   interruptionInfo: number;
 }
 
-/** The fields every exit reads, looked up once. */
-const REASON = Vmcs.field('VM_EXIT_REASON'), QUALIFICATION = Vmcs.field('EXIT_QUALIFICATION'),
-  LENGTH = Vmcs.field('VM_EXIT_INSTRUCTION_LEN'), RIP = Vmcs.field('GUEST_RIP'), GPA = Vmcs.field('GUEST_PHYSICAL_ADDRESS'),
-  LINEAR = Vmcs.field('GUEST_LINEAR_ADDRESS'), INTR_INFO = Vmcs.field('VM_EXIT_INTR_INFO');
+/** The fields every exit reads, looked up once, in the order of their word pairs in `w`. */
+const EXIT_FIELDS = Vmcs.fieldList(['VM_EXIT_REASON', 'EXIT_QUALIFICATION', 'VM_EXIT_INSTRUCTION_LEN', 'GUEST_RIP',
+  'GUEST_PHYSICAL_ADDRESS', 'GUEST_LINEAR_ADDRESS', 'VM_EXIT_INTR_INFO']);
+const REASON = 0, QUALIFICATION = 2, LENGTH = 4, RIP = 6, GPA = 8, LINEAR = 10, INTR_INFO = 12;
+/** Words for every field of EXIT_FIELDS. */
+export const EXIT_RECORD_WORDS = 2 * EXIT_FIELDS.encodings.length;
+
+/** Exit-reason names by basic reason (0-FFFFH), looked up once each. */
+const NAMES: string[] = [];
 
 function wordsToBig(lo: number, hi: number): bigint {
   return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -44,23 +49,20 @@ export class ExitRecord implements VmxExitInfo {
   private readonly linearLo: number;
   private readonly linearHi: number;
 
-  /** Reads the exit-information fields and guest RIP through VMREAD; `w` is two words of scratch. */
+  /** Reads the exit-information fields and guest RIP through VMREAD; `w` is EXIT_RECORD_WORDS words of scratch. */
   constructor(v: Vmcs, w: Int32Array) {
-    const raw = v.readNumber(REASON);
+    v.readWordsMany(EXIT_FIELDS, w);
+    const raw = w[REASON];
     const reason = raw & 0xffff;
     this.reason = reason;
-    this.name = exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`;
+    this.name = NAMES[reason] ??= exitReasonByNumber(reason)?.name ?? `UNKNOWN(${reason})`;
     this.entryFailure = (raw & 0x80000000) !== 0;
-    v.readWords(QUALIFICATION, w);
-    this.qualificationLow = w[0] >>> 0; this.qualificationHigh = w[1];
-    this.instructionLength = v.readNumber(LENGTH);
-    v.readWords(RIP, w);
-    this.ripLo = w[0]; this.ripHi = w[1];
-    v.readWords(GPA, w);
-    this.gpaLo = w[0]; this.gpaHi = w[1];
-    v.readWords(LINEAR, w);
-    this.linearLo = w[0]; this.linearHi = w[1];
-    this.interruptionInfo = v.readNumber(INTR_INFO);
+    this.qualificationLow = w[QUALIFICATION] >>> 0; this.qualificationHigh = w[QUALIFICATION + 1];
+    this.instructionLength = w[LENGTH] >>> 0;
+    this.ripLo = w[RIP]; this.ripHi = w[RIP + 1];
+    this.gpaLo = w[GPA]; this.gpaHi = w[GPA + 1];
+    this.linearLo = w[LINEAR]; this.linearHi = w[LINEAR + 1];
+    this.interruptionInfo = w[INTR_INFO] >>> 0;
   }
 
   get qualification(): bigint { return wordsToBig(this.qualificationLow, this.qualificationHigh); }

@@ -16,8 +16,9 @@ import { Msr } from '../msr';
 import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PIN_BASED_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from './controls';
 import { vectorHasErrorCode, VmxExitReason as R } from './definitions';
 import { Vmcs } from './vmcs';
-import { ExitRecord, VmxExitInfo } from './exit-record';
-import { vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
+import { EXIT_RECORD_WORDS, ExitRecord, VmxExitInfo } from './exit-record';
+import { invvpid, vmclear, vmlaunch, vmptrld, vmresume, vmxon } from './wrappers';
+import { InvvpidType } from './instructions';
 
 export type { VmxExitInfo } from './exit-record';
 
@@ -58,6 +59,12 @@ const EXITC = (...n: string[]) => controlMask(EXIT_CONTROLS, ...n);
 const ENTRYC = (...n: string[]) => controlMask(ENTRY_CONTROLS, ...n);
 const INTERRUPT_WINDOW = PROC('interrupt-window exiting');
 const IA32E_GUEST = ENTRYC('IA-32e mode guest');
+const ENABLE_VPID = PROC2('enable VPID');
+
+/** IA32_VMX_EPT_VPID_CAP: INVVPID, and its single-context type (SDM Vol. 3D, A.10). */
+const INVVPID_SINGLE_CONTEXT = (1n << 32n) | (1n << 41n);
+/** The next VPID to hand out (1-FFFFH; 0000H is the host's). */
+let nextVpid = 1;
 
 const CR0_PE = 1, CR0_NE = 0x20, CR0_PG = 0x80000000, CR0_RESET = 0x60000010;
 const CR4_PAE = 0x20, CR4_VMXE = 0x2000;
@@ -71,6 +78,7 @@ const BUILTIN_EXITS = new Set([R.CPUID.number, R.CR_ACCESS.number, R.XSETBV.numb
 
 /** Fields every handled exit touches, looked up once. */
 const GUEST_RIP = Vmcs.field('GUEST_RIP'), GUEST_INTERRUPTIBILITY = Vmcs.field('GUEST_INTERRUPTIBILITY_INFO');
+const RIP_AND_INTERRUPTIBILITY = Vmcs.fieldList(['GUEST_RIP', 'GUEST_INTERRUPTIBILITY_INFO']);
 
 /** The 128-byte register image the save/restore macros leave at HOST_RSP - 128 (seed: GeneralRegisters). */
 const IMAGE_BYTES = 128;
@@ -91,8 +99,15 @@ export class VmxVcpu {
   private guestXcr0 = 1n;
   private hostXcr0 = 1n;
   private readonly cpu: Cpu;
-  /** Two words of scratch for VMREAD on the exit path. */
-  private readonly scratch = new Int32Array(2);
+  /** Scratch words for VMREAD on the exit path. */
+  private readonly scratch = new Int32Array(EXIT_RECORD_WORDS);
+  /**
+   * This vCPU's VPID: with "enable VPID" the processor keeps the guest's cached translations
+   * across its exits instead of invalidating them at every entry and exit (SDM Vol. 3C, 29.4.3.1).
+   */
+  readonly vpid: number;
+  /** Whether setup enabled VPID (the processor may lack it). */
+  private usesVpid = false;
   /** What the launch configuration changes in the guest's CPUID, applied last to each answer. */
   cpuidOverrides: CpuidOverrides | undefined;
 
@@ -111,6 +126,8 @@ export class VmxVcpu {
   constructor(private readonly unit: VmxUnit, frames: HostFrames) {
     this.cpu = unit.cpu;
     this.vmcs = new Vmcs(unit);
+    this.vpid = nextVpid;
+    nextVpid = nextVpid === 0xffff ? 1 : nextVpid + 1;
     this.vmcsRegion = frames.allocFrame();
     this.cpu.mem.write(this.vmcsRegion, 4, Number(this.cpu.msrs.rdmsr(Msr.IA32_VMX_BASIC.address) & 0x7fffffffn));
     this.ioBitmapA = frames.allocFrame();
@@ -145,7 +162,18 @@ export class VmxVcpu {
     v.setControls('PIN_BASED_VM_EXEC_CONTROL', PIN('external-interrupt exiting', 'NMI exiting', 'virtual NMIs'));
     v.setControls('CPU_BASED_VM_EXEC_CONTROL', PROC('HLT exiting', 'use I/O bitmaps', 'use MSR bitmaps', 'activate secondary controls'),
       PROC('CR3-load exiting', 'CR3-store exiting'));
-    v.setControls('SECONDARY_VM_EXEC_CONTROL', PROC2('enable EPT', 'unrestricted guest', 'enable RDTSCP'));
+    // VPID where the processor offers it with single-context INVVPID (IA32_VMX_PROCBASED_CTLS2
+    // allowed-1, IA32_VMX_EPT_VPID_CAP bits 32 and 41); a guest runs without it otherwise
+    const msrs = this.cpu.msrs;
+    const vpid = (Number(msrs.rdmsr(Msr.IA32_VMX_PROCBASED_CTLS2.address) >> 32n) & ENABLE_VPID) !== 0 &&
+      (msrs.rdmsr(Msr.IA32_VMX_EPT_VPID_CAP.address) & INVVPID_SINGLE_CONTEXT) === INVVPID_SINGLE_CONTEXT;
+    v.setControls('SECONDARY_VM_EXEC_CONTROL', PROC2('enable EPT', 'unrestricted guest', 'enable RDTSCP') | (vpid ? ENABLE_VPID : 0));
+    this.usesVpid = vpid;
+    if (vpid) {
+      v.write('VIRTUAL_PROCESSOR_ID', this.vpid);
+      // a new guest: nothing cached for this VPID may survive from an earlier one
+      invvpid(this.unit, InvvpidType.SingleContext, this.vpid);
+    }
     v.setControls('VM_EXIT_CONTROLS', EXITC('host address-space size', 'acknowledge interrupt on exit', 'save IA32_EFER', 'load IA32_EFER', 'save IA32_PAT', 'load IA32_PAT'));
     v.setControls('VM_ENTRY_CONTROLS', ENTRYC('load IA32_EFER', 'load IA32_PAT') | (mode === 'long' ? IA32E_GUEST : 0));
     v.write('IO_BITMAP_A', this.ioBitmapA);
@@ -296,6 +324,15 @@ export class VmxVcpu {
     if (v.read('GUEST_ACTIVITY_STATE') === 1n) v.write('GUEST_ACTIVITY_STATE', 0);
   }
 
+  /**
+   * After host code changed guest memory that may hold paging structures: INVVPID (single
+   * context) for this vCPU, so that the guest's cached translations, which survive its exits
+   * with VPID, do not hide the change. Without VPID every VM entry invalidates them anyway.
+   */
+  invalidateTranslations(): void {
+    if (this.usesVpid && !this.inGuest) invvpid(this.unit, InvvpidType.SingleContext, this.vpid);
+  }
+
   // ---- running --------------------------------------------------------------------------
 
   /**
@@ -340,8 +377,9 @@ export class VmxVcpu {
     const c = this.cpu;
     this.injectPendingEvents();
     // restore macro: guest registers from the image, RSP from the VMCS
-    const img = this.regsImage.words;
-    for (let k = 0; k < 32; k++) if (k !== 8 && k !== 9) c.r[k] = img[k] | 0;
+    const img = this.regsImage.words, gpr = c.r;
+    for (let k = 0; k < 8; k++) gpr[k] = img[k] | 0;
+    for (let k = 10; k < 32; k++) gpr[k] = img[k] | 0;
     this.hostXcr0 = c.xcr0;
     c.xcr0 = this.guestXcr0;
     const r = this.launched ? vmresume(this.unit) : vmlaunch(this.unit);
@@ -359,8 +397,9 @@ export class VmxVcpu {
     const c = this.cpu;
     this.inGuest = false;
     // save macro: the 128-byte image at HOST_RSP - 128 (slot 4, RSP, is the gap)
-    const img = this.regsImage.words;
-    for (let k = 0; k < 32; k++) if (k !== 8 && k !== 9) img[k] = c.r[k];
+    const img = this.regsImage.words, r = c.r;
+    for (let k = 0; k < 8; k++) img[k] = r[k];
+    for (let k = 10; k < 32; k++) img[k] = r[k];
     this.guestXcr0 = c.xcr0;
     c.xcr0 = this.hostXcr0;
   }
@@ -382,11 +421,11 @@ export class VmxVcpu {
   /** Advances guest RIP by the length of the instruction that exited (never by a constant). */
   advanceRip(length: number): void {
     const v = this.vmcs, w = this.scratch;
-    v.readWords(GUEST_RIP, w);
+    v.readWordsMany(RIP_AND_INTERRUPTIBILITY, w);
     const lo = (w[0] >>> 0) + length;
     v.writeWords(GUEST_RIP, lo | 0, lo > 0xffffffff ? w[1] + 1 : w[1]);
     // the instruction is complete: blocking by STI or MOV SS that it ran under ends with it (Table 25-3)
-    const intr = v.readNumber(GUEST_INTERRUPTIBILITY);
+    const intr = w[2] >>> 0;
     if ((intr & 3) !== 0) v.writeNumber(GUEST_INTERRUPTIBILITY, (intr & ~3) >>> 0);
   }
 
@@ -409,18 +448,17 @@ export class VmxVcpu {
   // ---- exits ------------------------------------------------------------------------------
 
   private handleExit(info: VmxExitInfo): VcpuRun {
-    const handled: VcpuRun = { kind: 'handled', info };
     const regs = this.regsImage;
     switch (info.reason) {
-      case R.CPUID.number: this.handleCpuid(info); return handled;
-      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled : returned(info, { kind: 'unhandled', reason: info.reason });
-      case R.XSETBV.number: this.handleXsetbv(info); return handled;
+      case R.CPUID.number: this.handleCpuid(info); return handled(info);
+      case R.CR_ACCESS.number: return this.handleCrAccess(info) ? handled(info) : returned(info, { kind: 'unhandled', reason: info.reason });
+      case R.XSETBV.number: this.handleXsetbv(info); return handled(info);
       case R.INTERRUPT_WINDOW.number: {
         const v = this.vmcs;
         v.write('CPU_BASED_VM_EXEC_CONTROL', v.read('CPU_BASED_VM_EXEC_CONTROL') & ~BigInt(INTERRUPT_WINDOW));
-        return handled;
+        return handled(info);
       }
-      case R.PREEMPTION_TIMER.number: return handled;
+      case R.PREEMPTION_TIMER.number: return handled(info);
       case R.VMCALL.number:
         return returned(info, { kind: 'hypercall', nr: regs.getRegOfIndex(0), args: [7, 6, 2, 1, 8, 9].map((k) => regs.getRegOfIndex(k)) });
       case R.IO_INSTRUCTION.number: {
@@ -539,6 +577,11 @@ export class VmxVcpu {
     this.guestXcr0 = value;
     this.advanceRip(info.instructionLength);
   }
+}
+
+/** An exit the vCPU answered itself. */
+function handled(info: VmxExitInfo): VcpuRun {
+  return { kind: 'handled', info };
 }
 
 /** An exit handed to the VMM. */

@@ -6,7 +6,7 @@ import type { VmxUnit } from '../hardware/vmx/vmx-unit';
 import { Msr } from '../msr';
 import { adjustControls, CONTROL_SETS, splitCapabilityMsr } from './controls';
 import { vmcsFieldByName, VmcsFieldInfo } from './vmcs-fields';
-import { vmread, vmreadWords, vmwrite, vmwriteWords } from './wrappers';
+import { vmread, vmreadWords, vmreadWordsMany, vmwrite, vmwriteWords } from './wrappers';
 
 /** An unknown VMCS field name. */
 export class VmcsFieldError extends Error {
@@ -18,6 +18,11 @@ export class VmcsFieldError extends Error {
 
 /** Names as callers spell them, resolved once (a VMM asks for the same few fields on every exit). */
 const BY_EXACT_NAME = new Map<string, VmcsFieldInfo>();
+
+/** Fields read together by one readWordsMany (made by Vmcs.fieldList). */
+export interface VmcsFieldList {
+  readonly encodings: readonly number[];
+}
 
 function fieldOf(field: string | VmcsFieldInfo): VmcsFieldInfo {
   return typeof field === 'string' ? Vmcs.field(field) : field;
@@ -55,6 +60,16 @@ export class Vmcs {
   /** Reads a field into two 32-bit words (`out[0]` low, `out[1]` high), without a BigInt. */
   readWords(field: string | VmcsFieldInfo, out: Int32Array): void {
     vmreadWords(this.unit, fieldOf(field).encoding, out);
+  }
+
+  /** A list of fields for readWordsMany, resolved once. */
+  static fieldList(names: readonly string[]): VmcsFieldList {
+    return { encodings: names.map((n) => Vmcs.field(n).encoding) };
+  }
+
+  /** Reads several fields into word pairs of `out` (field k at 2k, 2k + 1), as that many readWords. */
+  readWordsMany(list: VmcsFieldList, out: Int32Array): void {
+    vmreadWordsMany(this.unit, list.encodings, out);
   }
 
   /** Reads a field no wider than 53 bits (the 16- and 32-bit fields, lengths, addresses below 2^53) as a number. */

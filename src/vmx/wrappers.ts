@@ -79,6 +79,17 @@ export function vmreadWords(unit: VmxUnit, encoding: number, out: Int32Array): v
   statusOf(unit, 'VMREAD');
 }
 
+/** VMREADs of several fields in a row into word pairs of `out` (field k at 2k, 2k + 1), with the same status handling. */
+export function vmreadWordsMany(unit: VmxUnit, encodings: readonly number[], out: Int32Array): void {
+  try {
+    unit.vmreadWordsMany(encodings, out);
+  } catch (e) {
+    if (e instanceof CpuFault) throw new VmxFault('VMREAD', e.vector, e.detail);
+    throw e;
+  }
+  statusOf(unit, 'VMREAD');
+}
+
 /** VMWRITE of the 64-bit value hi:lo, with the same status handling as vmwrite. */
 export function vmwriteWords(unit: VmxUnit, encoding: number, lo: number, hi: number): void {
   try {

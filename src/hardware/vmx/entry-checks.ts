@@ -209,14 +209,37 @@ export interface GuestStateFailure {
   detail: string;
 }
 
-/** 27.3.1: the guest-state area. */
+const isIa32eGuest = (v: VmcsData): boolean => (v.lo(F.VM_ENTRY_CONTROLS) & ENTRY.IA32E) !== 0;
+const guestRflags = (v: VmcsData): number => v.lo(F.GUEST_RFLAGS) >>> 0;
+
+const fail = (detail: string, qualification = 0): GuestStateFailure => ({ qualification, detail });
+
+/**
+ * 27.3.1: the guest-state area, every check in the SDM's order. The checks fall in two sets:
+ * those on fields an exit saves anew each time (RIP, RFLAGS, activity and interruptibility
+ * state, with the event to inject), checkVolatileGuestState; and the rest, which read only
+ * fields whose changes VmcsData counts in guestVersion (and controlVersion), and RFLAGS.VM.
+ */
 export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateFailure | undefined {
-  const fail = (detail: string, qualification = 0): GuestStateFailure => ({ qualification, detail });
-  const proc2 = secondaryControls(v);
+  return registersProblem(v, caps) ?? rflagsProblem(v) ?? segmentsAndTablesProblem(v) ??
+    ripAndEventsProblem(v, caps) ?? linkPointerProblem(v);
+}
+
+/**
+ * The checks of checkGuestState on the fields outside guestVersion, in the same order: what a
+ * VM entry must still check when the rest passed with the same controlVersion, guestVersion
+ * and RFLAGS.VM (the first of them that fails is then the first checkGuestState finds).
+ */
+export function checkVolatileGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateFailure | undefined {
+  return rflagsProblem(v) ?? ripAndEventsProblem(v, caps);
+}
+
+/** 27.3.1.1: control registers, debug register, MSRs. */
+function registersProblem(v: VmcsData, caps: VmxCapabilities): GuestStateFailure | undefined {
+  const unrestricted = (secondaryControls(v) & PROC2.UNRESTRICTED) !== 0, ia32e = isIa32eGuest(v);
+  const cr0 = v.lo(F.GUEST_CR0) >>> 0;
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
-  const unrestricted = (proc2 & PROC2.UNRESTRICTED) !== 0;
-  const ia32e = (entry & ENTRY.IA32E) !== 0;
-  const cr0 = v.lo(F.GUEST_CR0) >>> 0, cr4 = v.lo(F.GUEST_CR4) >>> 0;
+  const cr4 = v.lo(F.GUEST_CR4) >>> 0;
   const fixed0 = unrestricted ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
   if (!meetsFixedBits(cr0, fixed0, caps.cr0Fixed1) || v.hi(F.GUEST_CR0) !== 0) return fail('GUEST_CR0 does not meet IA32_VMX_CR0_FIXED0/FIXED1');
   if ((cr0 & 0x80000000) !== 0 && (cr0 & 1) === 0) return fail('GUEST_CR0.PG requires GUEST_CR0.PE');
@@ -233,13 +256,30 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
     if (((efer & 0x400) !== 0) !== ia32e) return fail('GUEST_IA32_EFER.LMA must equal "IA-32e mode guest"');
     if ((cr0 & 0x80000000) !== 0 && ((efer & 0x100) !== 0) !== ia32e) return fail('GUEST_IA32_EFER.LME must equal "IA-32e mode guest" when paging is on');
   }
-  const rflags = v.lo(F.GUEST_RFLAGS) >>> 0;
+  return undefined;
+}
+
+/** 27.3.1.1: RFLAGS. */
+function rflagsProblem(v: VmcsData): GuestStateFailure | undefined {
+  const rflags = guestRflags(v);
   if (v.hi(F.GUEST_RFLAGS) !== 0 || (rflags & 0xffc08028) !== 0 || (rflags & 2) === 0) return fail('GUEST_RFLAGS: reserved bits must be 0 and bit 1 must be 1');
-  if ((rflags & 0x20000) !== 0 && (ia32e || (cr0 & 1) === 0)) return fail('GUEST_RFLAGS.VM must be 0 in IA-32e mode and with CR0.PE clear');
-  const segProblem = segmentProblem(v, ia32e, unrestricted, (rflags & 0x20000) !== 0);
+  if ((rflags & 0x20000) !== 0 && (isIa32eGuest(v) || (v.lo(F.GUEST_CR0) & 1) === 0)) return fail('GUEST_RFLAGS.VM must be 0 in IA-32e mode and with CR0.PE clear');
+  return undefined;
+}
+
+/** 27.3.1.2-27.3.1.3: segment registers, GDTR and IDTR. */
+function segmentsAndTablesProblem(v: VmcsData): GuestStateFailure | undefined {
+  const unrestricted = (secondaryControls(v) & PROC2.UNRESTRICTED) !== 0;
+  const segProblem = segmentProblem(v, isIa32eGuest(v), unrestricted, (guestRflags(v) & 0x20000) !== 0);
   if (segProblem !== undefined) return fail(segProblem);
   if ((v.lo(F.GUEST_GDTR_LIMIT) >>> 16) !== 0 || (v.lo(F.GUEST_IDTR_LIMIT) >>> 16) !== 0) return fail('GUEST_GDTR_LIMIT and GUEST_IDTR_LIMIT bits 31:16 must be 0');
   if (!canonical(v, F.GUEST_GDTR_BASE) || !canonical(v, F.GUEST_IDTR_BASE)) return fail('GUEST_GDTR_BASE and GUEST_IDTR_BASE must be canonical');
+  return undefined;
+}
+
+/** 27.3.1.1 (RIP) and 27.3.1.5: activity and interruptibility state, and the event to inject. */
+function ripAndEventsProblem(v: VmcsData, caps: VmxCapabilities): GuestStateFailure | undefined {
+  const ia32e = isIa32eGuest(v), rflags = guestRflags(v);
   const csL = (v.lo(F.GUEST_CS_AR_BYTES) & 0x2000) !== 0;
   if ((!ia32e || !csL) && v.hi(F.GUEST_RIP) !== 0) return fail('GUEST_RIP bits 63:32 must be 0 outside 64-bit mode');
   if (ia32e && csL && !canonical(v, F.GUEST_RIP)) return fail('GUEST_RIP must be canonical in 64-bit mode');
@@ -256,6 +296,11 @@ export function checkGuestState(v: VmcsData, caps: VmxCapabilities): GuestStateF
     if (type === 0 && ((rflags & 0x200) === 0 || (intr & 3) !== 0)) return fail('injecting an external interrupt requires RFLAGS.IF and no STI/MOV SS blocking');
     if (type === 2 && (intr & 2) !== 0) return fail('injecting an NMI requires no blocking by MOV SS');
   }
+  return undefined;
+}
+
+/** 27.3.1.5: the VMCS link pointer. */
+function linkPointerProblem(v: VmcsData): GuestStateFailure | undefined {
   if (v.lo(F.VMCS_LINK_POINTER) !== -1 || v.hi(F.VMCS_LINK_POINTER) !== -1) return fail('the VMCS link pointer must be FFFFFFFF_FFFFFFFFH (no VMCS shadowing)', 4);
   return undefined;
 }

@@ -48,11 +48,18 @@ export class NonRoot implements CpuHooks {
 
   private get c(): Cpu { return this.unit.cpu; }
 
-  /** Arms the CPU's hooks for the controls of the current VMCS (after guest state is loaded). */
-  begin(): void {
-    const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
-    this.unit.nonRoot = true;
-    this.pending = undefined;
+  /** What `derive` computed from the control fields, and the controlVersion it did so for (-1: nothing yet). */
+  private derivedFor = -1;
+  private mask = 0;
+  private cr0Mask = 0;
+  private cr4Mask = 0;
+  private cr0Shadow = 0;
+  private cr4Shadow = 0;
+  private eventWatch = false;
+
+  /** The intercepts and CPU settings the control fields call for (a pure function of them and the capabilities). */
+  private derive(): void {
+    const v = this.unit.vmcs;
     const pin = this.pin = v.lo(F.PIN_BASED_VM_EXEC_CONTROL);
     const proc = this.proc = v.lo(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = this.proc2 = secondaryControls(v);
@@ -77,16 +84,30 @@ export class NonRoot implements CpuHooks {
     if (v.lo(F.EXCEPTION_BITMAP) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MASK) !== 0 || v.lo(F.PAGE_FAULT_ERROR_CODE_MATCH) !== 0 || (proc & PROC.MTF) !== 0) mask |= Intercept.EXCEPTION;
     if (pin & PIN.EXTINT) mask |= Intercept.INTERRUPT;
     if (pin & PIN.NMI) mask |= Intercept.NMI;
-    c.interceptMask = mask;
-    this.savedHooks = c.hooks;
-    c.hooks = this;
-    c.cr0Mask = cr0Mask; c.cr0Shadow = v.lo(F.CR0_READ_SHADOW);
-    c.cr4Mask = cr4Mask; c.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
-    // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
-    c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
+    this.mask = mask;
+    this.cr0Mask = cr0Mask; this.cr0Shadow = v.lo(F.CR0_READ_SHADOW);
+    this.cr4Mask = cr4Mask; this.cr4Shadow = v.lo(F.CR4_READ_SHADOW);
     // with external-interrupt exiting RFLAGS.IF does not block interrupts (26.3.1.1 note, 25.6.1),
     // so the run loop's IF-gated check is not enough: watch every boundary
-    c.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
+    this.eventWatch = (proc & (PROC.INTR_WINDOW | PROC.NMI_WINDOW | PROC.MTF)) !== 0 || (pin & (PIN.EXTINT | PIN.PREEMPTION | PIN.VIRTUAL_NMI)) !== 0;
+    this.derivedFor = v.controlVersion;
+  }
+
+  /** Arms the CPU's hooks for the controls of the current VMCS (after guest state is loaded). */
+  begin(): void {
+    const c = this.c, v = this.unit.vmcs, caps = this.unit.caps;
+    this.unit.nonRoot = true;
+    this.pending = undefined;
+    if (this.derivedFor !== v.controlVersion) this.derive();
+    const pin = this.pin, proc = this.proc, proc2 = this.proc2;
+    c.interceptMask = this.mask;
+    this.savedHooks = c.hooks;
+    c.hooks = this;
+    c.cr0Mask = this.cr0Mask; c.cr0Shadow = this.cr0Shadow;
+    c.cr4Mask = this.cr4Mask; c.cr4Shadow = this.cr4Shadow;
+    // an unrestricted guest may clear CR0.PE and CR0.PG (26.3 / 27.3.1.1)
+    c.cr0Fixed0 = (proc2 & PROC2.UNRESTRICTED) !== 0 ? caps.cr0Fixed0 & ~0x80000001 : caps.cr0Fixed0;
+    c.eventWatch = this.eventWatch;
     c.singleStep = (proc & PROC.MTF) !== 0;
     c.eventDeadline = (pin & PIN.PREEMPTION) !== 0 ? c.icount + (v.lo(F.VMX_PREEMPTION_TIMER_VALUE) >>> 0) * 2 ** PREEMPTION_TIMER_RATE : Infinity;
     if ((proc2 & PROC2.EPT) !== 0) {
@@ -138,19 +159,18 @@ export class NonRoot implements CpuHooks {
 
   private instructionExit(c: Cpu, what: Intercept, i: Insn): ExitInfo | undefined {
     const len = i.len;
-    const simple = (reason: number, qualification = 0n): ExitInfo => ({ reason, instructionLength: len, qualification });
     switch (what) {
-      case Intercept.CPUID: return simple(R.CPUID.number);
-      case Intercept.HLT: return simple(R.HLT.number);
-      case Intercept.INVD: return simple(R.INVD.number);
-      case Intercept.XSETBV: return simple(R.XSETBV.number);
-      case Intercept.PAUSE: return simple(R.PAUSE_INSTRUCTION.number);
-      case Intercept.RDPMC: return simple(R.RDPMC.number);
-      case Intercept.WBINVD: return simple(R.WBINVD.number);
+      case Intercept.CPUID: return simple(len, R.CPUID.number);
+      case Intercept.HLT: return simple(len, R.HLT.number);
+      case Intercept.INVD: return simple(len, R.INVD.number);
+      case Intercept.XSETBV: return simple(len, R.XSETBV.number);
+      case Intercept.PAUSE: return simple(len, R.PAUSE_INSTRUCTION.number);
+      case Intercept.RDPMC: return simple(len, R.RDPMC.number);
+      case Intercept.WBINVD: return simple(len, R.WBINVD.number);
       case Intercept.RDTSC:
         if (i.mnemonic === 'rdtscp' && (this.proc2 & PROC2.RDTSCP) === 0) throw new CpuFault(Vector.UD, -1, 'RDTSCP with "enable RDTSCP" = 0');
         if ((this.proc & PROC.RDTSC) === 0) return undefined;
-        return simple(i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
+        return simple(len, i.mnemonic === 'rdtscp' ? R.RDTSCP.number : R.RDTSC.number);
       case Intercept.RDRAND: {
         const seed = i.mnemonic === 'rdseed';
         if ((this.proc2 & (seed ? PROC2.RDSEED : PROC2.RDRAND)) === 0) return undefined;
@@ -159,7 +179,7 @@ export class NonRoot implements CpuHooks {
       case Intercept.MONITOR_MWAIT: {
         const mwait = i.mnemonic === 'mwait';
         if ((this.proc & (mwait ? PROC.MWAIT : PROC.MONITOR)) === 0) return undefined;
-        return simple(mwait ? R.MWAIT_INSTRUCTION.number : R.MONITOR_INSTRUCTION.number);
+        return simple(len, mwait ? R.MWAIT_INSTRUCTION.number : R.MONITOR_INSTRUCTION.number);
       }
       case Intercept.INVLPG: return { reason: R.INVLPG.number, instructionLength: len, qualification: linearOf(c, i) };
       case Intercept.VMX_INSTRUCTION: {
@@ -174,7 +194,7 @@ export class NonRoot implements CpuHooks {
       case Intercept.MSR_READ: case Intercept.MSR_WRITE: return this.msrExit(c, what === Intercept.MSR_WRITE, len);
       case Intercept.CR_READ: case Intercept.CR_WRITE: return this.crExit(c, what === Intercept.CR_WRITE, i);
       case Intercept.DR_ACCESS:
-        return simple(R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
+        return simple(len, R.DR_ACCESS.number, BigInt(i.reg & 7 | (i.cc === 1 ? 0x10 : 0) | (i.rm & 15) << 8));
       case Intercept.EXCEPTION: {
         // INT3 and INTO: software exceptions (type 6); INT1: a privileged software exception (type 5); with the length
         const vector = i.opcode === 0xcc ? 3 : i.opcode === 0xf1 ? 1 : 4;
@@ -190,8 +210,8 @@ export class NonRoot implements CpuHooks {
   /** I/O instructions: unconditional I/O exiting or the I/O bitmaps (26.1.3); qualification of Table 28-5. */
   private ioExit(c: Cpu, i: Insn): ExitInfo | undefined {
     const m = i.mnemonic;
-    const string = m.startsWith('ins') || m.startsWith('outs');
-    const input = m.startsWith('in');
+    // the decoder's I/O mnemonics: in, out, ins, outs (the operand size is in i.size)
+    const input = m === 'in' || m === 'ins', string = m === 'ins' || m === 'outs';
     const port = i.immLo >= 0 && !string ? i.immLo & 0xffff : c.r[4] & 0xffff;
     const size = i.size;
     if ((this.proc & PROC.IO_BITMAPS) !== 0) {
@@ -200,7 +220,7 @@ export class NonRoot implements CpuHooks {
       return undefined;
     }
     const q = (size - 1) | (input ? 8 : 0) | (string ? 0x10 : 0) | (i.rep !== 0 && string ? 0x20 : 0) | (i.immLo >= 0 && !string ? 0x40 : 0) | port << 16;
-    const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: BigInt(q >>> 0) };
+    const info: ExitInfo = { reason: R.IO_INSTRUCTION.number, instructionLength: i.len, qualification: q >>> 0 };
     if (string) {
       // IA32_VMX_BASIC[54]: address size and segment of INS/OUTS are reported (Table 28-8)
       const seg = input ? Seg.ES : i.segOverride >= 0 ? i.segOverride : Seg.DS;
@@ -218,7 +238,8 @@ export class NonRoot implements CpuHooks {
     const v = this.unit.vmcs, mem = this.c.mem;
     for (let p = port; p < port + size; p++) {
       if (p > 0xffff) return true;
-      const base = Number(v.get(p < 0x8000 ? F.IO_BITMAP_A : F.IO_BITMAP_B));
+      const slot = p < 0x8000 ? F.IO_BITMAP_A : F.IO_BITMAP_B;
+      const base = (v.hi(slot) >>> 0) * 4294967296 + (v.lo(slot) >>> 0);
       const bit = p & 0x7fff;
       if ((mem.read8(base + (bit >>> 3)) & (1 << (bit & 7))) !== 0) return true;
     }
@@ -406,8 +427,20 @@ export class NonRoot implements CpuHooks {
     if (this.shadowAtStop >= 0) c.interruptShadow = this.shadowAtStop;
     this.shadowAtStop = -1;
     performExit(this.unit, exit);
-    return this.unit.hostIsExternal ? { kind: 'vm-exit', reason: exit.reason } : undefined;
+    return this.unit.hostIsExternal ? vmExitOutcome(exit.reason) : undefined;
   }
+}
+
+/** An instruction's exit with no more than its length and qualification. */
+function simple(len: number, reason: number, qualification?: bigint): ExitInfo {
+  return { reason, instructionLength: len, qualification };
+}
+
+/** One frozen vm-exit outcome per exit reason, shared (see Cpu.run's intercept outcomes). */
+const VM_EXIT_OUTCOMES: RunOutcome[] = [];
+
+function vmExitOutcome(reason: number): RunOutcome {
+  return VM_EXIT_OUTCOMES[reason] ??= Object.freeze({ kind: 'vm-exit', reason });
 }
 
 function sizeCode(size: number): number {

@@ -4,8 +4,8 @@
 import type { Cpu } from '../cpu';
 import { Ar, Seg, Shadow } from '../cpu-state';
 import { getRflags, setRflags } from '../flags';
-import { Msr } from '../../msr';
-import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS } from '../../vmx/controls';
+import { controlMask, ENTRY_CONTROLS, EXIT_CONTROLS, PRIMARY_PROCESSOR_CONTROLS, SECONDARY_PROCESSOR_CONTROLS } from '../../vmx/controls';
+import { NO_EPT } from '../tlb-tags';
 import { F, VmcsData } from './vmcs';
 
 export const ENTRY_IA32E_GUEST = controlMask(ENTRY_CONTROLS, 'IA-32e mode guest');
@@ -18,6 +18,9 @@ const EXIT_SAVE_PAT = controlMask(EXIT_CONTROLS, 'save IA32_PAT');
 const EXIT_LOAD_PAT = controlMask(EXIT_CONTROLS, 'load IA32_PAT');
 const EXIT_SAVE_EFER = controlMask(EXIT_CONTROLS, 'save IA32_EFER');
 const EXIT_LOAD_EFER = controlMask(EXIT_CONTROLS, 'load IA32_EFER');
+const PROC_SECONDARY = controlMask(PRIMARY_PROCESSOR_CONTROLS, 'activate secondary controls');
+const PROC2_EPT = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable EPT');
+const PROC2_VPID = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable VPID');
 
 /** The data segments whose selectors the host-state area holds (28.5.2). */
 const HOST_DATA_SEGMENTS: readonly number[] = [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
@@ -34,21 +37,13 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.GUEST_CR3);
   c.cr4 = v.lo(F.GUEST_CR4) >>> 0;
   if ((entry & ENTRY_LOAD_DEBUG) !== 0) c.dr[7] = v.get(F.GUEST_DR7);
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.GUEST_SYSENTER_CS));
-  c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.GUEST_SYSENTER_ESP));
-  c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.GUEST_SYSENTER_EIP));
-  if ((entry & ENTRY_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.GUEST_IA32_PAT));
+  c.msrs.loadForVmx(v.get(F.GUEST_SYSENTER_CS), v.get(F.GUEST_SYSENTER_ESP), v.get(F.GUEST_SYSENTER_EIP),
+    (entry & ENTRY_LOAD_PAT) !== 0 ? v.get(F.GUEST_IA32_PAT) : undefined);
   const ia32e = (entry & ENTRY_IA32E_GUEST) !== 0;
   let efer = (entry & ENTRY_LOAD_EFER) !== 0 ? v.lo(F.GUEST_IA32_EFER) : c.efer;
   efer = ia32e ? efer | 0x500 : efer & ~0x500;
   c.efer = efer >>> 0;
-  for (let s = 0; s < 8; s++) {
-    c.segSel[s] = v.lo(F.GUEST_ES_SELECTOR + s) & 0xffff;
-    c.segBase[2 * s] = v.lo(F.GUEST_ES_BASE + s);
-    c.segBase[2 * s + 1] = v.hi(F.GUEST_ES_BASE + s);
-    c.segLimit[s] = v.lo(F.GUEST_ES_LIMIT + s) >>> 0;
-    c.segAr[s] = v.lo(F.GUEST_ES_AR_BYTES + s) & 0x1f0ff;
-  }
+  v.loadGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
   c.gdtrBase = v.get(F.GUEST_GDTR_BASE);
   c.gdtrLimit = v.lo(F.GUEST_GDTR_LIMIT) & 0xffff;
   c.idtrBase = v.get(F.GUEST_IDTR_BASE);
@@ -70,31 +65,35 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
   }
 }
 
-/** Saves the processor's state into the guest-state area (28.3) at a VM exit. */
-export function saveGuestState(c: Cpu, v: VmcsData): void {
+/**
+ * Saves the processor's state into the guest-state area (28.3) at a VM exit. `sysenterUnchanged`:
+ * neither the SYSENTER MSRs nor the guest fields changed since VM entry loaded the one from the
+ * other, so the fields already hold what saving would write.
+ */
+export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): void {
+  // every value below is already cut to its field's width (selectors 16 bits, limits and access
+  // rights 32, control registers and RFLAGS with bits 63:32 zero), so setWords stores it as set would
   const exit = v.lo(F.VM_EXIT_CONTROLS);
-  v.set(F.GUEST_CR0, c.cr0);
+  v.setWords(F.GUEST_CR0, c.cr0 | 0, 0);
   v.setBig(F.GUEST_CR3, c.cr3);
-  v.set(F.GUEST_CR4, c.cr4);
+  v.setWords(F.GUEST_CR4, c.cr4 | 0, 0);
   if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
-  for (let s = 0; s < 8; s++) {
-    v.set(F.GUEST_ES_SELECTOR + s, c.segSel[s]);
-    v.set(F.GUEST_ES_BASE + s, c.segBase[2 * s], c.segBase[2 * s + 1]);
-    v.set(F.GUEST_ES_LIMIT + s, c.segLimit[s] | 0);
-    v.set(F.GUEST_ES_AR_BYTES + s, c.segAr[s] & 0x1f0ff);
-  }
+  v.saveGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
   v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
-  v.set(F.GUEST_GDTR_LIMIT, c.gdtrLimit);
+  v.setWords(F.GUEST_GDTR_LIMIT, c.gdtrLimit | 0, 0);
   v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);
-  v.set(F.GUEST_IDTR_LIMIT, c.idtrLimit);
-  v.set(F.GUEST_RSP, c.r[8], c.r[9]);
-  v.set(F.GUEST_RIP, c.ip[0], c.ip[1]);
-  v.set(F.GUEST_RFLAGS, getRflags(c));
-  v.setBig(F.GUEST_SYSENTER_ESP, c.msrs.rdmsr(Msr.IA32_SYSENTER_ESP.address));
-  v.setBig(F.GUEST_SYSENTER_EIP, c.msrs.rdmsr(Msr.IA32_SYSENTER_EIP.address));
-  v.setBig(F.GUEST_SYSENTER_CS, c.msrs.rdmsr(Msr.IA32_SYSENTER_CS.address)); // a 32-bit field: bits 31:0
-  if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, c.msrs.rdmsr(Msr.IA32_PAT.address));
-  if ((exit & EXIT_SAVE_EFER) !== 0) v.set(F.GUEST_IA32_EFER, c.efer);
+  v.setWords(F.GUEST_IDTR_LIMIT, c.idtrLimit | 0, 0);
+  v.setWords(F.GUEST_RSP, c.r[8], c.r[9]);
+  v.setWords(F.GUEST_RIP, c.ip[0], c.ip[1]);
+  v.setWords(F.GUEST_RFLAGS, getRflags(c) | 0, 0);
+  const msrs = c.msrs;
+  if (!sysenterUnchanged) {
+    v.setBig(F.GUEST_SYSENTER_ESP, msrs.sysenterEspValue);
+    v.setBig(F.GUEST_SYSENTER_EIP, msrs.sysenterEipValue);
+    v.setBig(F.GUEST_SYSENTER_CS, msrs.sysenterCsValue); // a 32-bit field: bits 31:0
+  }
+  if ((exit & EXIT_SAVE_PAT) !== 0) v.setBig(F.GUEST_IA32_PAT, msrs.patValue);
+  if ((exit & EXIT_SAVE_EFER) !== 0) v.setWords(F.GUEST_IA32_EFER, c.efer | 0, 0);
   // IA32_VMX_MISC bit 5: the IA-32e mode guest control records EFER.LMA
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
   const nextEntry = c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST;
@@ -103,9 +102,9 @@ export function saveGuestState(c: Cpu, v: VmcsData): void {
   if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
   if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
   if (c.nmiBlocked) intr |= Interruptibility.NMI;
-  v.set(F.GUEST_INTERRUPTIBILITY_INFO, intr);
-  v.set(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE);
-  v.set(F.GUEST_PENDING_DBG_EXCEPTIONS, 0);
+  v.setWords(F.GUEST_INTERRUPTIBILITY_INFO, intr, 0);
+  v.setWords(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE, 0);
+  v.setWords(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
   if ((c.cr0 & 0x80000000) !== 0 && (c.cr4 & 0x20) !== 0 && !c.longModeActive) {
     v.setBig(F.GUEST_PDPTR0, c.pdptes[0]); v.setBig(F.GUEST_PDPTR1, c.pdptes[1]);
     v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);
@@ -120,17 +119,16 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.cr3 = v.get(F.HOST_CR3);
   c.cr4 = v.lo(F.HOST_CR4) >>> 0;
   c.dr[7] = 0x400n;
-  c.msrs.define(Msr.IA32_SYSENTER_CS.address, v.get(F.HOST_IA32_SYSENTER_CS));
-  c.msrs.define(Msr.IA32_SYSENTER_ESP.address, v.get(F.HOST_IA32_SYSENTER_ESP));
-  c.msrs.define(Msr.IA32_SYSENTER_EIP.address, v.get(F.HOST_IA32_SYSENTER_EIP));
-  if ((exit & EXIT_LOAD_PAT) !== 0) c.msrs.define(Msr.IA32_PAT.address, v.get(F.HOST_IA32_PAT));
+  c.msrs.loadForVmx(v.get(F.HOST_IA32_SYSENTER_CS), v.get(F.HOST_IA32_SYSENTER_ESP), v.get(F.HOST_IA32_SYSENTER_EIP),
+    (exit & EXIT_LOAD_PAT) !== 0 ? v.get(F.HOST_IA32_PAT) : undefined);
   let efer = (exit & EXIT_LOAD_EFER) !== 0 ? v.lo(F.HOST_IA32_EFER) : c.efer;
   efer = host64 ? efer | 0x500 : efer & ~0x500;
   c.efer = efer >>> 0;
   const flat = Ar.S | Ar.P | Ar.G;
   c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
   c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
-  for (const s of HOST_DATA_SEGMENTS) {
+  for (let k = 0; k < HOST_DATA_SEGMENTS.length; k++) {
+    const s = HOST_DATA_SEGMENTS[k];
     const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
     c.segSel[s] = sel;
     c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);
@@ -159,7 +157,25 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.halted = false;
 }
 
-/** The guest's view of its paging registers changed wholesale: re-point the walker and drop translations. */
+/** The paging registers changed wholesale: re-point the walker and drop translations. */
 export function switchAddressSpace(c: Cpu): void {
   c.reconfigurePaging(); // drops every cached translation too
+}
+
+/**
+ * VM entry's address space (29.4.3.1): with "enable VPID" the guest's tagged translations (VPID
+ * and EPTP) become current and nothing is invalidated; without it the entry invalidates the
+ * mappings of VPID 0000H, which the guest then shares with the host.
+ */
+export function enterGuestAddressSpace(c: Cpu, v: VmcsData): void {
+  const proc2 = (v.lo(F.CPU_BASED_VM_EXEC_CONTROL) & PROC_SECONDARY) !== 0 ? v.lo(F.SECONDARY_VM_EXEC_CONTROL) : 0;
+  if ((proc2 & PROC2_VPID) === 0) { switchAddressSpace(c); return; }
+  const ept = (proc2 & PROC2_EPT) !== 0;
+  c.useGuestTlb(v.lo(F.VIRTUAL_PROCESSOR_ID) & 0xffff, ept ? v.lo(F.EPT_POINTER) : NO_EPT, ept ? v.hi(F.EPT_POINTER) : NO_EPT);
+  c.repointPaging();
+}
+
+/** VM exit's address space: back to the host's translations, kept if the guest had its own VPID (else invalidated, 29.4.3.1). */
+export function exitGuestAddressSpace(c: Cpu): void {
+  if (c.useHostTlb()) c.repointPaging(); else switchAddressSpace(c);
 }

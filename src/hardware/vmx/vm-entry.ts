@@ -5,8 +5,8 @@
 import { deliverEvent, EventType } from '../exceptions';
 import { STOP_BEFORE } from '../cpu';
 import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
-import { checkControls, checkGuestState, checkHostState } from './entry-checks';
-import { loadGuestState, switchAddressSpace } from './state-transfer';
+import { checkControls, checkGuestState, checkHostState, checkVolatileGuestState } from './entry-checks';
+import { enterGuestAddressSpace, loadGuestState } from './state-transfer';
 import { F } from './vmcs';
 import type { VmxUnit } from './vmx-unit';
 import { loadMsrList } from './msr-lists';
@@ -23,6 +23,7 @@ const ENTERED: EntryResult = Object.freeze({ kind: 'entered' });
 
 /** Exit reasons of VM-entry failures (Appendix C), bit 31 set on the exit-reason field. */
 const INVALID_GUEST_STATE = 33, MSR_LOADING = 34;
+const RFLAGS_VM = 0x20000;
 
 export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
   const c = unit.cpu, v = unit.vmcs, caps = unit.caps;
@@ -36,20 +37,29 @@ export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
     if (host !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_HOST_STATE_FIELDS, detail: host });
     unit.checkedControls = key;
   }
-  const guest = checkGuestState(v, caps);
-  if (guest !== undefined) {
+  // 27.3.1: the checks outside checkVolatileGuestState read only fields counted by the two
+  // versions, and RFLAGS.VM: with those as they were at the last pass, they pass again
+  const guestKey = v.guestVersion * 2 + ((v.lo(F.GUEST_RFLAGS) & RFLAGS_VM) !== 0 ? 1 : 0);
+  const stable = unit.checkedGuestControls === v.controlVersion && unit.checkedGuestState === guestKey;
+  const guest = stable ? checkVolatileGuestState(v, caps) : checkGuestState(v, caps);
+  if (guest === undefined) {
+    unit.checkedGuestControls = v.controlVersion;
+    unit.checkedGuestState = guestKey;
+  } else {
     entryFailure(unit, INVALID_GUEST_STATE, guest.qualification);
     return unit.noteEntryProblem({ kind: 'entry-failed', reason: INVALID_GUEST_STATE, qualification: guest.qualification, detail: guest.detail });
   }
   if (launch) unit.markLaunched();
   loadGuestState(c, v);
-  const bad = loadMsrList(c, v.get(F.VM_ENTRY_MSR_LOAD_ADDR), v.lo(F.VM_ENTRY_MSR_LOAD_COUNT) >>> 0);
+  unit.noteGuestStateLoaded();
+  const count = v.lo(F.VM_ENTRY_MSR_LOAD_COUNT) >>> 0;
+  const bad = count === 0 ? undefined : loadMsrList(c, v.get(F.VM_ENTRY_MSR_LOAD_ADDR), count);
   if (bad !== undefined) {
     entryFailure(unit, MSR_LOADING, bad.index + 1);
     return unit.noteEntryProblem({ kind: 'entry-failed', reason: MSR_LOADING, qualification: bad.index + 1, detail: bad.detail });
   }
   unit.nonRootOps.begin();
-  switchAddressSpace(c);
+  enterGuestAddressSpace(c, v);
   injectEvent(unit);
   return ENTERED;
 }

@@ -2,15 +2,16 @@
 // (28.3) and MSRs (28.4), load host state (28.5) and MSRs (28.6). A failure while loading host
 // MSRs is a VMX abort (28.7): the abort indicator is written and the processor shuts down.
 
-import { F } from './vmcs';
-import { loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
+import { F, VmcsData } from './vmcs';
+import { exitGuestAddressSpace, loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
 import { loadMsrList, storeMsrList } from './msr-lists';
 import type { VmxUnit } from './vmx-unit';
 
 /** What an exit records besides the guest state; absent fields are written as 0. */
 export interface ExitInfo {
   reason: number;
-  qualification?: bigint;
+  /** A number holds bits 31:0 (bits 63:32 zero): the qualifications of I/O and CR exits, without a BigInt. */
+  qualification?: bigint | number;
   instructionLength?: number;
   instructionInfo?: number;
   guestLinear?: bigint;
@@ -22,28 +23,43 @@ export interface ExitInfo {
 
 export function performExit(unit: VmxUnit, info: ExitInfo): void {
   const c = unit.cpu, v = unit.vmcs;
-  v.set(F.VM_EXIT_REASON, info.reason & 0xffff);
-  v.setBig(F.EXIT_QUALIFICATION, info.qualification ?? 0n);
-  v.set(F.VM_EXIT_INSTRUCTION_LEN, info.instructionLength ?? 0);
-  v.set(F.VMX_INSTRUCTION_INFO, info.instructionInfo ?? 0);
-  v.setBig(F.GUEST_LINEAR_ADDRESS, info.guestLinear ?? 0n);
-  v.setBig(F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical ?? 0n);
-  v.set(F.VM_EXIT_INTR_INFO, info.interruptionInfo ?? 0);
-  v.set(F.VM_EXIT_INTR_ERROR_CODE, info.interruptionError ?? 0);
-  v.set(F.IDT_VECTORING_INFO_FIELD, c.vectoringInfo);
-  v.set(F.IDT_VECTORING_ERROR_CODE, c.vectoringError);
+  // before any field is written: whether the SYSENTER fields still match the MSRs
+  const sysenterUnchanged = unit.sysenterUnchangedSinceEntry();
+  // 32-bit fields and absent 64-bit ones as words (no BigInt when there is none)
+  v.setWords(F.VM_EXIT_REASON, info.reason & 0xffff, 0);
+  setBigOrZero(v, F.EXIT_QUALIFICATION, info.qualification);
+  v.setWords(F.VM_EXIT_INSTRUCTION_LEN, (info.instructionLength ?? 0) | 0, 0);
+  v.setWords(F.VMX_INSTRUCTION_INFO, (info.instructionInfo ?? 0) | 0, 0);
+  setBigOrZero(v, F.GUEST_LINEAR_ADDRESS, info.guestLinear);
+  setBigOrZero(v, F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical);
+  v.setWords(F.VM_EXIT_INTR_INFO, (info.interruptionInfo ?? 0) | 0, 0);
+  v.setWords(F.VM_EXIT_INTR_ERROR_CODE, (info.interruptionError ?? 0) | 0, 0);
+  v.setWords(F.IDT_VECTORING_INFO_FIELD, c.vectoringInfo | 0, 0);
+  v.setWords(F.IDT_VECTORING_ERROR_CODE, c.vectoringError | 0, 0);
   c.vectoringInfo = 0;
   c.vectoringError = 0;
   // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
   const injected = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);
   if (injected < 0) v.set(F.VM_ENTRY_INTR_INFO_FIELD, injected & 0x7fffffff);
-  saveGuestState(c, v);
+  saveGuestState(c, v, sysenterUnchanged);
   unit.nonRootOps.end();
-  const bad = storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0);
-  if (bad !== undefined) { unit.vmxAbort(2); return; }
+  const stores = v.lo(F.VM_EXIT_MSR_STORE_COUNT) >>> 0;
+  if (stores !== 0 && storeMsrList(c, v.get(F.VM_EXIT_MSR_STORE_ADDR), stores) !== undefined) { unit.vmxAbort(2); return; }
   loadHostState(c, v);
-  switchAddressSpace(c);
-  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+  exitGuestAddressSpace(c);
+  loadHostMsrs(unit);
+}
+
+/** 28.6: the VM-exit MSR-load list; a failure is a VMX abort (28.7). */
+function loadHostMsrs(unit: VmxUnit): void {
+  const v = unit.vmcs, count = v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0;
+  if (count !== 0 && loadMsrList(unit.cpu, v.get(F.VM_EXIT_MSR_LOAD_ADDR), count) !== undefined) unit.vmxAbort(4);
+}
+
+function setBigOrZero(v: VmcsData, slot: number, value: bigint | number | undefined): void {
+  if (value === undefined) v.setWords(slot, 0, 0);
+  else if (typeof value === 'number') v.setWords(slot, value | 0, 0);
+  else v.setBig(slot, value);
 }
 
 /** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */
@@ -53,5 +69,5 @@ export function entryFailure(unit: VmxUnit, reason: number, qualification: numbe
   v.setBig(F.EXIT_QUALIFICATION, BigInt(qualification));
   loadHostState(c, v);
   switchAddressSpace(c);
-  if (loadMsrList(c, v.get(F.VM_EXIT_MSR_LOAD_ADDR), v.lo(F.VM_EXIT_MSR_LOAD_COUNT) >>> 0) !== undefined) unit.vmxAbort(4);
+  loadHostMsrs(unit);
 }

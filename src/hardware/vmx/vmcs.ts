@@ -15,6 +15,7 @@ export const F: { readonly [K in VmcsFieldName]: number } = Object.freeze(
 ) as { readonly [K in VmcsFieldName]: number };
 
 export const FIELD_COUNT = VMCS_FIELDS.length;
+const GUEST_ES_SELECTOR = F.GUEST_ES_SELECTOR, GUEST_ES_BASE = F.GUEST_ES_BASE, GUEST_ES_LIMIT = F.GUEST_ES_LIMIT, GUEST_ES_AR_BYTES = F.GUEST_ES_AR_BYTES;
 const DATA_OFFSET = 8;
 const LAUNCH_STATE_OFFSET = DATA_OFFSET + 8 * FIELD_COUNT;
 export const LAUNCH_STATE_CLEAR = 0;
@@ -28,8 +29,14 @@ const SAFE_BIG = 1n << 53n;
 /** Width of each slot in bits: 16, 32, 64, or 0 for natural width. */
 const SLOT_BITS = Int8Array.from(VMCS_FIELDS, (f) => (f.width === 'natural' ? 0 : Number(f.width)));
 const READ_ONLY = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'readonly' ? 1 : 0));
-/** Control and host-state slots: what the VM-entry checks of 27.2 read. */
-const CHECKED_BY_27_2 = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || f.type === 'host' ? 1 : 0));
+/**
+ * Guest-state fields VM entry checks on every entry (entry-checks.ts, checkVolatileGuestState),
+ * or that no check reads: every exit saves them anew, so they do not count as changes.
+ */
+const VOLATILE_GUEST: ReadonlySet<string> = new Set(['GUEST_RIP', 'GUEST_RSP', 'GUEST_RFLAGS', 'GUEST_ACTIVITY_STATE',
+  'GUEST_INTERRUPTIBILITY_INFO', 'VMX_PREEMPTION_TIMER_VALUE']);
+/** Which change counter a slot's changes bump: 1 controlVersion (control and host state, read by 27.2), 2 guestVersion, 0 none. */
+const SLOT_CLASS = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || f.type === 'host' ? 1 : f.type === 'guest' && !VOLATILE_GUEST.has(f.name) ? 2 : 0));
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
@@ -76,6 +83,11 @@ export class VmcsData {
    * entry can skip re-checking an unchanged set (the checks are a pure function of them).
    */
   controlVersion = 0;
+  /**
+   * Bumped whenever a guest-state field changes that only the full guest-state checks read
+   * (every guest field but those in VOLATILE_GUEST), or the VMCS is reloaded.
+   */
+  guestVersion = 0;
 
   /** Low 32 bits of a field (16- and 32-bit fields are all of it). */
   lo(slot: number): number {
@@ -90,9 +102,59 @@ export class VmcsData {
     const bits = SLOT_BITS[slot];
     const l = bits === 16 ? lo & 0xffff : lo | 0;
     const h = bits === 16 || bits === 32 ? 0 : hi | 0;
-    if (CHECKED_BY_27_2[slot] === 1 && (this.w[2 * slot] !== l || this.w[2 * slot + 1] !== h)) this.controlVersion++;
+    const cls = SLOT_CLASS[slot];
+    if (cls !== 0 && (this.w[2 * slot] !== l || this.w[2 * slot + 1] !== h)) {
+      if (cls === 1) this.controlVersion++; else this.guestVersion++;
+    }
     this.w[2 * slot] = l;
     this.w[2 * slot + 1] = h;
+  }
+
+  /**
+   * `set` for a value the caller has already cut to the field's width (int32 words): small enough
+   * to inline where VM exit saves the guest-state area field by field.
+   */
+  setWords(slot: number, lo: number, hi: number): void {
+    const i = 2 * slot, w = this.w;
+    if (w[i] === lo && w[i + 1] === hi) return;
+    w[i] = lo;
+    w[i + 1] = hi;
+    const cls = SLOT_CLASS[slot];
+    if (cls === 1) this.controlVersion++; else if (cls === 2) this.guestVersion++;
+  }
+
+  /**
+   * The guest segment registers ES..TR as VM exit saves them (28.3.1): selector, base, limit and
+   * access rights (already masked) of each, compared and stored word by word in one loop rather
+   * than 32 calls of setWords (the same stores and the same guestVersion count).
+   */
+  saveGuestSegments(sel: Uint16Array, base: Int32Array, limit: Uint32Array, ar: Uint32Array, arMask: number): void {
+    const w = this.w;
+    let changed = false;
+    for (let s = 0; s < 8; s++) {
+      const is = 2 * (GUEST_ES_SELECTOR + s), ib = 2 * (GUEST_ES_BASE + s), il = 2 * (GUEST_ES_LIMIT + s), ia = 2 * (GUEST_ES_AR_BYTES + s);
+      const vs = sel[s], bl = base[2 * s], bh = base[2 * s + 1], vl = limit[s] | 0, va = ar[s] & arMask;
+      if (w[is] !== vs || w[ib] !== bl || w[ib + 1] !== bh || w[il] !== vl || w[ia] !== va) {
+        changed = true;
+        w[is] = vs; w[is + 1] = 0;
+        w[ib] = bl; w[ib + 1] = bh;
+        w[il] = vl; w[il + 1] = 0;
+        w[ia] = va; w[ia + 1] = 0;
+      }
+    }
+    if (changed) this.guestVersion++;
+  }
+
+  /** The guest segment registers ES..TR as VM entry loads them (27.3.2.2), in one loop over the words. */
+  loadGuestSegments(sel: Uint16Array, base: Int32Array, limit: Uint32Array, ar: Uint32Array, arMask: number): void {
+    const w = this.w;
+    for (let s = 0; s < 8; s++) {
+      sel[s] = w[2 * (GUEST_ES_SELECTOR + s)] & 0xffff;
+      base[2 * s] = w[2 * (GUEST_ES_BASE + s)];
+      base[2 * s + 1] = w[2 * (GUEST_ES_BASE + s) + 1];
+      limit[s] = w[2 * (GUEST_ES_LIMIT + s)] >>> 0;
+      ar[s] = w[2 * (GUEST_ES_AR_BYTES + s)] & arMask;
+    }
   }
 
   /**
@@ -105,8 +167,14 @@ export class VmcsData {
   private readonly bigWords = new Int32Array(2 * FIELD_COUNT);
 
   get(slot: number): bigint {
+    const i = 2 * slot;
+    if (this.w[i] === this.bigWords[i] && this.w[i + 1] === this.bigWords[i + 1]) return this.big[slot];
+    return this.makeBig(slot);
+  }
+
+  /** get's slow path, kept apart so that the fast path stays small enough to inline. */
+  private makeBig(slot: number): bigint {
     const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
-    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1]) return this.big[slot];
     // one BigInt instead of four for the values that fit a double exactly (nearly all of them)
     const v = (hi >>> 0) < SAFE_HI ? BigInt((hi >>> 0) * TWO32 + (lo >>> 0)) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     this.remember(slot, v, lo, hi);
@@ -120,8 +188,13 @@ export class VmcsData {
   }
 
   setBig(slot: number, v: bigint): void {
-    const lo = this.w[2 * slot], hi = this.w[2 * slot + 1];
-    if (lo === this.bigWords[2 * slot] && hi === this.bigWords[2 * slot + 1] && v === this.big[slot]) return;
+    const i = 2 * slot;
+    if (this.w[i] === this.bigWords[i] && this.w[i + 1] === this.bigWords[i + 1] && v === this.big[slot]) return;
+    this.storeBig(slot, v);
+  }
+
+  /** setBig's slow path (see makeBig). */
+  private storeBig(slot: number, v: bigint): void {
     if (v >= 0n && v < SAFE_BIG) {
       // through a double: no intermediate BigInts
       const n = Number(v);
@@ -154,6 +227,7 @@ export class VmcsData {
     }
     this.launchState = mem.read(region + LAUNCH_STATE_OFFSET, 4) === LAUNCH_STATE_LAUNCHED ? LAUNCH_STATE_LAUNCHED : LAUNCH_STATE_CLEAR;
     this.controlVersion++;
+    this.guestVersion++;
   }
 }
 

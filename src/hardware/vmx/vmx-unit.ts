@@ -48,6 +48,12 @@ export class VmxUnit {
   readonly eptStage: EptStage;
   /** controlVersion (and mode) of the current VMCS's control and host fields that last passed 27.2; -1: none. */
   checkedControls = -1;
+  /** controlVersion and guestVersion * 2 + RFLAGS.VM of the current VMCS when its guest state last passed 27.3.1; -1: none. */
+  checkedGuestControls = -1;
+  checkedGuestState = -1;
+  /** The SYSENTER MSRs' write count and the VMCS's guestVersion right after VM entry loaded guest state. */
+  private msrWritesAtEntry = -1;
+  private guestVersionAtEntry = -1;
   /** Why the last VM entry failed, in the words of the rule (for the debugger and the CLI). */
   lastEntryProblem = '';
   /** Set by a VMX abort (28.7): the processor is in the shutdown state. */
@@ -184,6 +190,8 @@ export class VmxUnit {
       this.vmcs.load(this.cpu.mem, pa);
       this.currentVmcs = pa;
       this.checkedControls = -1;
+      this.checkedGuestControls = -1;
+      this.checkedGuestState = -1;
     }
     this.succeed();
   }
@@ -214,6 +222,26 @@ export class VmxUnit {
     const slot = code >> 1;
     if ((code & 1) !== 0) { out[0] = this.vmcs.hi(slot); out[1] = 0; } else { out[0] = this.vmcs.lo(slot); out[1] = this.vmcs.hi(slot); }
     return true;
+  }
+
+  /**
+   * VMREAD of several fields in a row, each into two words of `out` (field k at 2k, 2k + 1): the
+   * same as that many VMREADs, whose checks and VMsucceed are the same for each; the VMM's exit
+   * path reads the exit-information fields this way. Stops at a field that fails (recorded as
+   * VMREAD records it) and returns how many were read.
+   */
+  vmreadWordsMany(encodings: readonly number[], out: Int32Array): number {
+    for (let k = 0; k < encodings.length; k++) {
+      const e = encodings[k];
+      const code = k === 0 ? this.readableSlot(e) : e >>> 0 === e ? slotCodeOfEncoding(e) : -1;
+      if (code < 0) {
+        if (k > 0) this.fail(E.VMREAD_VMWRITE_UNSUPPORTED_COMPONENT);
+        return k;
+      }
+      const slot = code >> 1;
+      if ((code & 1) !== 0) { out[2 * k] = this.vmcs.hi(slot); out[2 * k + 1] = 0; } else { out[2 * k] = this.vmcs.lo(slot); out[2 * k + 1] = this.vmcs.hi(slot); }
+    }
+    return encodings.length;
   }
 
   vmwrite(encoding: number, value: bigint): void {
@@ -269,21 +297,23 @@ export class VmxUnit {
     const name = launch ? 'VMLAUNCH' : 'VMRESUME';
     this.checkOperation(name);
     this.requireCpl0(name);
-    const refuse = (error: E, detail: string): EntryResult => {
-      this.fail(error);
-      return this.noteEntryProblem({ kind: 'vmfail', error, detail });
-    };
     if (this.currentVmcs === NO_POINTER) {
       this.failInvalid();
       return this.noteEntryProblem({ kind: 'vmfail', error: undefined, detail: `${name} without a current VMCS (VMfailInvalid)` });
     }
-    if ((this.cpu.interruptShadow & 2) !== 0) return refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
-    if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
-    if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
+    if ((this.cpu.interruptShadow & 2) !== 0) return this.refuse(E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS, `${name} right after MOV SS`);
+    if (launch && this.vmcs.launchState !== LAUNCH_STATE_CLEAR) return this.refuse(E.VMLAUNCH_NON_CLEAR_VMCS, 'VMLAUNCH with a VMCS that is not clear (use VMRESUME, or VMCLEAR first)');
+    if (!launch && this.vmcs.launchState !== LAUNCH_STATE_LAUNCHED) return this.refuse(E.VMRESUME_NON_LAUNCHED_VMCS, 'VMRESUME with a VMCS that was never launched');
     const r = enterGuest(this, launch);
     // on success RFLAGS are the guest's; after a VM-entry failure they are the host's (2)
     if (r.kind === 'vmfail' && r.error !== undefined) this.fail(r.error);
     return r;
+  }
+
+  /** VMLAUNCH/VMRESUME refused before VM entry starts: VMfailValid(error). */
+  private refuse(error: E, detail: string): EntryResult {
+    this.fail(error);
+    return this.noteEntryProblem({ kind: 'vmfail', error, detail });
   }
 
   noteEntryProblem(r: EntryResult): EntryResult {
@@ -297,6 +327,17 @@ export class VmxUnit {
     if (this.currentVmcs !== NO_POINTER) this.cpu.mem.write(this.currentVmcs + 4, 4, indicator);
     this.cpu.halted = true;
     this.cpu.interruptController = undefined;
+  }
+
+  /** Called by VM entry once guest state is loaded (27.3.2), before the MSR-load list. */
+  noteGuestStateLoaded(): void {
+    this.msrWritesAtEntry = this.cpu.msrs.vmxMsrWrites;
+    this.guestVersionAtEntry = this.vmcs.guestVersion;
+  }
+
+  /** Whether the SYSENTER MSRs and the guest fields still hold what VM entry loaded (so a VM exit need not save the MSRs). */
+  sysenterUnchangedSinceEntry(): boolean {
+    return this.cpu.msrs.vmxMsrWrites === this.msrWritesAtEntry && this.vmcs.guestVersion === this.guestVersionAtEntry;
   }
 
   /** Marks the current VMCS launched (a VM entry by VMLAUNCH got past the checks, SDM 27.3). */
@@ -313,7 +354,7 @@ export class VmxUnit {
     if (!((type === 1 && single) || (type === 2 && all))) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
     // the TLB holds combined (linear → host-physical) translations, which INVEPT invalidates too
     if (type === 1) this.eptStage.walker.invalidate(eptp); else this.eptStage.walker.invalidate();
-    this.cpu.flushTlb();
+    this.cpu.flushEveryTlb();
     this.succeed();
   }
 
@@ -327,8 +368,8 @@ export class VmxUnit {
       const top = linear >> 47n;
       if (top !== 0n && top !== 0x1ffffn) { this.fail(E.INVALID_INVEPT_INVVPID_OPERAND); return; }
     }
-    // translations of linear addresses are tagged by VPID on silicon; ours are flushed whole
-    this.cpu.flushTlb();
+    // every VPID's cached translations go: more than the type asks for, which the SDM allows (29.4.3.1)
+    this.cpu.flushEveryTlb();
     this.succeed();
   }
 
