@@ -1,8 +1,10 @@
 // A newcomer's first session, through the workbench's DOM: samples/ opened as the folder, F5
 // (its .vscode/launch.json debugs hello, stopped at entry), the registers in Variables, one F10,
-// an exit-reason break on CPUID ticked in Breakpoints and hit by exit-tour, and the MSRs scope.
-// Expected values come from the ELF files (nm, objdump's line table) and the boot code's
-// source, not from the emulator. Each step ends in a checked screenshot (the walkthrough's).
+// an exit-reason break on CPUID ticked in Breakpoints and hit by exit-tour, the MSRs scope and
+// the MSRs view, the VM exits view at that stop, then a click in it that moves the break from
+// CPUID to CR_ACCESS and F5 to the next stop. Expected values come from the ELF files (nm,
+// objdump's line table), the boot code's and exit-tour's sources and the SDM, not from the
+// emulator. Each step ends in a checked screenshot (01-05 are the walkthrough's).
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -76,7 +78,7 @@ function tourCounts(workspace, label) {
   return counts;
 }
 
-export const title = 'F5 on samples/: registers at entry, a step, a break on CPUID, the MSRs';
+export const title = 'F5 on samples/: registers at entry, a step, a break on CPUID, the MSRs, the VM exits view and a click in it';
 
 export async function run({ page, workspace, shot }) {
   const hello = path.join(workspace, 'hello/hello.elf');
@@ -163,8 +165,9 @@ export async function run({ page, workspace, shot }) {
   await restPointer(page);
   await shot('05-exits-view', checkExitsAtCpuid);
 
-  // a click in the VM exits view: CPUID cleared, CR_ACCESS (the tour's next exit after CPUID's
-  // two steps) ticked; the Breakpoints view follows, and F5 stops at the MOV to CR0
+  // clicks in the VM exits view: CPUID cleared, CR_ACCESS ticked (after its two CPUID steps the
+  // tour's next kind of exit besides COM1's I/O); the Breakpoints view follows (the view's sync),
+  // and F5 runs past the second CPUID to the MOV to CR0
   await openView(page, 'Breakpoints');
   await setTreeCheckbox(page, 'VM exits', 'CPUID', false);
   await waitForExitFilter(page, 'CPUID', false);
