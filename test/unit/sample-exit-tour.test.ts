@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GPR_NAMES } from '../../src/regs';
+import { body, countIn, exitTourCountsAt, instructionsBetween, ioIn, mnemonic, sourceLines } from '../support/exit-tour-source';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'out/src/cli/main.js');
@@ -38,26 +39,7 @@ function records(stdout: string): Rec[] {
 
 // ---- the source ------------------------------------------------------------------------
 
-const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n');
-const TOUR = lines(path.join(SAMPLE, 'exit-tour.S'));
-
-/** The instruction (or macro use) a source line holds: no label, comment or string contents. */
-function instructionOf(line: string): string | undefined {
-  let l = line.replace(/"[^"]*"/g, '""').replace(/#.*$/, '').trim();
-  l = l.replace(/^(?:\w+|\d+):\s*/, '');
-  // EXPECT_FAULT counter, "why", insn: the instruction is the macro's last argument
-  const m = /^EXPECT_FAULT\s+\w+,\s*"",\s*(.*)$/.exec(l);
-  if (m !== null) l = m[1];
-  return l === '' || l.startsWith('.') ? undefined : l;
-}
-
-/** Instructions of the lines from `from` up to (not including) the first line matching `to`. */
-function instructionsBetween(source: string[], from: RegExp, to: RegExp): string[] {
-  const start = source.findIndex((l) => from.test(l));
-  assert.ok(start >= 0, `source has ${from}`);
-  const end = source.findIndex((l, k) => k > start && to.test(l));
-  return source.slice(start + 1, end < 0 ? undefined : end).map(instructionOf).filter((x): x is string => x !== undefined);
-}
+const TOUR = sourceLines(path.join(SAMPLE, 'exit-tour.S'));
 
 const MAIN_CODE = instructionsBetween(TOUR, /^main:/, /^# ---- helpers/);
 
@@ -68,18 +50,10 @@ function hypercallText(): string {
   assert.ok(k >= 0 && m !== null && m[1] !== '', 'hypercall_text: .ascii "..." in the source');
   return m[1];
 }
-/** A subroutine's body: from its label to its RET or IRETQ. */
-function body(source: string[], label: string): string[] {
-  return instructionsBetween(source, new RegExp(`^${label}:`), /^\s+(ret|iretq)\b/);
-}
-const mnemonic = (insn: string) => insn.split(/\s+/)[0].toLowerCase();
-const countIn = (code: string[], re: RegExp) => code.filter((i) => re.test(i)).length;
-const ioIn = (code: string[]) => countIn(code, /^(in|out)\s/);
-
 /** `.set NAME, VALUE` from the sources (sums and ORs of numbers and other names). */
 function constant(name: string): number {
   for (const file of [path.join(SAMPLE, 'exit-tour.S'), path.join(COMMON, 'boot.inc'), path.join(COMMON, 'serial.inc')]) {
-    for (const l of lines(file)) {
+    for (const l of sourceLines(file)) {
       const m = new RegExp(`^\\s*\\.set\\s+${name},\\s*([^#]+)`).exec(l);
       if (m === null) continue;
       return m[1].trim().split(/\s*([+|])\s*/).reduce<{ v: number; op: string }>((acc, part) => {
@@ -193,7 +167,7 @@ test('exit tour: the count of every exit reason is what the source makes happen'
   add('INTERRUPT_WINDOW', TOUR.filter((l) => /^\s+STEP\s+"INTERRUPT_WINDOW/.test(l)).length);
   // I/O: main's own, pit_arm's per call, the timer handler's EOI per tick, serial_init, LSR
   // poll and THR write per byte sent on COM1 (the UART's THR is always empty), one power-off
-  const serial = lines(path.join(COMMON, 'serial.inc'));
+  const serial = sourceLines(path.join(COMMON, 'serial.inc'));
   const com1Bytes = consoleOf(recs).reduce((n, l) => n + l.length + 1, 0) - hypercallText().length;
   assert.equal(ioIn(body(serial, 'serial_putc')), 2);
   add('IO_INSTRUCTION', ioIn(MAIN_CODE) + ticks * ioIn(body(TOUR, 'pit_arm')) + ticks * ioIn(body(TOUR, 'timer_handler')) +
@@ -284,6 +258,25 @@ test('exit tour --break-on: at an exit the VMM answers, the registers hold the o
   const call = stop('VMCALL');
   assert.equal(BigInt(call.rax), BigInt(constant('HC_VERSION')), 'RAX: the hypercall number');
   assert.equal(BigInt(call.rip), sym.get('tour_vmcall'));
+});
+
+test('exit tour --break-on: the exits made by the first CPUID and the first MOV to CR0 are what the source makes happen up to them', { skip: !binutils && 'needs GNU binutils' }, () => {
+  const sym = symbols();
+  for (const [reason, label] of [['CPUID', 'tour_cpuid_leaf1'], ['CR_ACCESS', 'tour_mov_cr0']]) {
+    const r = cli('run', ELF, '--json', '--break-on', reason);
+    assert.equal(r.status, 0);
+    const end = records(r.stdout).pop() as Rec;
+    assert.equal(end.reason, 'break');
+    assert.equal(BigInt((end.registers as Record<string, string>).rip), sym.get(label), `${reason} stops at ${label}`);
+    const expected = Object.fromEntries(Object.entries(exitTourCountsAt(path.join(ROOT, 'samples'), label)).filter(([, n]) => n > 0));
+    assert.ok(expected.IO_INSTRUCTION > 0 && expected[reason] > 0);
+    assert.deepEqual(end.exits, expected, `exits by the stop at ${label}`);
+  }
+});
+
+test('exitTourCountsAt refuses a label past what it models, naming the instruction', () => {
+  assert.throws(() => exitTourCountsAt(path.join(ROOT, 'samples'), 'tour_hlt'), /runs (xsetbv|in|out|rdmsr|wrmsr)\b.*does not model/);
+  assert.throws(() => exitTourCountsAt(path.join(ROOT, 'samples'), 'no_such_label'), /has no label no_such_label in main/);
 });
 
 test('boot.inc: a main that returns 3 ends the run through isa-debug-exit with exit code 7', { skip: !binutils && 'needs GNU binutils' }, () => {

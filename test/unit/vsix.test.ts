@@ -38,8 +38,16 @@ test('npm run package makes a .vsix of the manifest, the bundles, the grammars, 
     'extension/syntaxes/x86-nasm.language-configuration.json', 'extension/syntaxes/x86-nasm.tmLanguage.json',
     // the walkthrough: its pages and the screenshots they show
     ...['cpuid', 'launch', 'msrs', 'step'].map((p) => `extension/docs/walkthrough/${p}.md`),
-    ...['01-entry', '02-step', '03-cpuid', '04-msrs'].map((p) => `extension/docs/media/${p}.png`),
+    ...['01-entry', '02-step', '03-cpuid', '04-msrs', '05-exits-view'].map((p) => `extension/docs/media/${p}.png`),
   ].sort());
+  // every picture the walkthrough's pages and the README show is in it
+  const pages = fs.readdirSync(path.join(ROOT, 'docs/walkthrough')).map((f) => path.join(ROOT, 'docs/walkthrough', f));
+  for (const page of [...pages, path.join(ROOT, 'README.md')]) {
+    for (const m of fs.readFileSync(page, 'utf8').matchAll(/!\[[^\]]*\]\(([^)]+\.png)\)/g)) {
+      const packed = `extension/${path.relative(ROOT, path.resolve(path.dirname(page), m[1])).split(path.sep).join('/')}`;
+      assert.ok(entries.includes(packed), `${path.relative(ROOT, page)} shows ${m[1]}: ${packed} is in the .vsix`);
+    }
+  }
   execFileSync('unzip', ['-q', vsix, '-d', unpacked]);
   const packed = JSON.parse(fs.readFileSync(path.join(unpacked, 'extension/package.json'), 'utf8')) as { main: string; version: string };
   assert.equal(packed.main, './dist/extension.js');

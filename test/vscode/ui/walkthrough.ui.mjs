@@ -11,12 +11,12 @@ import { VIEWPORT } from './workbench.mjs';
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const [walkthrough] = manifest.contributes.walkthroughs;
 
-/** The image a step's page links to, as the page names it (e.g. ../media/01-entry.png -> 01-entry.png). */
-function pageImage(step) {
+/** The images a step's page links to, as the page names them (e.g. ../media/01-entry.png -> 01-entry.png). */
+function pageImages(step) {
   const text = fs.readFileSync(path.join(ROOT, step.media.markdown), 'utf8');
-  const m = /!\[[^\]]*\]\(([^)]+)\)/.exec(text);
-  assert.ok(m, `${step.media.markdown} shows no image`);
-  return path.basename(m[1]);
+  const images = [...text.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => path.basename(m[1]));
+  assert.ok(images.length > 0, `${step.media.markdown} shows no image`);
+  return images;
 }
 
 /** Waits (bounded) until a webview frame shows an <img> whose src ends with `name` and that has loaded; returns its width. */
@@ -51,8 +51,10 @@ export async function run({ page, shot }) {
     const button = editor.locator('.getting-started-step', { hasText: step.title }).first();
     await button.waitFor({ timeout: UI_TIMEOUT_MS });
     await button.click();
-    const width = await loadedImageWidth(page, pageImage(step));
-    assert.equal(width, VIEWPORT.width, `${step.id}: the page's screenshot is the UI test's (${VIEWPORT.width} px wide)`);
+    for (const image of pageImages(step)) {
+      const width = await loadedImageWidth(page, image);
+      assert.equal(width, VIEWPORT.width, `${step.id}: ${image} is a screenshot of the UI test's (${VIEWPORT.width} px wide)`);
+    }
   }
-  await shot('walkthrough', () => loadedImageWidth(page, pageImage(walkthrough.steps.at(-1))), { forDocs: false });
+  await shot('walkthrough', () => loadedImageWidth(page, pageImages(walkthrough.steps.at(-1))[0]), { forDocs: false });
 }

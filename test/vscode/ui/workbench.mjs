@@ -7,11 +7,16 @@ import { installExtension, serverDirs, startServer } from '../lib/server.mjs';
 
 export const VIEWPORT = { width: 1280, height: 800 };
 const WORKBENCH_TIMEOUT_MS = 60_000;
+/**
+ * Trees draw the parents of the rows in sight a second time on top (sticky scroll): the DOM then
+ * holds two rows with one label, and the wheel over them does not reach the list. Off for tests.
+ */
+const UI_SETTINGS = { 'workbench.tree.enableStickyScroll': false };
 
 /** Runs `use({ page, workspace })` in a fresh server + browser with `vsix` installed; everything is stopped afterwards. */
 export async function withWorkbench({ base, vsix, workspace }, use) {
   fs.rmSync(base, { recursive: true, force: true });
-  const dirs = serverDirs(base);
+  const dirs = serverDirs(base, UI_SETTINGS);
   installExtension(vsix, dirs);
   const server = await startServer(dirs);
   try {
