@@ -74,18 +74,28 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
   // every value below is already cut to its field's width (selectors 16 bits, limits and access
   // rights 32, control registers and RFLAGS with bits 63:32 zero), so setWords stores it as set would
   const exit = v.lo(F.VM_EXIT_CONTROLS);
-  v.setWords(F.GUEST_CR0, c.cr0 | 0, 0);
-  v.setBig(F.GUEST_CR3, c.cr3);
-  v.setWords(F.GUEST_CR4, c.cr4 | 0, 0);
-  if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
+  let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
+  if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
+  if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
+  if (c.nmiBlocked) intr |= Interruptibility.NMI;
+  // the fields held in 32-bit words, in the order of SAVED_WORD_SLOTS
+  const s = savedWords;
+  s[0] = c.cr0 | 0; s[1] = 0;
+  s[2] = c.cr4 | 0; s[3] = 0;
+  s[4] = c.gdtrLimit | 0; s[5] = 0;
+  s[6] = c.idtrLimit | 0; s[7] = 0;
+  s[8] = c.r[8]; s[9] = c.r[9];
+  s[10] = c.ip[0]; s[11] = c.ip[1];
+  s[12] = getRflags(c) | 0; s[13] = 0;
+  s[14] = intr; s[15] = 0;
+  s[16] = c.halted ? Activity.HLT : Activity.ACTIVE; s[17] = 0;
+  s[18] = 0; s[19] = 0;
+  v.setWordsMany(SAVED_WORD_SLOTS, s);
   v.saveGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
+  v.setBig(F.GUEST_CR3, c.cr3);
+  if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
   v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
-  v.setWords(F.GUEST_GDTR_LIMIT, c.gdtrLimit | 0, 0);
   v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);
-  v.setWords(F.GUEST_IDTR_LIMIT, c.idtrLimit | 0, 0);
-  v.setWords(F.GUEST_RSP, c.r[8], c.r[9]);
-  v.setWords(F.GUEST_RIP, c.ip[0], c.ip[1]);
-  v.setWords(F.GUEST_RFLAGS, getRflags(c) | 0, 0);
   const msrs = c.msrs;
   if (!sysenterUnchanged) {
     v.setBig(F.GUEST_SYSENTER_ESP, msrs.sysenterEspValue);
@@ -98,18 +108,16 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
   const nextEntry = c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST;
   if (nextEntry !== entry) v.set(F.VM_ENTRY_CONTROLS, nextEntry);
-  let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
-  if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
-  if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
-  if (c.nmiBlocked) intr |= Interruptibility.NMI;
-  v.setWords(F.GUEST_INTERRUPTIBILITY_INFO, intr, 0);
-  v.setWords(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE, 0);
-  v.setWords(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
   if ((c.cr0 & 0x80000000) !== 0 && (c.cr4 & 0x20) !== 0 && !c.longModeActive) {
     v.setBig(F.GUEST_PDPTR0, c.pdptes[0]); v.setBig(F.GUEST_PDPTR1, c.pdptes[1]);
     v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);
   }
 }
+
+/** The guest-state fields saveGuestState stores from 32-bit words, in one setWordsMany. */
+const SAVED_WORD_SLOTS = Int32Array.of(F.GUEST_CR0, F.GUEST_CR4, F.GUEST_GDTR_LIMIT, F.GUEST_IDTR_LIMIT, F.GUEST_RSP, F.GUEST_RIP,
+  F.GUEST_RFLAGS, F.GUEST_INTERRUPTIBILITY_INFO, F.GUEST_ACTIVITY_STATE, F.GUEST_PENDING_DBG_EXCEPTIONS);
+const savedWords = new Int32Array(2 * SAVED_WORD_SLOTS.length);
 
 /** Loads the host-state area (28.5.1-28.5.3): the processor continues at HOST_RIP in the host's mode. */
 export function loadHostState(c: Cpu, v: VmcsData): void {
