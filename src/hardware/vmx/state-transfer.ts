@@ -22,9 +22,6 @@ const PROC_SECONDARY = controlMask(PRIMARY_PROCESSOR_CONTROLS, 'activate seconda
 const PROC2_EPT = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable EPT');
 const PROC2_VPID = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable VPID');
 
-/** The data segments whose selectors the host-state area holds (28.5.2). */
-const HOST_DATA_SEGMENTS: readonly number[] = [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
-
 /** Guest interruptibility state bits (25.4.2, Table 25-3). */
 export const enum Interruptibility { STI = 1, MOV_SS = 2, SMI = 4, NMI = 8 }
 /** Guest activity states (25.4.2, Table 25-4). */
@@ -132,27 +129,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   let efer = (exit & EXIT_LOAD_EFER) !== 0 ? v.lo(F.HOST_IA32_EFER) : c.efer;
   efer = host64 ? efer | 0x500 : efer & ~0x500;
   c.efer = efer >>> 0;
-  const flat = Ar.S | Ar.P | Ar.G;
-  c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
-  c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
-  for (let k = 0; k < HOST_DATA_SEGMENTS.length; k++) {
-    const s = HOST_DATA_SEGMENTS[k];
-    const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
-    c.segSel[s] = sel;
-    c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);
-  }
-  for (let s = 0; s < 6; s++) {
-    c.segBase[2 * s] = 0; c.segBase[2 * s + 1] = 0;
-    c.segLimit[s] = 0xffffffff;
-  }
-  c.segBase[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); c.segBase[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
-  c.segBase[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); c.segBase[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
-  c.segSel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
-  c.segBase[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); c.segBase[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
-  c.segLimit[Seg.TR] = 0x67;
-  c.segAr[Seg.TR] = Ar.P | 0xb;
-  c.segSel[Seg.LDTR] = 0;
-  c.segAr[Seg.LDTR] = Ar.UNUSABLE;
+  loadHostSegments(c, v, host64);
   c.gdtrBase = v.get(F.HOST_GDTR_BASE);
   c.gdtrLimit = 0xffff;
   c.idtrBase = v.get(F.HOST_IDTR_BASE);
@@ -163,6 +140,33 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.cpl = 0;
   c.interruptShadow = Shadow.NONE;
   c.halted = false;
+}
+
+/**
+ * The host segment registers (28.5.2): selectors from the host-state area, flat 4-GByte
+ * segments with bases 0 but FS, GS and TR, LDTR unusable; through local array references, in
+ * a function of its own (small enough that V8 compiles it whole).
+ */
+function loadHostSegments(c: Cpu, v: VmcsData, host64: boolean): void {
+  const sel = c.segSel, ar = c.segAr, base = c.segBase, limit = c.segLimit;
+  const flat = Ar.S | Ar.P | Ar.G;
+  // ES, CS, SS, DS, FS, GS: the host selector fields are in the order of the Seg numbers
+  for (let s = Seg.ES; s <= Seg.GS; s++) {
+    const x = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
+    sel[s] = x;
+    ar[s] = flat | 0x3 | Ar.DB | (x === 0 ? Ar.UNUSABLE : 0);
+    base[2 * s] = 0; base[2 * s + 1] = 0;
+    limit[s] = 0xffffffff;
+  }
+  ar[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
+  base[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); base[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
+  base[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); base[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
+  sel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
+  base[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); base[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
+  limit[Seg.TR] = 0x67;
+  ar[Seg.TR] = Ar.P | 0xb;
+  sel[Seg.LDTR] = 0;
+  ar[Seg.LDTR] = Ar.UNUSABLE;
 }
 
 /** The paging registers changed wholesale: re-point the walker and drop translations. */
