@@ -25,18 +25,11 @@ export function performExit(unit: VmxUnit, info: ExitInfo): void {
   const c = unit.cpu, v = unit.vmcs;
   // before any field is written: whether the SYSENTER fields still match the MSRs
   const sysenterUnchanged = unit.sysenterUnchangedSinceEntry();
-  // the exit-information fields as words in one setWordsMany (no BigInt when there is none);
-  // a 64-bit value given as a BigInt is stored after, over its zero words
-  const w = exitWords, q = info.qualification;
-  w[0] = info.reason & 0xffff;
-  w[2] = typeof q === 'number' ? q | 0 : 0;
-  w[4] = (info.instructionLength ?? 0) | 0;
-  w[6] = (info.instructionInfo ?? 0) | 0;
-  w[12] = (info.interruptionInfo ?? 0) | 0;
-  w[14] = (info.interruptionError ?? 0) | 0;
-  w[16] = c.vectoringInfo | 0;
-  w[18] = c.vectoringError | 0;
-  v.setWordsMany(EXIT_WORD_SLOTS, w);
+  // the exit-information fields as words (no BigInt when there is none); a 64-bit value given
+  // as a BigInt is stored after, over its zero words
+  const q = info.qualification;
+  v.setExitInformation(info.reason & 0xffff, typeof q === 'number' ? q | 0 : 0, (info.instructionLength ?? 0) | 0, (info.instructionInfo ?? 0) | 0,
+    (info.interruptionInfo ?? 0) | 0, (info.interruptionError ?? 0) | 0, c.vectoringInfo | 0, c.vectoringError | 0);
   if (typeof q === 'bigint') v.setBig(F.EXIT_QUALIFICATION, q);
   if (info.guestLinear !== undefined) v.setBig(F.GUEST_LINEAR_ADDRESS, info.guestLinear);
   if (info.guestPhysical !== undefined) v.setBig(F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical);
@@ -60,11 +53,6 @@ function loadHostMsrs(unit: VmxUnit): void {
   if (count !== 0 && loadMsrList(unit.cpu, v.get(F.VM_EXIT_MSR_LOAD_ADDR), count) !== undefined) unit.vmxAbort(4);
 }
 
-/** The fields performExit writes first, in the order of their word pairs in exitWords (high words stay 0). */
-const EXIT_WORD_SLOTS = Int32Array.of(F.VM_EXIT_REASON, F.EXIT_QUALIFICATION, F.VM_EXIT_INSTRUCTION_LEN, F.VMX_INSTRUCTION_INFO,
-  F.GUEST_LINEAR_ADDRESS, F.GUEST_PHYSICAL_ADDRESS, F.VM_EXIT_INTR_INFO, F.VM_EXIT_INTR_ERROR_CODE,
-  F.IDT_VECTORING_INFO_FIELD, F.IDT_VECTORING_ERROR_CODE);
-const exitWords = new Int32Array(2 * EXIT_WORD_SLOTS.length);
 
 /** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */
 export function entryFailure(unit: VmxUnit, reason: number, qualification: number): void {

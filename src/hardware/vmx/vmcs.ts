@@ -40,6 +40,16 @@ const SLOT_CLASS = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || 
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
+/** Word indices of the exit-information fields setExitInformation writes. */
+const X_REASON = 2 * F.VM_EXIT_REASON, X_QUALIFICATION = 2 * F.EXIT_QUALIFICATION, X_LENGTH = 2 * F.VM_EXIT_INSTRUCTION_LEN,
+  X_INSTRUCTION_INFO = 2 * F.VMX_INSTRUCTION_INFO, X_LINEAR = 2 * F.GUEST_LINEAR_ADDRESS, X_PHYSICAL = 2 * F.GUEST_PHYSICAL_ADDRESS,
+  X_INTR_INFO = 2 * F.VM_EXIT_INTR_INFO, X_INTR_ERROR = 2 * F.VM_EXIT_INTR_ERROR_CODE,
+  X_VECTORING_INFO = 2 * F.IDT_VECTORING_INFO_FIELD, X_VECTORING_ERROR = 2 * F.IDT_VECTORING_ERROR_CODE;
+for (const x of [X_REASON, X_QUALIFICATION, X_LENGTH, X_INSTRUCTION_INFO, X_LINEAR, X_PHYSICAL, X_INTR_INFO, X_INTR_ERROR, X_VECTORING_INFO, X_VECTORING_ERROR]) {
+  // setExitInformation stores without counting changes: right only for fields no counter counts
+  if (SLOT_CLASS[x / 2] !== 0) throw new Error(`VMCS slot ${x / 2} is counted by a change counter`);
+}
+
 /** Resolves an encoding to a slot; `high` when it names a 64-bit field's high half. */
 export function slotOfEncoding(encoding: number): { slot: number; high: boolean } | undefined {
   const code = slotCodeOfEncoding(encoding);
@@ -140,6 +150,26 @@ export class VmcsData {
     }
     if ((changed & 1) !== 0) this.controlVersion++;
     if ((changed & 2) !== 0) this.guestVersion++;
+  }
+
+  /**
+   * The 32-bit exit-information fields a VM exit writes (28.2), with the high words of the
+   * 64-bit qualification and addresses zeroed: straight stores, since no change counter counts
+   * these read-only fields (the caller stores a 64-bit value given as a BigInt after).
+   */
+  setExitInformation(reason: number, qualification: number, length: number, instructionInfo: number,
+    interruptionInfo: number, interruptionError: number, vectoringInfo: number, vectoringError: number): void {
+    const w = this.w;
+    w[X_REASON] = reason; w[X_REASON + 1] = 0;
+    w[X_QUALIFICATION] = qualification; w[X_QUALIFICATION + 1] = 0;
+    w[X_LENGTH] = length; w[X_LENGTH + 1] = 0;
+    w[X_INSTRUCTION_INFO] = instructionInfo; w[X_INSTRUCTION_INFO + 1] = 0;
+    w[X_LINEAR] = 0; w[X_LINEAR + 1] = 0;
+    w[X_PHYSICAL] = 0; w[X_PHYSICAL + 1] = 0;
+    w[X_INTR_INFO] = interruptionInfo; w[X_INTR_INFO + 1] = 0;
+    w[X_INTR_ERROR] = interruptionError; w[X_INTR_ERROR + 1] = 0;
+    w[X_VECTORING_INFO] = vectoringInfo; w[X_VECTORING_INFO + 1] = 0;
+    w[X_VECTORING_ERROR] = vectoringError; w[X_VECTORING_ERROR + 1] = 0;
   }
 
   /**
