@@ -69,25 +69,15 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
  */
 export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): void {
   // every value below is already cut to its field's width (selectors 16 bits, limits and access
-  // rights 32, control registers and RFLAGS with bits 63:32 zero), so setWords stores it as set would
+  // rights 32, control registers and RFLAGS with bits 63:32 zero), so stored as words it is what set would store
   const exit = v.lo(F.VM_EXIT_CONTROLS);
   let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
   if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
   if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
   if (c.nmiBlocked) intr |= Interruptibility.NMI;
-  // the fields held in 32-bit words, in the order of SAVED_WORD_SLOTS
-  const s = savedWords;
-  s[0] = c.cr0 | 0; s[1] = 0;
-  s[2] = c.cr4 | 0; s[3] = 0;
-  s[4] = c.gdtrLimit | 0; s[5] = 0;
-  s[6] = c.idtrLimit | 0; s[7] = 0;
-  s[8] = c.r[8]; s[9] = c.r[9];
-  s[10] = c.ip[0]; s[11] = c.ip[1];
-  s[12] = getRflags(c) | 0; s[13] = 0;
-  s[14] = intr; s[15] = 0;
-  s[16] = c.halted ? Activity.HLT : Activity.ACTIVE; s[17] = 0;
-  s[18] = 0; s[19] = 0;
-  v.setWordsMany(SAVED_WORD_SLOTS, s);
+  // the fields held in 32-bit words (GDTR and IDTR limits are 16 bits, read as written)
+  v.saveGuestWords(c.cr0 | 0, c.cr4 | 0, c.gdtrLimit | 0, c.idtrLimit | 0, c.r[8], c.r[9], c.ip[0], c.ip[1], getRflags(c) | 0, intr,
+    c.halted ? Activity.HLT : Activity.ACTIVE);
   v.saveGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
   v.setBig(F.GUEST_CR3, c.cr3);
   if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
@@ -110,11 +100,6 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
     v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);
   }
 }
-
-/** The guest-state fields saveGuestState stores from 32-bit words, in one setWordsMany. */
-const SAVED_WORD_SLOTS = Int32Array.of(F.GUEST_CR0, F.GUEST_CR4, F.GUEST_GDTR_LIMIT, F.GUEST_IDTR_LIMIT, F.GUEST_RSP, F.GUEST_RIP,
-  F.GUEST_RFLAGS, F.GUEST_INTERRUPTIBILITY_INFO, F.GUEST_ACTIVITY_STATE, F.GUEST_PENDING_DBG_EXCEPTIONS);
-const savedWords = new Int32Array(2 * SAVED_WORD_SLOTS.length);
 
 /** Loads the host-state area (28.5.1-28.5.3): the processor continues at HOST_RIP in the host's mode. */
 export function loadHostState(c: Cpu, v: VmcsData): void {
