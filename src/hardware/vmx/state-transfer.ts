@@ -135,17 +135,21 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
 function loadHostSegments(c: Cpu, v: VmcsData, host64: boolean): void {
   const sel = c.segSel, ar = c.segAr, base = c.segBase, limit = c.segLimit;
   const flat = Ar.S | Ar.P | Ar.G;
-  // ES, CS, SS, DS, FS, GS: the host selector fields are in the order of the Seg numbers
-  for (let s = Seg.ES; s <= Seg.GS; s++) {
-    const x = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
-    sel[s] = x;
-    ar[s] = flat | 0x3 | Ar.DB | (x === 0 ? Ar.UNUSABLE : 0);
-    base[2 * s] = 0; base[2 * s + 1] = 0;
-    limit[s] = 0xffffffff;
-  }
-  ar[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
+  // straight stores, not a loop over the segments: on the exit path the loop cost several times as much
+  const data = flat | 0x3 | Ar.DB;
+  const es = v.lo(F.HOST_ES_SELECTOR) & 0xffff, ss = v.lo(F.HOST_SS_SELECTOR) & 0xffff, ds = v.lo(F.HOST_DS_SELECTOR) & 0xffff;
+  const fs = v.lo(F.HOST_FS_SELECTOR) & 0xffff, gs = v.lo(F.HOST_GS_SELECTOR) & 0xffff;
+  sel[Seg.ES] = es; ar[Seg.ES] = es === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff; ar[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
+  sel[Seg.SS] = ss; ar[Seg.SS] = ss === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.DS] = ds; ar[Seg.DS] = ds === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.FS] = fs; ar[Seg.FS] = fs === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.GS] = gs; ar[Seg.GS] = gs === 0 ? data | Ar.UNUSABLE : data;
+  base[0] = 0; base[1] = 0; base[2] = 0; base[3] = 0; base[4] = 0; base[5] = 0; base[6] = 0; base[7] = 0;
   base[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); base[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
   base[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); base[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
+  limit[Seg.ES] = 0xffffffff; limit[Seg.CS] = 0xffffffff; limit[Seg.SS] = 0xffffffff;
+  limit[Seg.DS] = 0xffffffff; limit[Seg.FS] = 0xffffffff; limit[Seg.GS] = 0xffffffff;
   sel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
   base[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); base[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
   limit[Seg.TR] = 0x67;
