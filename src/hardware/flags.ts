@@ -113,9 +113,29 @@ function isOnlySign(size: number, lo: number, hi: number): boolean {
 /** The six status flags as RFLAGS bits. */
 export function getStatusFlags(s: CpuState): number {
   const lf = s.lf;
-  if (lf[Lf.OP] === LazyOp.EAGER) return lf[Lf.AUX] & STATUS_FLAGS;
+  const op = lf[Lf.OP];
+  if (op === LazyOp.EAGER) return lf[Lf.AUX] & STATUS_FLAGS;
+  // the loop-closing INC/DEC and the zeroing XOR/TEST, as the six getters below give them, in one
+  // pass (a VM exit saves RFLAGS, usually right after one of them)
+  if (op === LazyOp.LOGIC || op === LazyOp.INC || op === LazyOp.DEC) return incDecLogicFlags(lf, op);
   return (getCF(s) ? Flag.CF : 0) | (getPF(s) ? Flag.PF : 0) | (getAF(s) ? Flag.AF : 0) |
     (getZF(s) ? Flag.ZF : 0) | (getSF(s) ? Flag.SF : 0) | (getOF(s) ? Flag.OF : 0);
+}
+
+/** getStatusFlags for LOGIC (CF = OF = AF = 0), INC and DEC (CF kept in AUX): PF, ZF, SF from the result. */
+function incDecLogicFlags(lf: Int32Array, op: LazyOp): number {
+  const size = lf[Lf.SIZE], lo = lf[Lf.RES_LO], hi = lf[Lf.RES_HI];
+  let f = (PARITY[lo & 0xff] !== 0 ? Flag.PF : 0) | ((lo | hi) === 0 ? Flag.ZF : 0) | (signOf(size, lo, hi) !== 0 ? Flag.SF : 0);
+  if (op === LazyOp.LOGIC) return f;
+  if (lf[Lf.AUX] !== 0) f |= Flag.CF;
+  if (op === LazyOp.INC) {
+    if ((lo & 0xf) === 0) f |= Flag.AF;
+    if ((f & Flag.SF) !== 0 && isOnlySign(size, lo, hi)) f |= Flag.OF;
+  } else {
+    if ((lo & 0xf) === 0xf) f |= Flag.AF;
+    if (isOnlySign(size, ~lo, ~hi)) f |= Flag.OF;
+  }
+  return f;
 }
 
 /** Replaces the status flags with explicit values. */

@@ -99,6 +99,8 @@ export class VmxVcpu {
   private guestXcr0 = 1n;
   private hostXcr0 = 1n;
   private readonly cpu: Cpu;
+  /** The register image's words as the processor's register file holds them (int32), for one block copy each way. */
+  private readonly imageWords: Int32Array;
   /** Scratch words for VMREAD on the exit path. */
   private readonly scratch = new Int32Array(EXIT_RECORD_WORDS);
   /**
@@ -136,7 +138,9 @@ export class VmxVcpu {
     const stack = frames.allocFrame();
     this.hostStackTop = stack + 4096;
     const view = this.cpu.mem.chunkView(this.hostStackTop - IMAGE_BYTES);
-    this.regsImage = new GeneralRegisters(new Uint32Array(view.buffer, view.byteOffset + ((this.hostStackTop - IMAGE_BYTES) & 0xffff), 32));
+    const at = view.byteOffset + ((this.hostStackTop - IMAGE_BYTES) & 0xffff);
+    this.regsImage = new GeneralRegisters(new Uint32Array(view.buffer, at, 32));
+    this.imageWords = new Int32Array(view.buffer, at, 32);
   }
 
   /** Makes this vCPU's VMCS current on the processor (VMPTRLD). */
@@ -376,10 +380,11 @@ export class VmxVcpu {
   private enter(): VcpuRun | undefined {
     const c = this.cpu;
     this.injectPendingEvents();
-    // restore macro: guest registers from the image, RSP from the VMCS
-    const img = this.regsImage.words, gpr = c.r;
-    for (let k = 0; k < 8; k++) gpr[k] = img[k] | 0;
-    for (let k = 10; k < 32; k++) gpr[k] = img[k] | 0;
+    // restore macro: guest registers from the image, RSP from the VMCS (the image's slot 4 is a
+    // gap: copied whole in one block, then the processor's RSP put back)
+    const gpr = c.r, rspLo = gpr[8], rspHi = gpr[9];
+    gpr.set(this.imageWords);
+    gpr[8] = rspLo; gpr[9] = rspHi;
     this.hostXcr0 = c.xcr0;
     c.xcr0 = this.guestXcr0;
     const r = this.launched ? vmresume(this.unit) : vmlaunch(this.unit);
@@ -396,10 +401,10 @@ export class VmxVcpu {
   private leave(): void {
     const c = this.cpu;
     this.inGuest = false;
-    // save macro: the 128-byte image at HOST_RSP - 128 (slot 4, RSP, is the gap)
-    const img = this.regsImage.words, r = c.r;
-    for (let k = 0; k < 8; k++) img[k] = r[k];
-    for (let k = 10; k < 32; k++) img[k] = r[k];
+    // save macro: the 128-byte image at HOST_RSP - 128 (slot 4, RSP, is the gap: kept as it was)
+    const img = this.imageWords, gapLo = img[8], gapHi = img[9];
+    img.set(c.r);
+    img[8] = gapLo; img[9] = gapHi;
     this.guestXcr0 = c.xcr0;
     c.xcr0 = this.hostXcr0;
   }

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { getRflags } from '../../src/hardware/flags';
-import { GUEST_CODE, prepareGuest, vmxHost, VmxHost } from '../support/vmx-host';
+import { GUEST_CODE, identityEpt, prepareGuest, prepareRealModeGuest, vmxHost, VmxHost } from '../support/vmx-host';
+import { assembleIntel, nativeOracleAvailable } from '../support/native-cpu';
 import { VmxExitReason } from '../../src/vmx/definitions';
 
 const ZF = 0x40, STATUS = 0x8d5;
@@ -121,4 +122,34 @@ test('VMRESUME after an exit: the guest-state checks follow a change of the entr
   h.write('VM_ENTRY_CONTROLS', h.read('VM_ENTRY_CONTROLS') & ~(1n << 9n));
   h.write('GUEST_RIP', 0x1_0000_0000n); // bits 63:32 must be 0 outside 64-bit mode
   resumeFailsOnGuestState(h, /GUEST_RIP bits 63:32 must be 0 outside 64-bit mode/);
+});
+
+test('VMRESUME after an exit: "deliver error code" of an injected exception is checked against GUEST_CR0.PE as it is at this entry (unrestricted guest)', { skip: !nativeOracleAvailable() && 'needs GNU as' }, () => {
+  const h = vmxHost();
+  prepareRealModeGuest(h, 0x7c00, identityEpt(h.mem, 0x400000, 0x100000));
+  h.mem.writeBytes(0x7c00, assembleIntel(['.code16', '1:', 'cpuid', 'jmp 1b']));
+  h.mem.write(13 * 4, 4, 0x7c00); // IVT entry of #GP: 0000:7C00
+  assert.equal(h.vmx.vmlaunch().kind, 'entered', h.vmx.lastEntryProblem);
+  exitOnCpuid(h);
+  // #GP (vector 13, hardware exception) pushes an error code with CR0.PE = 1, and none with an
+  // unrestricted guest's CR0.PE = 0: "deliver error code" must be set exactly then (27.2.1.3)
+  const GP_WITH_CODE = 0x80000000 | 3 << 8 | 0x800 | 13, GP = 0x80000000 | 3 << 8 | 13;
+  h.write('GUEST_CR0', 0x31);
+  h.write('VM_ENTRY_INTR_INFO_FIELD', GP_WITH_CODE >>> 0);
+  h.write('VM_ENTRY_EXCEPTION_ERROR_CODE', 0);
+  // and a guest-state rule broken: the control checks pass, the entry fails on guest state
+  h.write('GUEST_ACTIVITY_STATE', 3);
+  resumeFailsOnGuestState(h, /activity state 3/);
+  // back to real mode with the same injection, whose control fields did not change: now refused
+  h.write('GUEST_CR0', 0x30);
+  h.write('GUEST_ACTIVITY_STATE', 0);
+  resumeRefused(h, 7, /vector 13 of type 3 does not push an error code/);
+  resumeRefused(h, 7, /vector 13 of type 3 does not push an error code/);
+  // without "deliver error code" it enters: FLAGS, CS and IP pushed (6 bytes), the handler runs
+  h.write('VM_ENTRY_INTR_INFO_FIELD', GP >>> 0);
+  const rsp = h.read('GUEST_RSP');
+  assert.equal(h.vmx.vmresume().kind, 'entered', h.vmx.lastEntryProblem);
+  assert.deepEqual(h.cpu.run(100), { kind: 'vm-exit', reason: CPUID });
+  assert.equal(h.read('GUEST_RSP'), rsp - 6n);
+  assert.equal(h.read('GUEST_RIP'), 0x7c00n);
 });

@@ -132,6 +132,15 @@ export function checkControls(v: VmcsData, caps: VmxCapabilities): string | unde
     injectionProblem(v, proc2);
 }
 
+/**
+ * 27.2.1.3 alone, for an entry whose other control checks are known to pass: whether an
+ * exception pushes an error code depends on GUEST_CR0.PE (unrestricted guest), a guest-state
+ * field, so a passed check of the same control fields does not carry over.
+ */
+export function checkEventInjection(v: VmcsData): string | undefined {
+  return injectionProblem(v, secondaryControls(v));
+}
+
 /** 27.2.1.3: the VM-entry interruption-information field. */
 function injectionProblem(v: VmcsData, proc2: number): string | undefined {
   const info = v.lo(F.VM_ENTRY_INTR_INFO_FIELD);

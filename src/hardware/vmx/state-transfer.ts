@@ -22,9 +22,6 @@ const PROC_SECONDARY = controlMask(PRIMARY_PROCESSOR_CONTROLS, 'activate seconda
 const PROC2_EPT = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable EPT');
 const PROC2_VPID = controlMask(SECONDARY_PROCESSOR_CONTROLS, 'enable VPID');
 
-/** The data segments whose selectors the host-state area holds (28.5.2). */
-const HOST_DATA_SEGMENTS: readonly number[] = [Seg.ES, Seg.SS, Seg.DS, Seg.FS, Seg.GS];
-
 /** Guest interruptibility state bits (25.4.2, Table 25-3). */
 export const enum Interruptibility { STI = 1, MOV_SS = 2, SMI = 4, NMI = 8 }
 /** Guest activity states (25.4.2, Table 25-4). */
@@ -72,20 +69,20 @@ export function loadGuestState(c: Cpu, v: VmcsData): void {
  */
 export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): void {
   // every value below is already cut to its field's width (selectors 16 bits, limits and access
-  // rights 32, control registers and RFLAGS with bits 63:32 zero), so setWords stores it as set would
+  // rights 32, control registers and RFLAGS with bits 63:32 zero), so stored as words it is what set would store
   const exit = v.lo(F.VM_EXIT_CONTROLS);
-  v.setWords(F.GUEST_CR0, c.cr0 | 0, 0);
-  v.setBig(F.GUEST_CR3, c.cr3);
-  v.setWords(F.GUEST_CR4, c.cr4 | 0, 0);
-  if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
+  let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
+  if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
+  if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
+  if (c.nmiBlocked) intr |= Interruptibility.NMI;
+  // the fields held in 32-bit words (GDTR and IDTR limits are 16 bits, read as written)
+  v.saveGuestWords(c.cr0 | 0, c.cr4 | 0, c.gdtrLimit | 0, c.idtrLimit | 0, c.r[8], c.r[9], c.ip[0], c.ip[1], getRflags(c) | 0, intr,
+    c.halted ? Activity.HLT : Activity.ACTIVE);
   v.saveGuestSegments(c.segSel, c.segBase, c.segLimit, c.segAr, 0x1f0ff);
+  v.setBig(F.GUEST_CR3, c.cr3);
+  if ((exit & EXIT_SAVE_DEBUG) !== 0) v.setBig(F.GUEST_DR7, c.dr[7]);
   v.setBig(F.GUEST_GDTR_BASE, c.gdtrBase);
-  v.setWords(F.GUEST_GDTR_LIMIT, c.gdtrLimit | 0, 0);
   v.setBig(F.GUEST_IDTR_BASE, c.idtrBase);
-  v.setWords(F.GUEST_IDTR_LIMIT, c.idtrLimit | 0, 0);
-  v.setWords(F.GUEST_RSP, c.r[8], c.r[9]);
-  v.setWords(F.GUEST_RIP, c.ip[0], c.ip[1]);
-  v.setWords(F.GUEST_RFLAGS, getRflags(c) | 0, 0);
   const msrs = c.msrs;
   if (!sysenterUnchanged) {
     v.setBig(F.GUEST_SYSENTER_ESP, msrs.sysenterEspValue);
@@ -98,13 +95,6 @@ export function saveGuestState(c: Cpu, v: VmcsData, sysenterUnchanged = false): 
   const entry = v.lo(F.VM_ENTRY_CONTROLS);
   const nextEntry = c.longModeActive ? entry | ENTRY_IA32E_GUEST : entry & ~ENTRY_IA32E_GUEST;
   if (nextEntry !== entry) v.set(F.VM_ENTRY_CONTROLS, nextEntry);
-  let intr = v.lo(F.GUEST_INTERRUPTIBILITY_INFO) & ~(Interruptibility.STI | Interruptibility.MOV_SS | Interruptibility.NMI);
-  if (c.interruptShadow === Shadow.STI) intr |= Interruptibility.STI;
-  if (c.interruptShadow === Shadow.MOV_SS) intr |= Interruptibility.MOV_SS;
-  if (c.nmiBlocked) intr |= Interruptibility.NMI;
-  v.setWords(F.GUEST_INTERRUPTIBILITY_INFO, intr, 0);
-  v.setWords(F.GUEST_ACTIVITY_STATE, c.halted ? Activity.HLT : Activity.ACTIVE, 0);
-  v.setWords(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
   if ((c.cr0 & 0x80000000) !== 0 && (c.cr4 & 0x20) !== 0 && !c.longModeActive) {
     v.setBig(F.GUEST_PDPTR0, c.pdptes[0]); v.setBig(F.GUEST_PDPTR1, c.pdptes[1]);
     v.setBig(F.GUEST_PDPTR2, c.pdptes[2]); v.setBig(F.GUEST_PDPTR3, c.pdptes[3]);
@@ -124,27 +114,7 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   let efer = (exit & EXIT_LOAD_EFER) !== 0 ? v.lo(F.HOST_IA32_EFER) : c.efer;
   efer = host64 ? efer | 0x500 : efer & ~0x500;
   c.efer = efer >>> 0;
-  const flat = Ar.S | Ar.P | Ar.G;
-  c.segSel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff;
-  c.segAr[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
-  for (let k = 0; k < HOST_DATA_SEGMENTS.length; k++) {
-    const s = HOST_DATA_SEGMENTS[k];
-    const sel = v.lo(F.HOST_ES_SELECTOR + s) & 0xffff;
-    c.segSel[s] = sel;
-    c.segAr[s] = flat | 0x3 | Ar.DB | (sel === 0 ? Ar.UNUSABLE : 0);
-  }
-  for (let s = 0; s < 6; s++) {
-    c.segBase[2 * s] = 0; c.segBase[2 * s + 1] = 0;
-    c.segLimit[s] = 0xffffffff;
-  }
-  c.segBase[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); c.segBase[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
-  c.segBase[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); c.segBase[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
-  c.segSel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
-  c.segBase[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); c.segBase[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
-  c.segLimit[Seg.TR] = 0x67;
-  c.segAr[Seg.TR] = Ar.P | 0xb;
-  c.segSel[Seg.LDTR] = 0;
-  c.segAr[Seg.LDTR] = Ar.UNUSABLE;
+  loadHostSegments(c, v, host64);
   c.gdtrBase = v.get(F.HOST_GDTR_BASE);
   c.gdtrLimit = 0xffff;
   c.idtrBase = v.get(F.HOST_IDTR_BASE);
@@ -155,6 +125,37 @@ export function loadHostState(c: Cpu, v: VmcsData): void {
   c.cpl = 0;
   c.interruptShadow = Shadow.NONE;
   c.halted = false;
+}
+
+/**
+ * The host segment registers (28.5.2): selectors from the host-state area, flat 4-GByte
+ * segments with bases 0 but FS, GS and TR, LDTR unusable; through local array references, in
+ * a function of its own (small enough that V8 compiles it whole).
+ */
+function loadHostSegments(c: Cpu, v: VmcsData, host64: boolean): void {
+  const sel = c.segSel, ar = c.segAr, base = c.segBase, limit = c.segLimit;
+  const flat = Ar.S | Ar.P | Ar.G;
+  // straight stores, not a loop over the segments: on the exit path the loop cost several times as much
+  const data = flat | 0x3 | Ar.DB;
+  const es = v.lo(F.HOST_ES_SELECTOR) & 0xffff, ss = v.lo(F.HOST_SS_SELECTOR) & 0xffff, ds = v.lo(F.HOST_DS_SELECTOR) & 0xffff;
+  const fs = v.lo(F.HOST_FS_SELECTOR) & 0xffff, gs = v.lo(F.HOST_GS_SELECTOR) & 0xffff;
+  sel[Seg.ES] = es; ar[Seg.ES] = es === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.CS] = v.lo(F.HOST_CS_SELECTOR) & 0xffff; ar[Seg.CS] = flat | 0xb | (host64 ? Ar.L : Ar.DB);
+  sel[Seg.SS] = ss; ar[Seg.SS] = ss === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.DS] = ds; ar[Seg.DS] = ds === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.FS] = fs; ar[Seg.FS] = fs === 0 ? data | Ar.UNUSABLE : data;
+  sel[Seg.GS] = gs; ar[Seg.GS] = gs === 0 ? data | Ar.UNUSABLE : data;
+  base[0] = 0; base[1] = 0; base[2] = 0; base[3] = 0; base[4] = 0; base[5] = 0; base[6] = 0; base[7] = 0;
+  base[2 * Seg.FS] = v.lo(F.HOST_FS_BASE); base[2 * Seg.FS + 1] = v.hi(F.HOST_FS_BASE);
+  base[2 * Seg.GS] = v.lo(F.HOST_GS_BASE); base[2 * Seg.GS + 1] = v.hi(F.HOST_GS_BASE);
+  limit[Seg.ES] = 0xffffffff; limit[Seg.CS] = 0xffffffff; limit[Seg.SS] = 0xffffffff;
+  limit[Seg.DS] = 0xffffffff; limit[Seg.FS] = 0xffffffff; limit[Seg.GS] = 0xffffffff;
+  sel[Seg.TR] = v.lo(F.HOST_TR_SELECTOR) & 0xffff;
+  base[2 * Seg.TR] = v.lo(F.HOST_TR_BASE); base[2 * Seg.TR + 1] = v.hi(F.HOST_TR_BASE);
+  limit[Seg.TR] = 0x67;
+  ar[Seg.TR] = Ar.P | 0xb;
+  sel[Seg.LDTR] = 0;
+  ar[Seg.LDTR] = Ar.UNUSABLE;
 }
 
 /** The paging registers changed wholesale: re-point the walker and drop translations. */

@@ -5,7 +5,7 @@
 import { deliverEvent, EventType } from '../exceptions';
 import { STOP_BEFORE } from '../cpu';
 import { VmInstructionErrorNumber as E } from '../../vmx/definitions';
-import { checkControls, checkGuestState, checkHostState, checkVolatileGuestState } from './entry-checks';
+import { checkControls, checkEventInjection, checkGuestState, checkHostState, checkVolatileGuestState } from './entry-checks';
 import { enterGuestAddressSpace, loadGuestState } from './state-transfer';
 import { F } from './vmcs';
 import type { VmxUnit } from './vmx-unit';
@@ -27,8 +27,8 @@ const RFLAGS_VM = 0x20000;
 
 export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
   const c = unit.cpu, v = unit.vmcs, caps = unit.caps;
-  // 27.2 depends only on control and host-state fields (and the mode VM entry starts in):
-  // an unchanged set that passed before passes again
+  // 27.2 depends only on control and host-state fields (and the mode VM entry starts in), but
+  // for event injection's GUEST_CR0.PE: an unchanged set that passed before passes again
   const key = v.controlVersion * 2 + (c.longModeActive ? 1 : 0);
   if (unit.checkedControls !== key) {
     const controls = checkControls(v, caps);
@@ -36,6 +36,10 @@ export function enterGuest(unit: VmxUnit, launch: boolean): EntryResult {
     const host = checkHostState(v, caps, c.longModeActive);
     if (host !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_HOST_STATE_FIELDS, detail: host });
     unit.checkedControls = key;
+  } else if (v.lo(F.VM_ENTRY_INTR_INFO_FIELD) < 0) {
+    // the injection check reads GUEST_CR0.PE too, which the control version does not count
+    const injection = checkEventInjection(v);
+    if (injection !== undefined) return unit.noteEntryProblem({ kind: 'vmfail', error: E.ENTRY_INVALID_CONTROL_FIELDS, detail: injection });
   }
   // 27.3.1: the checks outside checkVolatileGuestState read only fields counted by the two
   // versions, and RFLAGS.VM: with those as they were at the last pass, they pass again

@@ -2,7 +2,7 @@
 // (28.3) and MSRs (28.4), load host state (28.5) and MSRs (28.6). A failure while loading host
 // MSRs is a VMX abort (28.7): the abort indicator is written and the processor shuts down.
 
-import { F, VmcsData } from './vmcs';
+import { F } from './vmcs';
 import { exitGuestAddressSpace, loadHostState, saveGuestState, switchAddressSpace } from './state-transfer';
 import { loadMsrList, storeMsrList } from './msr-lists';
 import type { VmxUnit } from './vmx-unit';
@@ -25,17 +25,14 @@ export function performExit(unit: VmxUnit, info: ExitInfo): void {
   const c = unit.cpu, v = unit.vmcs;
   // before any field is written: whether the SYSENTER fields still match the MSRs
   const sysenterUnchanged = unit.sysenterUnchangedSinceEntry();
-  // 32-bit fields and absent 64-bit ones as words (no BigInt when there is none)
-  v.setWords(F.VM_EXIT_REASON, info.reason & 0xffff, 0);
-  setBigOrZero(v, F.EXIT_QUALIFICATION, info.qualification);
-  v.setWords(F.VM_EXIT_INSTRUCTION_LEN, (info.instructionLength ?? 0) | 0, 0);
-  v.setWords(F.VMX_INSTRUCTION_INFO, (info.instructionInfo ?? 0) | 0, 0);
-  setBigOrZero(v, F.GUEST_LINEAR_ADDRESS, info.guestLinear);
-  setBigOrZero(v, F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical);
-  v.setWords(F.VM_EXIT_INTR_INFO, (info.interruptionInfo ?? 0) | 0, 0);
-  v.setWords(F.VM_EXIT_INTR_ERROR_CODE, (info.interruptionError ?? 0) | 0, 0);
-  v.setWords(F.IDT_VECTORING_INFO_FIELD, c.vectoringInfo | 0, 0);
-  v.setWords(F.IDT_VECTORING_ERROR_CODE, c.vectoringError | 0, 0);
+  // the exit-information fields as words (no BigInt when there is none); a 64-bit value given
+  // as a BigInt is stored after, over its zero words
+  const q = info.qualification;
+  v.setExitInformation(info.reason & 0xffff, typeof q === 'number' ? q | 0 : 0, (info.instructionLength ?? 0) | 0, (info.instructionInfo ?? 0) | 0,
+    (info.interruptionInfo ?? 0) | 0, (info.interruptionError ?? 0) | 0, c.vectoringInfo | 0, c.vectoringError | 0);
+  if (typeof q === 'bigint') v.setBig(F.EXIT_QUALIFICATION, q);
+  if (info.guestLinear !== undefined) v.setBig(F.GUEST_LINEAR_ADDRESS, info.guestLinear);
+  if (info.guestPhysical !== undefined) v.setBig(F.GUEST_PHYSICAL_ADDRESS, info.guestPhysical);
   c.vectoringInfo = 0;
   c.vectoringError = 0;
   // every VM exit clears the valid bit of the VM-entry interruption-information field (28.2.5)
@@ -56,11 +53,6 @@ function loadHostMsrs(unit: VmxUnit): void {
   if (count !== 0 && loadMsrList(unit.cpu, v.get(F.VM_EXIT_MSR_LOAD_ADDR), count) !== undefined) unit.vmxAbort(4);
 }
 
-function setBigOrZero(v: VmcsData, slot: number, value: bigint | number | undefined): void {
-  if (value === undefined) v.setWords(slot, 0, 0);
-  else if (typeof value === 'number') v.setWords(slot, value | 0, 0);
-  else v.setBig(slot, value);
-}
 
 /** A VM entry that failed after its checks on controls and host state (27.8): only host state is loaded. */
 export function entryFailure(unit: VmxUnit, reason: number, qualification: number): void {

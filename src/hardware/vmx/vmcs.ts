@@ -40,6 +40,24 @@ const SLOT_CLASS = Uint8Array.from(VMCS_FIELDS, (f) => (f.type === 'control' || 
 
 const SLOT_OF_ENCODING = new Map<number, number>(VMCS_FIELDS.map((f, i) => [f.encoding, i]));
 
+/** Word indices of the exit-information fields setExitInformation writes. */
+const X_REASON = 2 * F.VM_EXIT_REASON, X_QUALIFICATION = 2 * F.EXIT_QUALIFICATION, X_LENGTH = 2 * F.VM_EXIT_INSTRUCTION_LEN,
+  X_INSTRUCTION_INFO = 2 * F.VMX_INSTRUCTION_INFO, X_LINEAR = 2 * F.GUEST_LINEAR_ADDRESS, X_PHYSICAL = 2 * F.GUEST_PHYSICAL_ADDRESS,
+  X_INTR_INFO = 2 * F.VM_EXIT_INTR_INFO, X_INTR_ERROR = 2 * F.VM_EXIT_INTR_ERROR_CODE,
+  X_VECTORING_INFO = 2 * F.IDT_VECTORING_INFO_FIELD, X_VECTORING_ERROR = 2 * F.IDT_VECTORING_ERROR_CODE;
+/** Word indices of the guest-state fields saveGuestWords writes. */
+const G_CR0 = 2 * F.GUEST_CR0, G_CR4 = 2 * F.GUEST_CR4, G_GDTR_LIMIT = 2 * F.GUEST_GDTR_LIMIT, G_IDTR_LIMIT = 2 * F.GUEST_IDTR_LIMIT,
+  G_PENDING_DBG = 2 * F.GUEST_PENDING_DBG_EXCEPTIONS, G_RSP = 2 * F.GUEST_RSP, G_RIP = 2 * F.GUEST_RIP, G_RFLAGS = 2 * F.GUEST_RFLAGS,
+  G_INTERRUPTIBILITY = 2 * F.GUEST_INTERRUPTIBILITY_INFO, G_ACTIVITY = 2 * F.GUEST_ACTIVITY_STATE;
+// saveGuestWords counts changes to the first five as guest-state changes and stores the others uncounted
+for (const x of [G_CR0, G_CR4, G_GDTR_LIMIT, G_IDTR_LIMIT, G_PENDING_DBG]) {
+  if (SLOT_CLASS[x / 2] !== 2) throw new Error(`VMCS slot ${x / 2} is not a counted guest-state field`);
+}
+for (const x of [G_RSP, G_RIP, G_RFLAGS, G_INTERRUPTIBILITY, G_ACTIVITY, X_REASON, X_QUALIFICATION, X_LENGTH, X_INSTRUCTION_INFO, X_LINEAR, X_PHYSICAL, X_INTR_INFO, X_INTR_ERROR, X_VECTORING_INFO, X_VECTORING_ERROR]) {
+  // stored without counting changes: right only for fields no counter counts
+  if (SLOT_CLASS[x / 2] !== 0) throw new Error(`VMCS slot ${x / 2} is counted by a change counter`);
+}
+
 /** Resolves an encoding to a slot; `high` when it names a 64-bit field's high half. */
 export function slotOfEncoding(encoding: number): { slot: number; high: boolean } | undefined {
   const code = slotCodeOfEncoding(encoding);
@@ -121,6 +139,51 @@ export class VmcsData {
     w[i + 1] = hi;
     const cls = SLOT_CLASS[slot];
     if (cls === 1) this.controlVersion++; else if (cls === 2) this.guestVersion++;
+  }
+
+  /**
+   * The guest-state fields of 28.3 that VM exit saves from 32-bit processor values, in straight
+   * stores: RSP, RIP, RFLAGS, interruptibility and activity state (fields VM entry checks every
+   * time, counted by no counter) and CR0, CR4, the GDTR and IDTR limits and the pending debug
+   * exceptions (cleared), which count as a guest-state change when they differ.
+   */
+  saveGuestWords(cr0: number, cr4: number, gdtrLimit: number, idtrLimit: number, rspLo: number, rspHi: number,
+    ripLo: number, ripHi: number, rflags: number, interruptibility: number, activity: number): void {
+    const w = this.w;
+    if (w[G_CR0] !== cr0 || w[G_CR0 + 1] !== 0 || w[G_CR4] !== cr4 || w[G_CR4 + 1] !== 0 || w[G_GDTR_LIMIT] !== gdtrLimit ||
+      w[G_IDTR_LIMIT] !== idtrLimit || w[G_PENDING_DBG] !== 0 || w[G_PENDING_DBG + 1] !== 0) {
+      w[G_CR0] = cr0; w[G_CR0 + 1] = 0;
+      w[G_CR4] = cr4; w[G_CR4 + 1] = 0;
+      w[G_GDTR_LIMIT] = gdtrLimit;
+      w[G_IDTR_LIMIT] = idtrLimit;
+      w[G_PENDING_DBG] = 0; w[G_PENDING_DBG + 1] = 0;
+      this.guestVersion++;
+    }
+    w[G_RSP] = rspLo; w[G_RSP + 1] = rspHi;
+    w[G_RIP] = ripLo; w[G_RIP + 1] = ripHi;
+    w[G_RFLAGS] = rflags; w[G_RFLAGS + 1] = 0;
+    w[G_INTERRUPTIBILITY] = interruptibility; w[G_INTERRUPTIBILITY + 1] = 0;
+    w[G_ACTIVITY] = activity; w[G_ACTIVITY + 1] = 0;
+  }
+
+  /**
+   * The 32-bit exit-information fields a VM exit writes (28.2), with the high words of the
+   * 64-bit qualification and addresses zeroed: straight stores, since no change counter counts
+   * these read-only fields (the caller stores a 64-bit value given as a BigInt after).
+   */
+  setExitInformation(reason: number, qualification: number, length: number, instructionInfo: number,
+    interruptionInfo: number, interruptionError: number, vectoringInfo: number, vectoringError: number): void {
+    const w = this.w;
+    w[X_REASON] = reason; w[X_REASON + 1] = 0;
+    w[X_QUALIFICATION] = qualification; w[X_QUALIFICATION + 1] = 0;
+    w[X_LENGTH] = length; w[X_LENGTH + 1] = 0;
+    w[X_INSTRUCTION_INFO] = instructionInfo; w[X_INSTRUCTION_INFO + 1] = 0;
+    w[X_LINEAR] = 0; w[X_LINEAR + 1] = 0;
+    w[X_PHYSICAL] = 0; w[X_PHYSICAL + 1] = 0;
+    w[X_INTR_INFO] = interruptionInfo; w[X_INTR_INFO + 1] = 0;
+    w[X_INTR_ERROR] = interruptionError; w[X_INTR_ERROR + 1] = 0;
+    w[X_VECTORING_INFO] = vectoringInfo; w[X_VECTORING_INFO + 1] = 0;
+    w[X_VECTORING_ERROR] = vectoringError; w[X_VECTORING_ERROR + 1] = 0;
   }
 
   /**

@@ -70,6 +70,7 @@ export class Pic8259Chip implements ByteRegisters {
 
   /** The highest-priority input whose bit is set in `bits`, or -1. */
   private highest(bits: number): number {
+    if (bits === 0) return -1; // the usual answer, asked at every instruction boundary of a VMX guest
     for (let k = 0; k < 8; k++) {
       const irq = (this.lowestPriority + 1 + k) & 7;
       if ((bits & (1 << irq)) !== 0) return irq;
