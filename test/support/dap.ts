@@ -163,9 +163,10 @@ export function elfBytes(address: bigint, count: number): number[] {
   for (const line of dump.split('\n')) {
     const m = /^ ([0-9a-f]+) /.exec(line);
     if (m === null) continue;
-    // four groups of up to 4 bytes in a fixed-width column, then the ASCII rendering
-    const hexPart = line.slice(m[0].length, m[0].length + 35).replace(/ /g, '');
-    for (let k = 0; k + 1 < hexPart.length; k += 2) out.push(parseInt(hexPart.slice(k, k + 2), 16));
+    // hex groups that keep to 4-byte boundaries (an unaligned start gives a short first group
+    // and a fifth one), then the ASCII rendering, always the last 16 columns of the line
+    const digits = line.slice(m[0].length, line.length - 16).replace(/ /g, '');
+    for (let k = 0; k + 1 < digits.length; k += 2) out.push(parseInt(digits.slice(k, k + 2), 16));
   }
   return out.slice(0, count);
 }
